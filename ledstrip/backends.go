@@ -1,0 +1,96 @@
+package ledstrip
+
+import (
+	"encoding/json"
+	"fmt"
+	"image/color"
+	"io"
+	"math"
+	"os"
+	"strings"
+	"time"
+)
+
+type nopWriter struct{}
+
+func (nopWriter) writePixels([]color.RGBA, Frame) error { return nil }
+func (nopWriter) close() error                          { return nil }
+
+// jsonlRecord is one line of the jsonl backend. Field names are fixed: tests
+// outside this repository read them.
+type jsonlRecord struct {
+	TS    string     `json:"ts"`
+	RGB   []string   `json:"rgb"`
+	Temps []*float64 `json:"temps_c"`
+	State State      `json:"state"`
+}
+
+type jsonlWriter struct{ f *os.File }
+
+func openJSONL(path string) (*jsonlWriter, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("ledstrip: open jsonl file: %w", err)
+	}
+	return &jsonlWriter{f: f}, nil
+}
+
+func (w *jsonlWriter) writePixels(px []color.RGBA, f Frame) error {
+	rec := jsonlRecord{TS: f.TS.UTC().Format(time.RFC3339Nano), State: f.State, RGB: make([]string, len(px))}
+	for i, c := range px {
+		rec.RGB[i] = Hex(c)
+	}
+	if f.Temps != nil {
+		rec.Temps = make([]*float64, len(f.Temps))
+		for i, t := range f.Temps {
+			if !math.IsNaN(t) {
+				v := t
+				rec.Temps[i] = &v
+			}
+		}
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	// One write call per line so a concurrent reader never sees half a record.
+	_, err = w.f.Write(append(b, '\n'))
+	return err
+}
+
+func (w *jsonlWriter) close() error { return w.f.Close() }
+
+// termWriter draws the strip as a row of truecolour blocks, redrawn in place.
+type termWriter struct{ out io.Writer }
+
+func newTerm(out io.Writer) *termWriter {
+	if out == nil {
+		out = os.Stdout
+	}
+	return &termWriter{out: out}
+}
+
+func (w *termWriter) writePixels(px []color.RGBA, f Frame) error {
+	var b strings.Builder
+	b.WriteString("\r\x1b[2K")
+	for i, c := range px {
+		fmt.Fprintf(&b, "\x1b[48;2;%d;%d;%dm", c.R, c.G, c.B)
+		label := "  --  "
+		if i < len(f.Temps) && !math.IsNaN(f.Temps[i]) {
+			label = fmt.Sprintf("%5.1f ", f.Temps[i])
+		}
+		fg := "97"
+		if int(c.R)+int(c.G)+int(c.B) > 380 {
+			fg = "30"
+		}
+		fmt.Fprintf(&b, "\x1b[%sm %s\x1b[0m ", fg, label)
+	}
+	fmt.Fprintf(&b, " %s", f.State)
+	_, err := io.WriteString(w.out, b.String())
+	return err
+}
+
+func (w *termWriter) close() error {
+	_, err := io.WriteString(w.out, "\n")
+	return err
+}

@@ -1,0 +1,472 @@
+package mqttmsg
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+)
+
+// Message is one received MQTT message.
+type Message struct {
+	Topic    string
+	Payload  []byte
+	Retained bool
+}
+
+// Handler receives messages. It runs on the client's delivery goroutine, in
+// arrival order, and must not block: hand work to an owner goroutine.
+type Handler func(Message)
+
+// Presence describes the retained birth/last-will status of this client.
+type Presence struct {
+	// Topic is the retained status topic.
+	Topic string
+	// IDField is the JSON field that names this process ("boot_id", "session").
+	IDField string
+	// ID identifies this process; random per start.
+	ID string
+	// Since is the process start; it is the status's "ts" and orders
+	// statuses of different processes.
+	Since time.Time
+}
+
+// Options configure a Client.
+type Options struct {
+	// Broker is the broker URL: tcp://, mqtt://, ssl://, mqtts://, ws:// or wss://.
+	Broker string
+	// ClientID is stable per identity so a reconnect takes the old session over.
+	ClientID string
+	// Username and Password authenticate; never logged.
+	Username, Password string
+	// TLS configures ssl:// and mqtts:// connections; nil uses system roots.
+	TLS *tls.Config
+	// KeepAlive is the MQTT keepalive; it bounds how long a half-open
+	// connection goes unnoticed. Default 30s.
+	KeepAlive time.Duration
+	// ConnectTimeout bounds one connection attempt. Default 10s.
+	ConnectTimeout time.Duration
+	// MaxReconnectInterval caps the reconnect backoff. Default 30s.
+	MaxReconnectInterval time.Duration
+	// MaxPayload drops larger messages before any handler. Default 64 KiB.
+	MaxPayload int
+	// Presence, if set, is published retained on every connect and set as
+	// the last will.
+	Presence *Presence
+	// OnUp hooks run, in order, after each (re)connect once subscriptions
+	// and the birth are in place. They run on a goroutine of their own and
+	// may publish and wait.
+	OnUp []func(ctx context.Context)
+	// OnDown is called when an established connection is lost.
+	OnDown func(err error)
+	// OnSupplanted is called when a newer process with the same presence
+	// topic announced itself online (same identity started elsewhere).
+	OnSupplanted func(otherID string)
+	// Dial, if set, replaces the network dial (tests use net.Pipe).
+	Dial func(ctx context.Context, addr string) (net.Conn, error)
+	// Logger receives the client's events; nil discards them.
+	Logger *slog.Logger
+}
+
+// Client is one MQTT connection that (re)subscribes its handlers before it
+// says anything.
+type Client struct {
+	opts Options
+	log  *slog.Logger
+	pc   mqtt.Client
+
+	mu      sync.Mutex
+	routes  []route
+	started bool
+
+	upMu      sync.Mutex // serialises OnConnect runs
+	connected atomic.Bool
+	up        atomic.Int64 // completed birth count, for tests and health
+	lifetime  context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	rebirth   chan struct{}
+	closeOnce sync.Once
+}
+
+type route struct {
+	filter string
+	h      Handler
+}
+
+// ErrNotConnected is returned by Publish while the connection is down:
+// nothing is queued, so nothing stale is sent after a reconnect.
+var ErrNotConnected = errors.New("mqttmsg: not connected to the broker")
+
+// New checks opts and prepares a client; Connect starts it.
+func New(opts Options) (*Client, error) {
+	if opts.Broker == "" {
+		return nil, errors.New("mqttmsg: no broker URL given")
+	}
+	u, err := url.Parse(opts.Broker)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("mqttmsg: broker URL %q is not of the form tcp://host:port or mqtts://host:port", opts.Broker)
+	}
+	switch u.Scheme {
+	case "tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss":
+	default:
+		return nil, fmt.Errorf("mqttmsg: broker URL scheme %q not supported: use tcp://, mqtt://, mqtts://, ssl://, ws:// or wss://", u.Scheme)
+	}
+	if opts.ClientID == "" {
+		return nil, errors.New("mqttmsg: no client id given")
+	}
+	if opts.KeepAlive == 0 {
+		opts.KeepAlive = 30 * time.Second
+	}
+	if opts.ConnectTimeout == 0 {
+		opts.ConnectTimeout = 10 * time.Second
+	}
+	if opts.MaxReconnectInterval == 0 {
+		opts.MaxReconnectInterval = 30 * time.Second
+	}
+	if opts.MaxPayload == 0 {
+		opts.MaxPayload = 64 << 10
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &Client{opts: opts, log: log, rebirth: make(chan struct{}, 1)}
+	c.lifetime, c.cancel = context.WithCancel(context.Background())
+
+	po := mqtt.NewClientOptions().
+		AddBroker(opts.Broker).
+		SetClientID(opts.ClientID).
+		SetProtocolVersion(4).
+		SetCleanSession(true).
+		SetOrderMatters(true).
+		SetAutoReconnect(true).
+		SetConnectRetry(true).
+		SetConnectRetryInterval(time.Second).
+		SetMaxReconnectInterval(opts.MaxReconnectInterval).
+		SetKeepAlive(opts.KeepAlive).
+		SetPingTimeout(min(opts.KeepAlive, 10*time.Second)).
+		SetConnectTimeout(opts.ConnectTimeout).
+		SetWriteTimeout(opts.ConnectTimeout).
+		SetResumeSubs(false).
+		SetDefaultPublishHandler(c.dispatch).
+		SetOnConnectHandler(c.onConnect).
+		SetConnectionLostHandler(c.onLost)
+	if opts.Username != "" {
+		po.SetUsername(opts.Username)
+		po.SetPassword(opts.Password)
+	}
+	if opts.TLS != nil {
+		po.SetTLSConfig(opts.TLS)
+	}
+	if p := opts.Presence; p != nil {
+		po.SetBinaryWill(p.Topic, c.presencePayload(false), 1, true)
+	}
+	if opts.Dial != nil {
+		po.SetCustomOpenConnectionFn(func(uri *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
+			ctx, cancel := context.WithTimeout(c.lifetime, opts.ConnectTimeout)
+			defer cancel()
+			return opts.Dial(ctx, uri.Host)
+		})
+	}
+	c.pc = mqtt.NewClient(po)
+	return c, nil
+}
+
+// Handle registers h for topics matching filter (MQTT wildcards allowed).
+// It must be called before Connect: subscriptions are made on connect.
+func (c *Client) Handle(filter string, h Handler) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.started {
+		panic("mqttmsg: Handle called after Connect")
+	}
+	c.routes = append(c.routes, route{filter: filter, h: h})
+}
+
+// Connect starts connecting in the background and keeps reconnecting until
+// Close. It returns at once; use WaitUp to wait for the first connection.
+func (c *Client) Connect() {
+	c.mu.Lock()
+	c.started = true
+	c.mu.Unlock()
+	if p := c.opts.Presence; p != nil {
+		c.wg.Add(1)
+		go c.rebirthLoop()
+	}
+	c.log.Info("connecting to broker", "broker", c.opts.Broker, "client_id", c.opts.ClientID)
+	c.pc.Connect() // with ConnectRetry the token completes only on success or Disconnect
+}
+
+// Connected reports whether the connection is up and subscribed.
+func (c *Client) Connected() bool { return c.connected.Load() && c.pc.IsConnectionOpen() }
+
+// Ups counts completed connects (subscribed, birth published, hooks run).
+func (c *Client) Ups() int64 { return c.up.Load() }
+
+// WaitUp waits until the client has completed at least n connects.
+func (c *Client) WaitUp(ctx context.Context, n int64) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for c.up.Load() < n {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+func (c *Client) onConnect(mqtt.Client) {
+	// paho runs this on a goroutine per connect; serialise them so an old
+	// run can never publish after a newer one.
+	c.upMu.Lock()
+	defer c.upMu.Unlock()
+	if c.lifetime.Err() != nil {
+		return
+	}
+	c.connected.Store(false)
+	ctx, cancel := context.WithTimeout(c.lifetime, c.opts.ConnectTimeout+5*time.Second)
+	defer cancel()
+
+	c.mu.Lock()
+	filters := make(map[string]byte, len(c.routes)+1)
+	for _, r := range c.routes {
+		filters[r.filter] = 1
+	}
+	c.mu.Unlock()
+	if p := c.opts.Presence; p != nil {
+		filters[p.Topic] = 1
+	}
+	if len(filters) > 0 {
+		var tok mqtt.Token
+		for {
+			tok = c.pc.SubscribeMultiple(filters, nil)
+			err := wait(ctx, tok)
+			if err == nil {
+				break
+			}
+			// Nothing may be announced before the handlers are subscribed:
+			// retry while this connection lasts; a new one starts over.
+			c.log.Warn("subscribe failed; retrying", "err", err)
+			if ctx.Err() != nil || !c.pc.IsConnectionOpen() {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+		}
+		if st, ok := tok.(*mqtt.SubscribeToken); ok {
+			for f, code := range st.Result() {
+				if code == 0x80 {
+					c.log.Error("broker refused subscription; check the broker ACL", "topic", f)
+				}
+			}
+		}
+	}
+	if c.opts.Presence != nil {
+		if err := c.publishWait(ctx, c.opts.Presence.Topic, c.presencePayload(true), true); err != nil {
+			c.log.Warn("publishing online status failed", "err", err)
+			return
+		}
+	}
+	c.connected.Store(true)
+	for _, h := range c.opts.OnUp {
+		h(ctx)
+	}
+	c.up.Add(1)
+	c.log.Info("connected to broker", "broker", c.opts.Broker)
+}
+
+func (c *Client) onLost(_ mqtt.Client, err error) {
+	c.connected.Store(false)
+	c.log.Warn("broker connection lost; reconnecting", "err", err)
+	if c.opts.OnDown != nil {
+		c.opts.OnDown(err)
+	}
+}
+
+func (c *Client) dispatch(_ mqtt.Client, m mqtt.Message) {
+	if len(m.Payload()) > c.opts.MaxPayload {
+		c.log.Warn("dropping oversized message", "topic", m.Topic(), "bytes", len(m.Payload()), "max", c.opts.MaxPayload)
+		return
+	}
+	msg := Message{Topic: m.Topic(), Payload: m.Payload(), Retained: m.Retained()}
+	if p := c.opts.Presence; p != nil && msg.Topic == p.Topic {
+		c.ownStatus(msg)
+		return
+	}
+	c.mu.Lock()
+	routes := c.routes
+	c.mu.Unlock()
+	for _, r := range routes {
+		if Match(r.filter, msg.Topic) {
+			r.h(msg)
+			return
+		}
+	}
+	c.log.Warn("no handler for message; dropped", "topic", msg.Topic)
+}
+
+// ownStatus reacts to our own presence topic.
+func (c *Client) ownStatus(m Message) {
+	p := c.opts.Presence
+	var st map[string]any
+	if err := json.Unmarshal(m.Payload, &st); err != nil {
+		if len(m.Payload) == 0 {
+			// Someone cleared it; put ours back.
+			c.kickRebirth()
+			return
+		}
+		c.log.Warn("malformed payload on own status topic; re-publishing ours", "topic", m.Topic, "err", err)
+		c.kickRebirth()
+		return
+	}
+	online, _ := st["online"].(bool)
+	id, _ := st[p.IDField].(string)
+	tsStr, _ := st["ts"].(string)
+	ts, _ := time.Parse(time.RFC3339Nano, tsStr)
+	switch {
+	case id == p.ID && online:
+		// Our own birth echoing back.
+	case id == p.ID && !online:
+		c.log.Info("own last will seen while connected; re-publishing online status")
+		c.kickRebirth()
+	case online && ts.After(p.Since):
+		c.log.Warn("a newer process took over this identity", p.IDField, id, "since", ts)
+		if c.opts.OnSupplanted != nil {
+			c.opts.OnSupplanted(id)
+		}
+	default:
+		// An older process's status (a late will, or its online status
+		// retained from before we came): ours must be what stays retained.
+		c.kickRebirth()
+	}
+}
+
+func (c *Client) kickRebirth() {
+	select {
+	case c.rebirth <- struct{}{}:
+	default:
+	}
+}
+
+// rebirthLoop re-publishes the online status off the delivery goroutine,
+// since handlers must not wait for acknowledgements.
+func (c *Client) rebirthLoop() {
+	defer c.wg.Done()
+	for {
+		select {
+		case <-c.lifetime.Done():
+			return
+		case <-c.rebirth:
+		}
+		if !c.connected.Load() {
+			continue // the next connect publishes the birth anyway
+		}
+		ctx, cancel := context.WithTimeout(c.lifetime, c.opts.ConnectTimeout)
+		err := c.publishWait(ctx, c.opts.Presence.Topic, c.presencePayload(true), true)
+		cancel()
+		if err != nil {
+			c.log.Warn("re-publishing online status failed", "err", err)
+		}
+	}
+}
+
+// RepublishPresence publishes the online status again (for a peer's
+// "rebirth" request).
+func (c *Client) RepublishPresence() { c.kickRebirth() }
+
+func (c *Client) presencePayload(online bool) []byte {
+	p := c.opts.Presence
+	b, _ := json.Marshal(map[string]any{"online": online, p.IDField: p.ID, "ts": p.Since.UTC().Format(time.RFC3339Nano)})
+	return b
+}
+
+// Publish sends payload to topic at QoS 1 and waits for the broker's
+// acknowledgement or ctx. It fails fast with ErrNotConnected while the
+// connection is down instead of queueing.
+func (c *Client) Publish(ctx context.Context, topic string, payload []byte, retained bool) error {
+	if !c.pc.IsConnectionOpen() {
+		return ErrNotConnected
+	}
+	return c.publishWait(ctx, topic, payload, retained)
+}
+
+func (c *Client) publishWait(ctx context.Context, topic string, payload []byte, retained bool) error {
+	if len(payload) > c.opts.MaxPayload {
+		return fmt.Errorf("mqttmsg: payload for %s is %d bytes, over the %d limit", topic, len(payload), c.opts.MaxPayload)
+	}
+	return wait(ctx, c.pc.Publish(topic, 1, retained, payload))
+}
+
+func wait(ctx context.Context, t mqtt.Token) error {
+	select {
+	case <-t.Done():
+		return t.Error()
+	case <-ctx.Done():
+		return fmt.Errorf("mqttmsg: waiting for broker: %w", ctx.Err())
+	}
+}
+
+// Close publishes the offline status (a clean DISCONNECT discards the will,
+// so the broker would not), disconnects and stops every goroutine.
+// Use Abandon to leave without a word, as a crash would.
+func (c *Client) Close(ctx context.Context) error {
+	var err error
+	c.closeOnce.Do(func() {
+		if p := c.opts.Presence; p != nil && c.pc.IsConnectionOpen() {
+			c.upMu.Lock()
+			err = c.publishWait(ctx, p.Topic, c.presencePayload(false), true)
+			c.upMu.Unlock()
+		}
+		c.shutdown(250)
+	})
+	return err
+}
+
+// Abandon disconnects without publishing the offline status: used when a
+// newer process owns the identity and our offline would overwrite its online.
+func (c *Client) Abandon() {
+	c.closeOnce.Do(func() { c.shutdown(0) })
+}
+
+func (c *Client) shutdown(quiesce uint) {
+	c.cancel()
+	c.connected.Store(false)
+	c.pc.Disconnect(quiesce)
+	c.wg.Wait()
+	c.upMu.Lock() // wait for a running onConnect to see the cancel
+	c.upMu.Unlock()
+}
+
+// Match reports whether topic matches the MQTT filter (with + and #).
+func Match(filter, topic string) bool {
+	fs := strings.Split(filter, "/")
+	ts := strings.Split(topic, "/")
+	for i, f := range fs {
+		if f == "#" {
+			return true
+		}
+		if i >= len(ts) {
+			return false
+		}
+		if f != "+" && f != ts[i] {
+			return false
+		}
+	}
+	return len(fs) == len(ts)
+}

@@ -1,0 +1,23 @@
+// Package mqttmsg is a small messaging layer on MQTT 3.1.1 (paho) for two
+// kinds of programs that talk in named messages: a node (one device) and a
+// hub (one agent serving many nodes).
+//
+// It owns the broker connection and guarantees the ordering that makes the
+// pattern safe:
+//
+//   - Handlers are registered before Connect; on every (re)connect the client
+//     subscribes to all of them first, then publishes its retained presence
+//     (birth), then runs the OnUp hooks (where a node says "ready"). So no peer
+//     can send a message that arrives before its handler exists.
+//   - Presence is a retained status topic with a last will of the same shape:
+//     {"online":bool,"<id field>":ID,"ts":start}. The client watches its own
+//     status topic and re-publishes online when a will overwrote it while it
+//     is connected (a late will of an old connection, or a broker publishing
+//     wills as it shuts down), and reports when a newer process with the
+//     same identity took the topic over.
+//   - Messages over MaxPayload are dropped before any handler sees them.
+//
+// Topics of named messages are <root>/<node>/<side>/<name>: a node publishes
+// under its own side and receives under the hub's side. The package knows
+// nothing of what the messages mean.
+package mqttmsg
