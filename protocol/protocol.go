@@ -338,3 +338,15 @@ func strictUnmarshal(b []byte, v any) error {
 	}
 	return nil
 }
+
+// ValidDeviceID is ValidID plus the ids that would collide with the agent
+// topic tree (glowcast/v1/agent/...).
+func ValidDeviceID(id string) error {
+	if err := ValidID(id); err != nil {
+		return err
+	}
+	if id == SideAgent {
+		return fmt.Errorf("id %q is reserved", id)
+	}
+	return nil
+}

@@ -1,0 +1,267 @@
+// Package agent is glowcast's server side: one process serving many devices.
+// It owns each device's forecast cycle — locate, fetch, publish temps, arm
+// the next — and the resumption of those cycles after the agent itself was
+// restarted or moved ("agent migration"), with at most one cycle per device.
+//
+// It talks to devices only through the mqttmsg layer and to weather services
+// only through the weather package.
+package agent
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/glowcast/glowcast/agent/weather"
+	"github.com/glowcast/glowcast/mqttmsg"
+	"github.com/glowcast/glowcast/protocol"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Version is the agent's version, set at build time.
+var Version = "dev"
+
+// Agent is one running agent process.
+type Agent struct {
+	cfg      Config
+	log      *slog.Logger
+	stats    *Stats
+	session  string
+	since    time.Time
+	provider weather.Provider
+
+	// Dial replaces the network dial to the broker (tests).
+	Dial func(ctx context.Context, addr string) (net.Conn, error)
+
+	mu    sync.Mutex
+	fleet *fleet
+	cl    *mqttmsg.Client
+	// HTTPAddr is the address the HTTP server listens on, once started.
+	httpAddr string
+}
+
+// New checks cfg and prepares an agent; Run starts it.
+func New(cfg Config, log *slog.Logger) (*Agent, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	p, err := newProvider(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Agent{cfg: cfg, log: log.With("agent_id", cfg.AgentID), stats: newStats(), session: randomID(), since: time.Now(), provider: p}, nil
+}
+
+// SetProvider replaces the weather provider (before Run).
+func (a *Agent) SetProvider(p weather.Provider) { a.provider = p }
+
+func newProvider(cfg Config) (weather.Provider, error) {
+	switch cfg.Weather {
+	case "sample":
+		return weather.Sample{}, nil
+	default:
+		return &weather.OpenMeteo{BaseURL: cfg.WeatherURL}, nil
+	}
+}
+
+// Stats returns the agent's metrics.
+func (a *Agent) Stats() *Stats { return a.stats }
+
+// Session is this process's random session id.
+func (a *Agent) Session() string { return a.session }
+
+// Devices returns a snapshot of every device the agent knows.
+func (a *Agent) Devices() []DeviceView {
+	a.mu.Lock()
+	f := a.fleet
+	a.mu.Unlock()
+	if f == nil {
+		return nil
+	}
+	return f.snapshot()
+}
+
+// HTTPAddr is where the HTTP server listens, once Run started it.
+func (a *Agent) HTTPAddr() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.httpAddr
+}
+
+// ErrSupplanted ends Run when another process took over this agent id.
+var ErrSupplanted = errors.New("agent: another agent process with the same agent id took over; this one yields")
+
+// Run serves devices until ctx ends. It returns nil on a normal stop and
+// ErrSupplanted when a newer agent with the same id took over.
+func (a *Agent) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	st, err := openStore(a.cfg.StateDir, a.log)
+	if err != nil {
+		return err
+	}
+	var defLoc *protocol.Location
+	if a.cfg.Location != "" {
+		defLoc, _ = ParseLocation(a.cfg.Location)
+	}
+	devLocs := map[string]*protocol.Location{}
+	for id, d := range a.cfg.Devices {
+		if d.Location != "" {
+			devLocs[id], _ = ParseLocation(d.Location)
+		}
+	}
+	locate := func(id string, r *protocol.Ready) (*protocol.Location, string) {
+		if l := devLocs[id]; l != nil {
+			return l, "config"
+		}
+		if r != nil && r.Location != nil {
+			return r.Location, "device"
+		}
+		if defLoc != nil {
+			return defLoc, "default"
+		}
+		return nil, ""
+	}
+
+	var sender hubSender
+	runCtx, stopRuns := context.WithCancel(context.Background())
+	defer stopRuns()
+	f := newFleet(runCtx, fleetConfig{
+		Interval: a.cfg.Interval, RestartGrace: a.cfg.RestartGrace, OfflinePark: a.cfg.OfflinePark,
+		Resume: a.cfg.Resume, Locate: locate, Retry: min(5*time.Second, a.cfg.Interval/4),
+	}, a.log, &sender, a.provider, st, a.stats)
+
+	cl, err := mqttmsg.New(mqttmsg.Options{
+		Broker:   a.cfg.Broker,
+		ClientID: "glowcast-agent-" + a.cfg.AgentID,
+		Presence: &mqttmsg.Presence{Topic: protocol.AgentStatusTopic(a.cfg.AgentID), IDField: "session", ID: a.session, Since: a.since},
+		OnUp: []func(context.Context){func(context.Context) {
+			a.stats.connected.Set(1)
+			a.stats.brokerConns.Inc()
+			f.connected()
+		}},
+		OnDown:       func(error) { a.stats.connected.Set(0) },
+		OnSupplanted: func(string) { cancel(ErrSupplanted) },
+		Dial:         a.Dial,
+		Logger:       a.log,
+	})
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	hub := mqttmsg.NewHub(cl, protocol.Prefix, protocol.SideAgent, protocol.SideDevice)
+	sender.h = hub
+	hub.On(protocol.MsgStatus, func(id string, m mqttmsg.Message) {
+		if !a.validDevice(id, m) {
+			return
+		}
+		s, err := protocol.ParseDeviceStatus(m.Payload)
+		if err != nil {
+			a.log.Warn("malformed device status dropped", "device", id, "err", err)
+			return
+		}
+		f.onStatus(id, s, m.Retained)
+	})
+	hub.On(protocol.MsgReady, func(id string, m mqttmsg.Message) {
+		if !a.validDevice(id, m) {
+			return
+		}
+		r, err := protocol.ParseReady(m.Payload)
+		if err != nil {
+			a.log.Warn("malformed ready dropped", "device", id, "err", err)
+			return
+		}
+		f.onReady(id, r, m.Retained)
+	})
+	a.mu.Lock()
+	a.fleet, a.cl = f, cl
+	a.mu.Unlock()
+
+	var srv *http.Server
+	if a.cfg.HTTP != "" {
+		ln, err := net.Listen("tcp", a.cfg.HTTP)
+		if err != nil {
+			return fmt.Errorf("agent: http (--http %s): %w", a.cfg.HTTP, err)
+		}
+		a.mu.Lock()
+		a.httpAddr = ln.Addr().String()
+		a.mu.Unlock()
+		srv = &http.Server{Handler: a.handler(cl), ReadHeaderTimeout: 5 * time.Second}
+		go srv.Serve(ln)
+	}
+
+	a.log.Info("agent starting", "version", Version, "session", a.session, "broker", a.cfg.Broker,
+		"weather", a.provider.Name(), "interval", a.cfg.Interval, "resume", a.cfg.Resume)
+	cl.Connect()
+	<-ctx.Done()
+	cause := context.Cause(ctx)
+
+	stopRuns()
+	f.close()
+	if srv != nil {
+		sctx, c := context.WithTimeout(context.Background(), 2*time.Second)
+		srv.Shutdown(sctx)
+		c()
+	}
+	if errors.Is(cause, ErrSupplanted) {
+		// Our offline status would overwrite the newer agent's online one.
+		cl.Abandon()
+		a.log.Warn("yielded to a newer agent with the same id")
+		return ErrSupplanted
+	}
+	cctx, c := context.WithTimeout(context.Background(), 3*time.Second)
+	defer c()
+	if err := cl.Close(cctx); err != nil {
+		a.log.Warn("publishing offline status at shutdown", "err", err)
+	}
+	a.log.Info("agent stopped")
+	return nil
+}
+
+func (a *Agent) validDevice(id string, m mqttmsg.Message) bool {
+	if err := protocol.ValidDeviceID(id); err != nil {
+		a.log.Warn("message from invalid device id dropped", "topic", m.Topic, "err", err)
+		return false
+	}
+	return true
+}
+
+func (a *Agent) handler(cl *mqttmsg.Client) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if !cl.Connected() {
+			http.Error(w, "broker: not connected", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.Handle("/metrics", promhttp.HandlerFor(a.stats.Registry, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// hubSender adapts the hub to the fleet's Sender.
+type hubSender struct{ h *mqttmsg.Hub }
+
+func (s *hubSender) Send(ctx context.Context, id, name string, b []byte) error {
+	return s.h.Send(ctx, id, name, b)
+}
+
+func (s *hubSender) SendRetained(ctx context.Context, id, name string, b []byte) error {
+	return s.h.SendRetained(ctx, id, name, b)
+}
+
+func randomID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,139 @@
+package agent
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/glowcast/glowcast/protocol"
+)
+
+// Config is the agent's configuration: YAML fields and flags of the same
+// meaning. Flags given explicitly override the file.
+type Config struct {
+	Broker   string `yaml:"broker"`
+	AgentID  string `yaml:"agent_id"`
+	StateDir string `yaml:"state_dir"`
+
+	// Weather names the provider; WeatherURL replaces its base URL.
+	Weather    string `yaml:"weather"`
+	WeatherURL string `yaml:"weather_url"`
+
+	// Location is the default "LAT,LON" for devices without their own.
+	Location string `yaml:"location"`
+	// Devices holds per-device settings, keyed by device id.
+	Devices map[string]DeviceConfig `yaml:"devices"`
+
+	Interval     time.Duration `yaml:"interval"`
+	RestartGrace time.Duration `yaml:"restart_grace"`
+	OfflinePark  time.Duration `yaml:"offline_park"`
+	// Resume is "fast" (glowcast) or "timer-only" (the original design,
+	// kept for comparison).
+	Resume string `yaml:"resume"`
+
+	HTTP     string `yaml:"http"`
+	LogLevel string `yaml:"log_level"`
+}
+
+// DeviceConfig is what the agent's config may say of one device.
+type DeviceConfig struct {
+	// Location is "LAT,LON".
+	Location string `yaml:"location"`
+}
+
+// Default returns the built-in configuration.
+func Default() Config {
+	return Config{
+		Broker:       "tcp://127.0.0.1:1883",
+		AgentID:      "main",
+		Weather:      "open-meteo",
+		Interval:     30 * time.Minute,
+		RestartGrace: 30 * time.Second,
+		OfflinePark:  6 * time.Hour,
+		Resume:       ResumeFast,
+		LogLevel:     "info",
+	}
+}
+
+// Bind registers the agent's flags on fs, with cfg's values as defaults.
+func (c *Config) Bind(fs *flag.FlagSet) {
+	fs.StringVar(&c.Broker, "broker", c.Broker, "MQTT broker `URL` (tcp://, mqtts://, ssl://, ws://, wss://)")
+	fs.StringVar(&c.AgentID, "agent-id", c.AgentID, "agent `ID`; agents sharing an id are one agent (a migration)")
+	fs.StringVar(&c.StateDir, "state-dir", c.StateDir, "`DIR` for saved device state (location, last temps, next due time)")
+	fs.StringVar(&c.Weather, "weather", c.Weather, "weather `provider`: open-meteo, or sample (bundled demo data, labelled as such)")
+	fs.StringVar(&c.WeatherURL, "weather-url", c.WeatherURL, "replace the provider's base `URL` (the part before its path)")
+	fs.StringVar(&c.Location, "location", c.Location, "default location `LAT,LON` for devices without their own")
+	fs.DurationVar(&c.Interval, "interval", c.Interval, "time between forecasts for a device")
+	fs.DurationVar(&c.RestartGrace, "restart-grace", c.RestartGrace, "after start, resume every online device without a cycle after this long")
+	fs.DurationVar(&c.OfflinePark, "offline-park", c.OfflinePark, "park an offline device's cycle after this long")
+	fs.StringVar(&c.Resume, "resume", c.Resume, "resume `strategy` after a restart: fast, or timer-only (the original design, for comparison)")
+	fs.StringVar(&c.HTTP, "http", c.HTTP, "serve /healthz and /metrics on this `ADDR` (e.g. 127.0.0.1:9120); empty disables")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log `level`: debug, info, warn, error")
+}
+
+// Validate checks the configuration; errors name the field and flag.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Broker == "" {
+		errs = append(errs, errors.New("broker (--broker) is empty: give the MQTT broker URL, e.g. tcp://127.0.0.1:1883"))
+	}
+	if err := protocol.ValidID(c.AgentID); err != nil {
+		errs = append(errs, fmt.Errorf("agent_id (--agent-id): %w", err))
+	}
+	switch c.Weather {
+	case "open-meteo", "sample":
+	default:
+		errs = append(errs, fmt.Errorf("weather (--weather): unknown provider %q: use open-meteo or sample", c.Weather))
+	}
+	if c.Location != "" {
+		if _, err := ParseLocation(c.Location); err != nil {
+			errs = append(errs, fmt.Errorf("location (--location): %w", err))
+		}
+	}
+	for id, d := range c.Devices {
+		if err := protocol.ValidDeviceID(id); err != nil {
+			errs = append(errs, fmt.Errorf("devices.%s: %w", id, err))
+		}
+		if d.Location != "" {
+			if _, err := ParseLocation(d.Location); err != nil {
+				errs = append(errs, fmt.Errorf("devices.%s.location: %w", id, err))
+			}
+		}
+	}
+	if c.Interval < time.Second {
+		errs = append(errs, fmt.Errorf("interval (--interval) %v: must be at least 1s", c.Interval))
+	}
+	if c.RestartGrace < 0 {
+		errs = append(errs, fmt.Errorf("restart_grace (--restart-grace) %v: must not be negative", c.RestartGrace))
+	}
+	if c.OfflinePark <= 0 {
+		errs = append(errs, fmt.Errorf("offline_park (--offline-park) %v: must be positive", c.OfflinePark))
+	}
+	switch c.Resume {
+	case ResumeFast, ResumeTimerOnly:
+	default:
+		errs = append(errs, fmt.Errorf("resume (--resume) %q: use fast or timer-only", c.Resume))
+	}
+	return errors.Join(errs...)
+}
+
+// ParseLocation parses "LAT,LON" in decimal degrees.
+func ParseLocation(s string) (*protocol.Location, error) {
+	a, b, ok := strings.Cut(s, ",")
+	if !ok {
+		return nil, fmt.Errorf("%q is not LAT,LON (e.g. 52.52,13.40)", s)
+	}
+	lat, err1 := strconv.ParseFloat(strings.TrimSpace(a), 64)
+	lon, err2 := strconv.ParseFloat(strings.TrimSpace(b), 64)
+	if err1 != nil || err2 != nil {
+		return nil, fmt.Errorf("%q is not LAT,LON in decimal degrees (e.g. 52.52,13.40)", s)
+	}
+	l := &protocol.Location{Lat: lat, Lon: lon}
+	if err := l.Validate(); err != nil {
+		return nil, err
+	}
+	return l, nil
+}

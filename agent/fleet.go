@@ -1,0 +1,573 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/glowcast/glowcast/agent/weather"
+	"github.com/glowcast/glowcast/protocol"
+)
+
+// Sender is how the fleet talks to devices.
+type Sender interface {
+	Send(ctx context.Context, device, name string, data []byte) error
+	SendRetained(ctx context.Context, device, name string, data []byte) error
+}
+
+// Forecaster fetches an hourly forecast for a place.
+type Forecaster interface {
+	Forecast(ctx context.Context, lat, lon float64) (*weather.Forecast, error)
+}
+
+// Resume paths, as counted in metrics and logs.
+const (
+	PathReady   = "ready"   // a device announced a new boot
+	PathFast    = "fast"    // retained online status and ready seen at subscribe time
+	PathTimer   = "timer"   // the restart timer found it online without a cycle
+	PathRebirth = "rebirth" // it answered our rebirth request
+	PathOnline  = "online"  // it came back online after its cycle was parked
+)
+
+// Resume strategies.
+const (
+	ResumeFast      = "fast"       // glowcast: retained presence + ready at once, timer as fallback
+	ResumeTimerOnly = "timer-only" // the original design: wait the restart grace, then fetch at once
+)
+
+// fleetConfig is what the scheduling needs of the agent's configuration.
+type fleetConfig struct {
+	Interval     time.Duration
+	RestartGrace time.Duration
+	OfflinePark  time.Duration
+	Resume       string
+	// Retry is the first backoff after a failed fetch or publish.
+	Retry time.Duration
+	// Locate picks a device's location; nil location means none known.
+	Locate func(device string, r *protocol.Ready) (*protocol.Location, string)
+	// Concurrency bounds fetches in flight across the fleet.
+	Concurrency int
+}
+
+// fleet owns every device's cycle. All fields of dev are guarded by mu;
+// no I/O happens while mu is held, so MQTT handlers can call in directly.
+type fleet struct {
+	cfg   fleetConfig
+	log   *slog.Logger
+	send  Sender
+	fc    Forecaster
+	st    *store
+	stats *Stats
+	sem   chan struct{}
+
+	ctx context.Context // ends all runs
+	wg  sync.WaitGroup
+
+	mu        sync.Mutex
+	devices   map[string]*dev
+	started   time.Time // when the agent connected; resume latency is measured from it
+	graceDone bool
+	closed    bool
+	graceT    *time.Timer
+}
+
+// dev is one device as the agent sees it.
+type dev struct {
+	id string
+
+	// Presence, from the retained status topic.
+	online     bool
+	statusSeen bool
+	statusBoot string
+	statusTS   time.Time
+
+	// Readiness.
+	readyBoot string
+	ready     *protocol.Ready
+
+	// Saved state.
+	saved *Saved
+
+	// The cycle. cycle is true while a timer is armed or a run is in
+	// flight; gen invalidates superseded timers and runs.
+	cycle     bool
+	parked    bool
+	gen       uint64
+	timer     *time.Timer
+	due       time.Time // nominal time of the pending or running step
+	attempt   int       // failed attempts for the current step
+	cycleBoot string    // boot id the cycle serves
+
+	parkTimer *time.Timer
+}
+
+func newFleet(ctx context.Context, cfg fleetConfig, log *slog.Logger, send Sender, fc Forecaster, st *store, stats *Stats) *fleet {
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 16
+	}
+	if cfg.Retry <= 0 {
+		cfg.Retry = 5 * time.Second
+	}
+	f := &fleet{
+		cfg: cfg, log: log, send: send, fc: fc, st: st, stats: stats,
+		sem: make(chan struct{}, cfg.Concurrency), ctx: ctx,
+		devices: map[string]*dev{},
+	}
+	for id, s := range st.loadAll() {
+		f.devices[id] = &dev{id: id, saved: s}
+	}
+	return f
+}
+
+func (f *fleet) get(id string) *dev {
+	d := f.devices[id]
+	if d == nil {
+		d = &dev{id: id}
+		f.devices[id] = d
+	}
+	return d
+}
+
+// connected is called when the agent's subscriptions are in place (on every
+// connect). The first call starts the restart timer.
+func (f *fleet) connected() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.started.IsZero() || f.closed {
+		return
+	}
+	f.started = time.Now()
+	f.graceT = time.AfterFunc(f.cfg.RestartGrace, f.graceExpired)
+}
+
+// onStatus handles a device's presence.
+func (f *fleet) onStatus(id string, st *protocol.DeviceStatus, retained bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return
+	}
+	d := f.get(id)
+	if d.statusSeen && st.TS.Before(d.statusTS) {
+		f.log.Debug("stale device status ignored", "device", id, "ts", st.TS, "newest", d.statusTS)
+		return
+	}
+	if !st.Online && d.statusSeen && st.BootID != d.statusBoot {
+		// A late will of an earlier boot: the device is running as another.
+		f.log.Debug("late will of an old boot ignored", "device", id, "boot_id", st.BootID, "current", d.statusBoot)
+		return
+	}
+	if !st.Online && d.readyBoot != "" && st.BootID != d.readyBoot && !d.statusSeen {
+		return
+	}
+	d.statusSeen, d.statusBoot, d.statusTS = true, st.BootID, st.TS
+	was := d.online
+	d.online = st.Online
+	f.stats.setOnline(f.countOnline())
+	if st.Online {
+		if d.parkTimer != nil {
+			d.parkTimer.Stop()
+			d.parkTimer = nil
+		}
+		path := PathFast
+		if !retained {
+			path = PathOnline
+		}
+		if !was {
+			f.maybeStart(d, path, retained)
+		}
+		return
+	}
+	f.log.Info("device offline", "device", id)
+	if d.cycle && d.parkTimer == nil {
+		d.parkTimer = time.AfterFunc(f.cfg.OfflinePark, func() { f.park(id) })
+	}
+}
+
+// onReady handles a device's readiness.
+func (f *fleet) onReady(id string, r *protocol.Ready, retained bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return
+	}
+	d := f.get(id)
+	same := r.BootID == d.readyBoot
+	d.readyBoot, d.ready = r.BootID, r
+	if !retained {
+		// A live ready proves the device is connected even if its status
+		// was lost (a broker restarted without persistence).
+		if !d.online || d.statusBoot != r.BootID {
+			d.online, d.statusSeen, d.statusBoot = true, true, r.BootID
+			f.stats.setOnline(f.countOnline())
+		}
+	}
+	if d.cycle && (same || r.BootID == d.cycleBoot) {
+		return // exactly one cycle: a repeated ready changes nothing
+	}
+	if d.cycle && !retained {
+		// A new boot while a cycle runs: restart it for the new process
+		// (re-locate and fetch now); arming replaces the old timer.
+		f.log.Info("device restarted; new cycle replaces the old", "device", id, "boot_id", r.BootID)
+		f.startNow(d, PathReady, true)
+		return
+	}
+	path := PathFast
+	if !retained {
+		path = PathReady
+		if d.saved != nil && d.saved.BootID == r.BootID {
+			path = PathRebirth
+		}
+	}
+	f.maybeStart(d, path, retained)
+}
+
+// maybeStart starts or resumes d's cycle when it is online, its ready
+// matches its status, and no cycle runs. Called with mu held.
+func (f *fleet) maybeStart(d *dev, path string, retained bool) {
+	if d.cycle || !d.online || d.readyBoot == "" || d.readyBoot != d.statusBoot {
+		return
+	}
+	if retained && f.cfg.Resume == ResumeTimerOnly {
+		return // the original design knew nothing of retained state
+	}
+	if d.parked {
+		path = PathOnline
+	}
+	f.startNow(d, path, false)
+}
+
+// startNow arms d's cycle: at the saved due time when it serves the same
+// boot as before, else at once. Arming always replaces the previous timer.
+func (f *fleet) startNow(d *dev, path string, forceNow bool) {
+	now := time.Now()
+	due := now
+	newBoot := d.saved == nil || d.saved.BootID != d.readyBoot
+	if !newBoot && !forceNow && !d.saved.NextDue.IsZero() && d.saved.NextDue.After(now) {
+		due = d.saved.NextDue
+	}
+	if newBoot || forceNow {
+		d.attempt = 0
+	}
+	d.parked = false
+	d.cycleBoot = d.readyBoot
+	wait := due.Sub(now)
+	if wait <= 0 && path != PathReady {
+		// Overdue after a restart: spread them a little so a fleet does
+		// not fetch in one burst (the fetch cache and limit do the rest).
+		wait = time.Duration(rand.Int64N(int64(time.Second)))
+	}
+	f.arm(d, due, wait)
+	f.stats.resumed(path, now.Sub(f.started), f.started.IsZero())
+	f.log.Info("cycle armed", "device", d.id, "path", path, "due", due.UTC().Format(time.RFC3339), "boot_id", d.readyBoot)
+}
+
+// arm (re)places d's timer. Called with mu held.
+func (f *fleet) arm(d *dev, due time.Time, wait time.Duration) {
+	if d.timer != nil {
+		d.timer.Stop()
+	}
+	d.gen++
+	gen := d.gen
+	d.cycle = true
+	d.due = due
+	f.stats.setCycles(f.countCycles())
+	id := d.id
+	d.timer = time.AfterFunc(max(wait, 0), func() { f.fire(id, gen) })
+}
+
+func (f *fleet) fire(id string, gen uint64) {
+	f.mu.Lock()
+	d := f.devices[id]
+	if f.closed || d == nil || d.gen != gen {
+		f.mu.Unlock()
+		return
+	}
+	d.timer = nil
+	loc, src := f.locate(d)
+	due := d.due
+	f.wg.Add(1)
+	f.mu.Unlock()
+	go f.run(id, gen, due, loc, src)
+}
+
+func (f *fleet) locate(d *dev) (*protocol.Location, string) {
+	if f.cfg.Locate == nil {
+		return nil, ""
+	}
+	return f.cfg.Locate(d.id, d.ready)
+}
+
+// run performs one step of a cycle: fetch, publish, save, arm the next.
+func (f *fleet) run(id string, gen uint64, due time.Time, loc *protocol.Location, src string) {
+	defer f.wg.Done()
+	select {
+	case f.sem <- struct{}{}:
+	case <-f.ctx.Done():
+		return
+	}
+	defer func() { <-f.sem }()
+	f.stats.runStarted(id)
+	defer f.stats.runEnded(id)
+
+	err := f.step(id, gen, due, loc, src)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d := f.devices[id]
+	if f.closed || d == nil || d.gen != gen {
+		return // superseded while we worked
+	}
+	now := time.Now()
+	if err != nil {
+		d.attempt++
+		backoff := f.cfg.Retry << min(d.attempt-1, 10)
+		next := due.Add(f.cfg.Interval)
+		if next.Before(now) {
+			next = now.Add(f.cfg.Interval)
+		}
+		retryAt := now.Add(min(backoff, f.cfg.Interval))
+		if retryAt.After(next) {
+			// Give up on this step; the next one is due anyway.
+			d.attempt = 0
+			retryAt = next
+			due = next
+		}
+		f.log.Warn("forecast step failed; cycle continues", "device", id, "err", err, "attempt", d.attempt, "retry_at", retryAt.UTC().Format(time.RFC3339))
+		f.arm(d, due, retryAt.Sub(now))
+		return
+	}
+	d.attempt = 0
+	next := due.Add(f.cfg.Interval)
+	if !next.After(now) {
+		next = now.Add(f.cfg.Interval)
+	}
+	if d.saved != nil {
+		d.saved.NextDue = next
+	}
+	f.arm(d, next, next.Sub(now))
+	f.saveLocked(d)
+}
+
+var errNoLocation = errors.New("no location known: set --location, or a location for this device in the agent config")
+
+// step fetches and publishes without holding mu.
+func (f *fleet) step(id string, gen uint64, due time.Time, loc *protocol.Location, src string) error {
+	if loc == nil {
+		return errNoLocation
+	}
+	ctx, cancel := context.WithTimeout(f.ctx, 60*time.Second)
+	defer cancel()
+	start := time.Now()
+	fc, err := f.fc.Forecast(ctx, loc.Lat, loc.Lon)
+	f.stats.fetched(err, time.Since(start))
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	t := buildTemps(fc, now, *loc, f.cfg.Interval)
+	b, err := json.Marshal(t)
+	if err != nil {
+		return err
+	}
+	// Check we are still the cycle before we speak for it.
+	f.mu.Lock()
+	d := f.devices[id]
+	live := !f.closed && d != nil && d.gen == gen
+	f.mu.Unlock()
+	if !live {
+		return nil
+	}
+	if err := f.send.SendRetained(ctx, id, protocol.MsgTemps, b); err != nil {
+		return err
+	}
+	f.stats.published(id)
+	f.mu.Lock()
+	if d.saved == nil || d.saved.BootID != d.cycleBoot {
+		d.saved = &Saved{Device: id}
+	}
+	d.saved.BootID = d.cycleBoot
+	d.saved.Location, d.saved.LocationSource = loc, src
+	d.saved.LastTemps = t
+	f.mu.Unlock()
+	f.log.Info("temps published", "device", id, "temps_c", []float64(t.TempsC), "issued_at", t.IssuedAt.Format(time.RFC3339), "location_source", src)
+	return nil
+}
+
+// saveLocked writes d's state. The write is fast (one small file); doing it
+// under mu orders saves of one device without another lock.
+func (f *fleet) saveLocked(d *dev) {
+	if d.saved == nil {
+		return
+	}
+	d.saved.Updated = time.Now()
+	if err := f.st.save(d.saved); err != nil {
+		f.log.Error("saving device state", "device", d.id, "err", err)
+	}
+}
+
+// buildTemps turns a forecast into the temps message for now.
+func buildTemps(fc *weather.Forecast, now time.Time, loc protocol.Location, interval time.Duration) *protocol.Temps {
+	start, hourly := fc.Hourly(now, 48)
+	issued := fc.FetchedAt
+	if issued.IsZero() {
+		issued = now
+	}
+	return &protocol.Temps{
+		TempsC:     fc.Select(now, protocol.Offsets),
+		OffsetsH:   append([]int(nil), protocol.Offsets...),
+		IssuedAt:   issued.UTC(),
+		ValidUntil: issued.Add(2 * interval).UTC(),
+		Location:   loc,
+		Hourly:     protocol.Hourly{Start: start, TempsC: trimHourly(hourly)},
+		Provider:   fc.Provider,
+	}
+}
+
+// trimHourly drops trailing missing hours beyond the first 24.
+func trimHourly(h []float64) protocol.TempList {
+	n := len(h)
+	for n > protocol.HourlyMin && h[n-1] != h[n-1] {
+		n--
+	}
+	return protocol.TempList(h[:n])
+}
+
+// graceExpired is the restart timer: the fallback for devices the fast path
+// did not resume.
+func (f *fleet) graceExpired() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return
+	}
+	f.graceDone = true
+	var rebirth []string
+	for _, d := range f.devices {
+		if d.cycle || d.parked {
+			continue
+		}
+		switch {
+		case d.online:
+			if d.readyBoot == "" {
+				d.readyBoot = d.statusBoot
+			}
+			if d.readyBoot != d.statusBoot {
+				d.readyBoot = d.statusBoot
+			}
+			f.startNow(d, PathTimer, f.cfg.Resume == ResumeTimerOnly)
+		case !d.statusSeen && d.saved != nil:
+			rebirth = append(rebirth, d.id)
+		}
+	}
+	if len(rebirth) > 0 {
+		f.wg.Add(1)
+		go f.sendRebirth(rebirth)
+	}
+}
+
+func (f *fleet) sendRebirth(ids []string) {
+	defer f.wg.Done()
+	for _, id := range ids {
+		ctx, cancel := context.WithTimeout(f.ctx, 10*time.Second)
+		err := f.send.Send(ctx, id, protocol.MsgRebirth, []byte(`{}`))
+		cancel()
+		if err != nil {
+			f.log.Warn("rebirth request failed", "device", id, "err", err)
+			continue
+		}
+		f.stats.rebirthSent()
+		f.log.Info("rebirth requested from a device known only from saved state", "device", id)
+	}
+}
+
+// park stops an offline device's cycle after --offline-park.
+func (f *fleet) park(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d := f.devices[id]
+	if f.closed || d == nil || d.online || !d.cycle {
+		return
+	}
+	if d.timer != nil {
+		d.timer.Stop()
+		d.timer = nil
+	}
+	d.gen++
+	d.cycle, d.parked, d.parkTimer = false, true, nil
+	f.stats.setCycles(f.countCycles())
+	f.log.Info("device offline too long; cycle parked until it returns", "device", id, "after", f.cfg.OfflinePark)
+}
+
+func (f *fleet) countCycles() int {
+	n := 0
+	for _, d := range f.devices {
+		if d.cycle {
+			n++
+		}
+	}
+	return n
+}
+
+func (f *fleet) countOnline() int {
+	n := 0
+	for _, d := range f.devices {
+		if d.online {
+			n++
+		}
+	}
+	return n
+}
+
+// close stops every timer and waits for runs in flight.
+func (f *fleet) close() {
+	f.mu.Lock()
+	f.closed = true
+	if f.graceT != nil {
+		f.graceT.Stop()
+	}
+	for _, d := range f.devices {
+		if d.timer != nil {
+			d.timer.Stop()
+		}
+		if d.parkTimer != nil {
+			d.parkTimer.Stop()
+		}
+		d.gen++
+	}
+	f.mu.Unlock()
+	f.wg.Wait()
+}
+
+// DeviceView is a snapshot of one device for the status page and tests.
+type DeviceView struct {
+	ID             string
+	Online         bool
+	Cycle          bool
+	Parked         bool
+	Due            time.Time
+	BootID         string
+	Location       *protocol.Location
+	LocationSource string
+	LastTemps      *protocol.Temps
+}
+
+func (f *fleet) snapshot() []DeviceView {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]DeviceView, 0, len(f.devices))
+	for _, d := range f.devices {
+		v := DeviceView{ID: d.id, Online: d.online, Cycle: d.cycle, Parked: d.parked, BootID: d.readyBoot}
+		if d.cycle {
+			v.Due = d.due
+		}
+		if d.saved != nil {
+			v.Location, v.LocationSource, v.LastTemps = d.saved.Location, d.saved.LocationSource, d.saved.LastTemps
+		}
+		out = append(out, v)
+	}
+	return out
+}

@@ -1,0 +1,126 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/glowcast/glowcast/internal/atomicfile"
+	"github.com/glowcast/glowcast/protocol"
+)
+
+// Saved is what the agent keeps of a device across restarts and migrations:
+// the analogue of the original platform's server.save().
+type Saved struct {
+	Device         string             `json:"device"`
+	BootID         string             `json:"boot_id"`
+	Location       *protocol.Location `json:"location,omitempty"`
+	LocationSource string             `json:"location_source,omitempty"`
+	// NextDue is when the device's next forecast is due.
+	NextDue time.Time `json:"next_due"`
+	// LastTemps is the last temps message published to the device.
+	LastTemps *protocol.Temps `json:"last_temps,omitempty"`
+	Updated   time.Time       `json:"updated"`
+}
+
+// store keeps one JSON file per device under <state-dir>/devices, each
+// replaced atomically, so a crash mid-write loses at most that write.
+type store struct {
+	dir string
+	log *slog.Logger
+}
+
+func openStore(dir string, log *slog.Logger) (*store, error) {
+	if dir == "" {
+		return nil, nil
+	}
+	d := filepath.Join(dir, "devices")
+	if err := os.MkdirAll(d, 0o750); err != nil {
+		return nil, fmt.Errorf("agent: state dir (--state-dir %s): %w", dir, err)
+	}
+	return &store{dir: d, log: log}, nil
+}
+
+func (s *store) path(id string) string { return filepath.Join(s.dir, id+".json") }
+
+func (s *store) save(v *Saved) error {
+	if s == nil {
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(s.path(v.Device), b, 0o640)
+}
+
+// loadAll reads every saved device. A file that cannot be read or parsed is
+// renamed aside (kept for inspection) and reported, never fatal.
+func (s *store) loadAll() map[string]*Saved {
+	out := map[string]*Saved{}
+	if s == nil {
+		return out
+	}
+	ents, err := os.ReadDir(s.dir)
+	if err != nil {
+		s.log.Error("reading state dir", "dir", s.dir, "err", err)
+		return out
+	}
+	for _, e := range ents {
+		name := e.Name()
+		if e.IsDir() || strings.HasPrefix(name, ".") || !strings.HasSuffix(name, ".json") {
+			continue
+		}
+		id := strings.TrimSuffix(name, ".json")
+		v, err := parseSaved(id, s.path(id))
+		if err != nil {
+			bad := s.path(id) + ".corrupt"
+			s.log.Error("unreadable device state; moved aside, device starts fresh", "device", id, "err", err, "moved_to", bad)
+			os.Rename(s.path(id), bad)
+			continue
+		}
+		out[id] = v
+	}
+	return out
+}
+
+func parseSaved(id, path string) (*Saved, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSaved(id, b)
+}
+
+// ParseSaved decodes and checks one device's saved state.
+func ParseSaved(id string, b []byte) (*Saved, error) {
+	if len(b) > 1<<20 {
+		return nil, errors.New("state file larger than 1 MiB")
+	}
+	var v Saved
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, fmt.Errorf("state file: %w", err)
+	}
+	if v.Device != id {
+		return nil, fmt.Errorf("state file names device %q, want %q", v.Device, id)
+	}
+	if err := protocol.ValidDeviceID(id); err != nil {
+		return nil, err
+	}
+	if v.Location != nil {
+		if err := v.Location.Validate(); err != nil {
+			return nil, fmt.Errorf("state file location: %w", err)
+		}
+	}
+	if v.LastTemps != nil {
+		if err := v.LastTemps.Validate(); err != nil {
+			v.LastTemps = nil // keep the rest; the next cycle replaces it
+		}
+	}
+	return &v, nil
+}

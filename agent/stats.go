@@ -1,0 +1,129 @@
+package agent
+
+import (
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Stats are the agent's metrics, on a registry of its own (no global state,
+// so several agents can live in one test process).
+type Stats struct {
+	Registry *prometheus.Registry
+
+	online      prometheus.Gauge
+	cycles      prometheus.Gauge
+	resumes     *prometheus.CounterVec
+	resumeLat   *prometheus.HistogramVec
+	fetches     *prometheus.CounterVec
+	fetchLat    prometheus.Histogram
+	publishes   prometheus.Counter
+	rebirths    prometheus.Counter
+	violations  prometheus.Counter
+	connected   prometheus.Gauge
+	brokerConns prometheus.Counter
+
+	mu       sync.Mutex
+	inFlight map[string]int
+	resumedN map[string]int
+	publishN int
+	lastLat  map[string]time.Duration
+}
+
+func newStats() *Stats {
+	s := &Stats{
+		Registry: prometheus.NewRegistry(),
+		online:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "glowcast_agent_devices_online", Help: "Devices whose retained status says online."}),
+		cycles:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "glowcast_agent_cycles_running", Help: "Devices with a forecast cycle armed or running (at most one each)."}),
+		resumes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "glowcast_agent_cycle_starts_total",
+			Help: "Cycles started or resumed, by path: ready, fast, timer, rebirth, online."}, []string{"path"}),
+		resumeLat: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "glowcast_agent_resume_seconds",
+			Help:    "Time from the agent's first broker connect to a device's cycle being re-armed, by path.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}}, []string{"path"}),
+		fetches: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "glowcast_agent_forecast_fetches_total",
+			Help: "Forecast requests made for device cycles, by result."}, []string{"result"}),
+		fetchLat: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "glowcast_agent_forecast_fetch_seconds",
+			Help: "Latency of forecast requests for device cycles.", Buckets: prometheus.DefBuckets}),
+		publishes:   prometheus.NewCounter(prometheus.CounterOpts{Name: "glowcast_agent_temps_published_total", Help: "Temps messages published."}),
+		rebirths:    prometheus.NewCounter(prometheus.CounterOpts{Name: "glowcast_agent_rebirth_requests_total", Help: "Rebirth requests sent to devices known only from saved state."}),
+		violations:  prometheus.NewCounter(prometheus.CounterOpts{Name: "glowcast_agent_parallel_cycle_violations_total", Help: "Times two runs of one device's cycle overlapped (must stay 0)."}),
+		connected:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "glowcast_agent_broker_connected", Help: "1 while connected and subscribed."}),
+		brokerConns: prometheus.NewCounter(prometheus.CounterOpts{Name: "glowcast_agent_broker_connects_total", Help: "Completed broker connects."}),
+		inFlight:    map[string]int{},
+		resumedN:    map[string]int{},
+		lastLat:     map[string]time.Duration{},
+	}
+	s.Registry.MustRegister(s.online, s.cycles, s.resumes, s.resumeLat, s.fetches, s.fetchLat, s.publishes,
+		s.rebirths, s.violations, s.connected, s.brokerConns,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return s
+}
+
+func (s *Stats) setOnline(n int) { s.online.Set(float64(n)) }
+func (s *Stats) setCycles(n int) { s.cycles.Set(float64(n)) }
+func (s *Stats) rebirthSent()    { s.rebirths.Inc() }
+
+func (s *Stats) resumed(path string, since time.Duration, beforeConnect bool) {
+	s.resumes.WithLabelValues(path).Inc()
+	if !beforeConnect {
+		s.resumeLat.WithLabelValues(path).Observe(since.Seconds())
+	}
+	s.mu.Lock()
+	s.resumedN[path]++
+	s.lastLat[path] = since
+	s.mu.Unlock()
+}
+
+func (s *Stats) fetched(err error, d time.Duration) {
+	res := "ok"
+	if err != nil {
+		res = "error"
+	}
+	s.fetches.WithLabelValues(res).Inc()
+	s.fetchLat.Observe(d.Seconds())
+}
+
+func (s *Stats) published(string) {
+	s.publishes.Inc()
+	s.mu.Lock()
+	s.publishN++
+	s.mu.Unlock()
+}
+
+func (s *Stats) runStarted(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inFlight[id]++
+	if s.inFlight[id] > 1 {
+		s.violations.Inc()
+	}
+}
+
+func (s *Stats) runEnded(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inFlight[id]--
+	if s.inFlight[id] == 0 {
+		delete(s.inFlight, id)
+	}
+}
+
+// Resumed returns how many cycles started by each path.
+func (s *Stats) Resumed() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.resumedN))
+	for k, v := range s.resumedN {
+		out[k] = v
+	}
+	return out
+}
+
+// Published returns how many temps messages were published.
+func (s *Stats) Published() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.publishN
+}

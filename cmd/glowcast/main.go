@@ -1,0 +1,56 @@
+// Command glowcast holds glowcast's tools: the one-process demo and helpers
+// for installation and testing.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/glowcast/glowcast/internal/demo"
+)
+
+const usage = `usage: glowcast <command> [flags]
+
+commands:
+  demo     run a broker, the agent and one device in this terminal
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:])
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "glowcast:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return flag.ErrHelp
+	}
+	switch args[0] {
+	case "demo":
+		cfg := demo.Default()
+		fs := flag.NewFlagSet("glowcast demo", flag.ContinueOnError)
+		fs.StringVar(&cfg.Weather, "weather", cfg.Weather, "weather `provider`: open-meteo, or sample (bundled, labelled SAMPLE)")
+		fs.StringVar(&cfg.WeatherURL, "weather-url", cfg.WeatherURL, "replace the provider's base `URL`")
+		fs.StringVar(&cfg.Location, "location", cfg.Location, "`LAT,LON` to forecast for")
+		fs.DurationVar(&cfg.Interval, "interval", cfg.Interval, "time between forecasts")
+		fs.StringVar(&cfg.LED, "led", cfg.LED, "LED backend `SPEC`: term, jsonl:PATH or none")
+		fs.StringVar(&cfg.StateDir, "state-dir", cfg.StateDir, "keep state in `DIR` (default: a temporary directory)")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		return demo.Run(ctx, cfg, os.Stdin, os.Stdout)
+	default:
+		fmt.Fprint(os.Stderr, usage)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+}

@@ -1,0 +1,73 @@
+package device
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/glowcast/glowcast/protocol"
+)
+
+// Config is the device daemon's configuration: YAML fields and flags of the
+// same meaning. Flags given explicitly override the file.
+type Config struct {
+	Broker   string `yaml:"broker"`
+	DeviceID string `yaml:"device_id"`
+	// LED is the strip backend: spi:/dev/spidev0.0, jsonl:PATH, term or none.
+	LED      string `yaml:"led"`
+	LEDs     int    `yaml:"leds"`
+	StateDir string `yaml:"state_dir"`
+	// StaleAfter dims temps older than this (twice the agent's interval).
+	StaleAfter time.Duration `yaml:"stale_after"`
+	// Location is an optional "LAT,LON" hint sent to the agent in ready.
+	Location *protocol.Location `yaml:"location"`
+	LogLevel string             `yaml:"log_level"`
+}
+
+// Default returns the built-in configuration.
+func Default() Config {
+	return Config{
+		Broker:     "tcp://127.0.0.1:1883",
+		LED:        "term",
+		LEDs:       5,
+		StaleAfter: time.Hour,
+		LogLevel:   "info",
+	}
+}
+
+// Bind registers the daemon's flags on fs, with cfg's values as defaults.
+func (c *Config) Bind(fs *flag.FlagSet) {
+	fs.StringVar(&c.Broker, "broker", c.Broker, "MQTT broker `URL` (tcp://, mqtts://, ssl://, ws://, wss://)")
+	fs.StringVar(&c.DeviceID, "device-id", c.DeviceID, "this device's `ID` (letters, digits, '.', '_', '-')")
+	fs.StringVar(&c.LED, "led", c.LED, "LED backend `SPEC`: spi:/dev/spidev0.0, jsonl:PATH, term or none")
+	fs.IntVar(&c.LEDs, "leds", c.LEDs, "number of LEDs on the strip")
+	fs.StringVar(&c.StateDir, "state-dir", c.StateDir, "`DIR` where the last temps are kept across restarts")
+	fs.DurationVar(&c.StaleAfter, "stale-after", c.StaleAfter, "show temps dimmed once they are older than this")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log `level`: debug, info, warn, error")
+}
+
+// Validate checks the configuration; errors name the field and flag.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Broker == "" {
+		errs = append(errs, errors.New("broker (--broker) is empty: give the MQTT broker URL, e.g. tcp://192.168.1.10:1883"))
+	}
+	if c.DeviceID == "" {
+		errs = append(errs, errors.New("device_id (--device-id) is not set: choose a name for this device, e.g. kitchen"))
+	} else if err := protocol.ValidDeviceID(c.DeviceID); err != nil {
+		errs = append(errs, fmt.Errorf("device_id (--device-id): %w", err))
+	}
+	if c.LEDs < 1 || c.LEDs > 1000 {
+		errs = append(errs, fmt.Errorf("leds (--leds) %d: must be 1…1000", c.LEDs))
+	}
+	if c.StaleAfter <= 0 {
+		errs = append(errs, fmt.Errorf("stale_after (--stale-after) %v: must be positive", c.StaleAfter))
+	}
+	if c.Location != nil {
+		if err := c.Location.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("location: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,392 @@
+// Package device is the glowcast daemon on the Raspberry Pi: it announces
+// itself to the agent, shows the temperatures the agent sends on the LED
+// strip, re-slots them at each hour from the hourly series, and keeps the
+// last ones across restarts.
+//
+// It talks to the agent only through the mqttmsg layer and to the LEDs only
+// through ledstrip.
+package device
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/glowcast/glowcast/internal/atomicfile"
+	"github.com/glowcast/glowcast/ledstrip"
+	"github.com/glowcast/glowcast/mqttmsg"
+	"github.com/glowcast/glowcast/protocol"
+)
+
+// Version is the daemon's version, set at build time.
+var Version = "dev"
+
+// brokerGrace is how long the strip shows "starting" before it shows
+// "broker unreachable" when there is nothing else to show.
+const brokerGrace = 5 * time.Second
+
+// Device is one running device daemon.
+type Device struct {
+	cfg    Config
+	log    *slog.Logger
+	strip  ledstrip.Strip
+	bootID string
+	since  time.Time
+
+	// Dial replaces the network dial to the broker (tests).
+	Dial func(ctx context.Context, addr string) (net.Conn, error)
+
+	temps   mailbox[[]byte]
+	rebirth chan struct{}
+	wake    chan struct{}
+
+	mu          sync.Mutex
+	connected   bool
+	agents      map[string]protocol.AgentStatus
+	cl          *mqttmsg.Client
+	lastFrame   *ledstrip.Frame
+	shownIssued time.Time
+}
+
+// New checks cfg and prepares a device that shows frames on strip.
+func New(cfg Config, strip ledstrip.Strip, log *slog.Logger) (*Device, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Device{
+		cfg: cfg, log: log.With("device", cfg.DeviceID), strip: strip,
+		bootID: randomID(), since: time.Now(),
+		rebirth: make(chan struct{}, 1), wake: make(chan struct{}, 1),
+		agents: map[string]protocol.AgentStatus{},
+	}, nil
+}
+
+// BootID is this process's random boot id.
+func (d *Device) BootID() string { return d.bootID }
+
+// Connected reports whether the device is connected and announced.
+func (d *Device) Connected() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.connected
+}
+
+// Run connects, announces and shows temps until ctx ends; then it turns the
+// LEDs off and publishes its offline status.
+func (d *Device) Run(ctx context.Context) error {
+	saved := d.loadSaved()
+
+	ready, err := json.Marshal(protocol.Ready{BootID: d.bootID, Version: Version, LEDs: d.cfg.LEDs, Location: d.cfg.Location})
+	if err != nil {
+		return err
+	}
+	var node *mqttmsg.Node
+	cl, err := mqttmsg.New(mqttmsg.Options{
+		Broker:   d.cfg.Broker,
+		ClientID: "glowcastd-" + d.cfg.DeviceID,
+		Presence: &mqttmsg.Presence{
+			Topic: protocol.DeviceTopic(d.cfg.DeviceID, protocol.SideDevice, protocol.MsgStatus), IDField: "boot_id", ID: d.bootID, Since: d.since,
+		},
+		OnUp: []func(context.Context){func(ctx context.Context) {
+			// Subscriptions and status are in place: now say ready.
+			if err := node.SendRetained(ctx, protocol.MsgReady, ready); err != nil {
+				d.log.Warn("publishing ready failed; will repeat on reconnect", "err", err)
+				return
+			}
+			d.setConnected(true)
+			d.log.Info("ready published", "boot_id", d.bootID)
+		}},
+		OnDown: func(error) { d.setConnected(false) },
+		Dial:   d.Dial,
+		Logger: d.log,
+	})
+	if err != nil {
+		return fmt.Errorf("device: %w", err)
+	}
+	node = mqttmsg.NewNode(cl, protocol.Prefix, d.cfg.DeviceID, protocol.SideDevice, protocol.SideAgent)
+	// Every handler is registered before Connect.
+	node.On(protocol.MsgTemps, func(b []byte) { d.temps.put(slices.Clone(b)); d.kick() })
+	node.On(protocol.MsgRebirth, func([]byte) {
+		select {
+		case d.rebirth <- struct{}{}:
+		default:
+		}
+	})
+	cl.Handle(protocol.Prefix+"/agent/+/status", d.onAgentStatus)
+	d.mu.Lock()
+	d.cl = cl
+	d.mu.Unlock()
+
+	d.log.Info("device starting", "version", Version, "boot_id", d.bootID, "broker", d.cfg.Broker, "led", d.cfg.LED)
+	cl.Connect()
+	err = d.loop(ctx, saved, node, ready)
+
+	cctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if cerr := cl.Close(cctx); cerr != nil {
+		d.log.Warn("publishing offline status at shutdown", "err", cerr)
+	}
+	d.log.Info("device stopped")
+	return err
+}
+
+func (d *Device) setConnected(v bool) {
+	d.mu.Lock()
+	d.connected = v
+	d.mu.Unlock()
+	d.kick()
+}
+
+func (d *Device) kick() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (d *Device) onAgentStatus(m mqttmsg.Message) {
+	s, err := protocol.ParseAgentStatus(m.Payload)
+	if err != nil {
+		d.log.Warn("malformed agent status dropped", "topic", m.Topic, "err", err)
+		return
+	}
+	d.mu.Lock()
+	prev, seen := d.agents[m.Topic]
+	if !seen || !s.TS.Before(prev.TS) {
+		d.agents[m.Topic] = *s
+	}
+	d.mu.Unlock()
+	d.kick()
+}
+
+// view is what the loop knows when it composes a frame.
+type view struct {
+	cur        *protocol.Temps
+	fromSaved  bool
+	connected  bool
+	agentsSeen bool
+	agentUp    bool
+	started    time.Time
+}
+
+func (d *Device) loop(ctx context.Context, saved *protocol.Temps, node *mqttmsg.Node, ready []byte) error {
+	v := view{cur: saved, fromSaved: saved != nil, started: time.Now()}
+	d.show(compose(time.Now(), v, d.cfg.StaleAfter))
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	var shutdownErr error
+	for {
+		select {
+		case <-ctx.Done():
+			if err := d.strip.Close(); err != nil {
+				shutdownErr = fmt.Errorf("device: turning LEDs off: %w", err)
+			}
+			return shutdownErr
+		case <-d.rebirth:
+			d.log.Info("agent asked for rebirth; re-announcing")
+			d.mu.Lock()
+			cl := d.cl
+			d.mu.Unlock()
+			cl.RepublishPresence()
+			pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			if err := node.SendRetained(pctx, protocol.MsgReady, ready); err != nil {
+				d.log.Warn("re-publishing ready failed", "err", err)
+			}
+			cancel()
+		case <-d.wake:
+		case <-timer.C:
+		}
+		if b, ok := d.temps.take(); ok {
+			d.accept(&v, b)
+		}
+		d.mu.Lock()
+		v.connected = d.connected
+		v.agentsSeen = len(d.agents) > 0
+		v.agentUp = false
+		for _, s := range d.agents {
+			v.agentUp = v.agentUp || s.Online
+		}
+		d.mu.Unlock()
+		now := time.Now()
+		d.show(compose(now, v, d.cfg.StaleAfter))
+		timer.Reset(nextChange(now, v, d.cfg.StaleAfter))
+	}
+}
+
+// accept validates a temps payload and makes it current.
+func (d *Device) accept(v *view, b []byte) {
+	t, err := protocol.ParseTemps(b)
+	if err != nil {
+		d.log.Warn("invalid temps dropped; last valid kept", "err", err)
+		return
+	}
+	if v.cur != nil && t.IssuedAt.Before(v.cur.IssuedAt) {
+		d.log.Info("temps older than those shown dropped", "issued_at", t.IssuedAt, "shown", v.cur.IssuedAt)
+		return
+	}
+	changed := v.cur == nil || !t.IssuedAt.Equal(v.cur.IssuedAt)
+	v.cur, v.fromSaved = t, false
+	d.log.Info("temps received", "temps_c", []float64(t.TempsC), "issued_at", t.IssuedAt.Format(time.RFC3339))
+	if changed {
+		d.save(b)
+	}
+}
+
+// compose decides what the strip shows now.
+func compose(now time.Time, v view, staleAfter time.Duration) ledstrip.Frame {
+	f := ledstrip.Frame{TS: now}
+	if v.cur != nil {
+		temps, _ := v.cur.Slot(now)
+		f.Temps = temps
+		if fresh(now, v.cur, staleAfter) && !v.fromSaved {
+			f.State = ledstrip.StateFresh
+		} else {
+			f.State = ledstrip.StateStale
+		}
+		return f
+	}
+	switch {
+	case !v.connected && now.Sub(v.started) >= brokerGrace:
+		f.State = ledstrip.StateBrokerDown
+	case !v.connected:
+		f.State = ledstrip.StateStarting
+	case v.agentsSeen && !v.agentUp:
+		f.State = ledstrip.StateAgentOffline
+	default:
+		f.State = ledstrip.StateWaiting
+	}
+	return f
+}
+
+func fresh(now time.Time, t *protocol.Temps, staleAfter time.Duration) bool {
+	return now.Before(t.ValidUntil) && now.Sub(t.IssuedAt) < staleAfter
+}
+
+// nextChange is how long until the frame may change by itself: the next
+// hour boundary (re-slot), the moment the temps go stale, or the end of the
+// broker grace.
+func nextChange(now time.Time, v view, staleAfter time.Duration) time.Duration {
+	next := now.Truncate(time.Hour).Add(time.Hour)
+	if v.cur != nil {
+		for _, t := range []time.Time{v.cur.ValidUntil, v.cur.IssuedAt.Add(staleAfter)} {
+			if t.After(now) && t.Before(next) {
+				next = t
+			}
+		}
+	} else if g := v.started.Add(brokerGrace); g.After(now) && g.Before(next) {
+		next = g
+	}
+	return max(next.Sub(now), time.Millisecond)
+}
+
+// show writes f unless it equals the frame already shown.
+func (d *Device) show(f ledstrip.Frame) {
+	if d.lastFrame != nil && sameFrame(*d.lastFrame, f) {
+		return
+	}
+	if err := d.strip.Show(f); err != nil {
+		d.log.Error("writing to the LED strip", "err", err)
+		return
+	}
+	d.lastFrame = &f
+}
+
+func sameFrame(a, b ledstrip.Frame) bool {
+	if a.State != b.State || len(a.Temps) != len(b.Temps) {
+		return false
+	}
+	for i := range a.Temps {
+		x, y := a.Temps[i], b.Temps[i]
+		if x != y && !(math.IsNaN(x) && math.IsNaN(y)) {
+			return false
+		}
+	}
+	return true
+}
+
+func (d *Device) statePath() string {
+	if d.cfg.StateDir == "" {
+		return ""
+	}
+	return filepath.Join(d.cfg.StateDir, "temps.json")
+}
+
+// loadSaved reads the last temps kept in the state dir. A damaged file is
+// moved aside and reported; the device then starts as if new.
+func (d *Device) loadSaved() *protocol.Temps {
+	p := d.statePath()
+	if p == "" {
+		return nil
+	}
+	b, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err == nil {
+		var t *protocol.Temps
+		if t, err = protocol.ParseTemps(b); err == nil {
+			d.log.Info("showing saved temps until fresh ones arrive", "issued_at", t.IssuedAt.Format(time.RFC3339))
+			return t
+		}
+	}
+	d.log.Error("saved temps unreadable; moved aside", "file", p, "err", err)
+	os.Rename(p, p+".corrupt")
+	return nil
+}
+
+func (d *Device) save(b []byte) {
+	p := d.statePath()
+	if p == "" {
+		return
+	}
+	if err := os.MkdirAll(d.cfg.StateDir, 0o750); err != nil {
+		d.log.Error("state dir (--state-dir)", "err", err)
+		return
+	}
+	if err := atomicfile.Write(p, b, 0o640); err != nil {
+		d.log.Error("saving temps", "err", err)
+	}
+}
+
+// mailbox holds the newest value only: a burst of messages costs the
+// owner one render.
+type mailbox[T any] struct {
+	mu  sync.Mutex
+	v   T
+	set bool
+}
+
+func (m *mailbox[T]) put(v T) {
+	m.mu.Lock()
+	m.v, m.set = v, true
+	m.mu.Unlock()
+}
+
+func (m *mailbox[T]) take() (T, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v, ok := m.v, m.set
+	var zero T
+	m.v, m.set = zero, false
+	return v, ok
+}
+
+func randomID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
