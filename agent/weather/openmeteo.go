@@ -3,13 +3,11 @@ package weather
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"math"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -31,6 +29,10 @@ type OpenMeteo struct {
 
 // Name implements Provider.
 func (o *OpenMeteo) Name() string { return "open-meteo" }
+
+// CacheKey implements Keyed: two clients with different URLs are different
+// sources.
+func (o *OpenMeteo) CacheKey() string { return "open-meteo " + o.BaseURL }
 
 // openMeteoResponse is the part of Open-Meteo's /v1/forecast answer we read.
 type openMeteoResponse struct {
@@ -65,43 +67,49 @@ func (o *OpenMeteo) Forecast(ctx context.Context, lat, lon float64) (*Forecast, 
 	q.Set("timeformat", "unixtime")
 	q.Set("forecast_hours", strconv.Itoa(hours))
 	q.Set("past_hours", "1")
-	u := base + "/v1/forecast?" + q.Encode()
-
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	a, err := get(ctx, o.Client, "open-meteo", strings.TrimRight(base, "/")+"/v1/forecast?"+q.Encode(), "", nil)
 	if err != nil {
-		return nil, fmt.Errorf("open-meteo: bad --weather-url %q: %w", base, err)
-	}
-	req.Header.Set("User-Agent", UserAgent)
-	c := o.Client
-	if c == nil {
-		c = &http.Client{Timeout: 10 * time.Second}
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("open-meteo: %w: %w", ErrUnreachable, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if err != nil {
-		return nil, fmt.Errorf("open-meteo: read answer: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var e openMeteoResponse
-		if json.Unmarshal(body, &e) == nil && e.Reason != "" {
-			return nil, &StatusError{Provider: "open-meteo", Code: resp.StatusCode, Reason: e.Reason, RetryAfter: resp.Header.Get("Retry-After")}
-		}
-		return nil, &StatusError{Provider: "open-meteo", Code: resp.StatusCode, Reason: http.StatusText(resp.StatusCode), RetryAfter: resp.Header.Get("Retry-After")}
+		return nil, err
 	}
 	now := time.Now
 	if o.Now != nil {
 		now = o.Now
 	}
-	f, err := ParseOpenMeteo(body)
+	if a.Status != http.StatusOK {
+		var e openMeteoResponse
+		_ = json.Unmarshal(a.Body, &e)
+		se := statusError("open-meteo", a, e.Reason)
+		openMeteoQuota(se, now())
+		return nil, se
+	}
+	f, err := ParseOpenMeteo(a.Body)
 	if err != nil {
 		return nil, err
 	}
 	f.FetchedAt = now()
 	return f, nil
+}
+
+// openMeteoQuota reads Open-Meteo's 429 reasons: its free tier counts
+// minutely, hourly, daily and monthly budgets and says which one ran out.
+func openMeteoQuota(e *StatusError, now time.Time) {
+	if e.Code != http.StatusTooManyRequests {
+		return
+	}
+	r := strings.ToLower(e.Reason)
+	switch {
+	case strings.Contains(r, "minutely"):
+		if e.RetryAfter == "" {
+			e.RetryAfter = "60"
+		}
+	case strings.Contains(r, "hourly"):
+		e.Quota, e.Reset = true, now.UTC().Truncate(time.Hour).Add(time.Hour)
+	case strings.Contains(r, "daily"):
+		e.Quota, e.Reset = true, nextUTCMidnight(now)
+	case strings.Contains(r, "monthly"):
+		y, m, _ := now.UTC().Date()
+		e.Quota, e.Reset = true, time.Date(y, m+1, 1, 0, 0, 0, 0, time.UTC)
+	}
 }
 
 // ParseOpenMeteo parses an Open-Meteo /v1/forecast answer requested with
@@ -118,57 +126,33 @@ func ParseOpenMeteo(body []byte) (*Forecast, error) {
 		return nil, fmt.Errorf("open-meteo: hourly times in %q, want unixtime", r.HourlyUnits.Time)
 	}
 	if len(r.Hourly.Time) == 0 {
-		return nil, errors.New("open-meteo: answer has no hourly times")
+		return nil, fmt.Errorf("open-meteo: answer has no hourly times")
 	}
 	if len(r.Hourly.Time) != len(r.Hourly.Temperature) {
 		return nil, fmt.Errorf("open-meteo: %d hourly times but %d temperatures", len(r.Hourly.Time), len(r.Hourly.Temperature))
 	}
-	fahrenheit := r.HourlyUnits.Temperature == "°F"
-	start := time.Unix(r.Hourly.Time[0], 0).UTC()
-	if start.Truncate(time.Hour) != start {
-		return nil, fmt.Errorf("open-meteo: first hourly time %s is not on the hour", start)
+	if r.Hourly.Time[0]%3600 != 0 {
+		return nil, fmt.Errorf("open-meteo: first hourly time %s is not on a UTC hour; request without a timezone", time.Unix(r.Hourly.Time[0], 0).UTC().Format(time.RFC3339))
 	}
-	f := &Forecast{Start: start, Provider: "open-meteo"}
-	// Place every value by its own timestamp so a gap in the series can never
-	// shift a later value into an earlier slot.
-	last := r.Hourly.Time[len(r.Hourly.Time)-1]
-	n := int((last-r.Hourly.Time[0])/3600) + 1
-	if n <= 0 || n > 24*32 {
-		return nil, fmt.Errorf("open-meteo: hourly times span %d hours", n)
+	var conv func(float64) float64
+	switch r.HourlyUnits.Temperature {
+	case "", "°C":
+	case "°F":
+		conv = fahrenheitToCelsius
+	default:
+		return nil, fmt.Errorf("open-meteo: temperature unit %q, want °C", r.HourlyUnits.Temperature)
 	}
-	f.Temps = make([]float64, n)
-	for i := range f.Temps {
-		f.Temps[i] = math.NaN()
-	}
+	pts := make([]point, len(r.Hourly.Time))
 	for i, ts := range r.Hourly.Time {
-		d := ts - r.Hourly.Time[0]
-		if d < 0 || d%3600 != 0 {
-			return nil, fmt.Errorf("open-meteo: hourly time %d out of order or off the hour", ts)
+		pts[i].t = ts
+		if v := r.Hourly.Temperature[i]; v != nil {
+			pts[i].v, pts[i].set = *v, true
+			if conv != nil {
+				pts[i].v = conv(*v)
+			}
 		}
-		v := r.Hourly.Temperature[i]
-		if v == nil {
-			continue
-		}
-		t := *v
-		if fahrenheit {
-			t = (t - 32) * 5 / 9
-		}
-		f.Temps[d/3600] = t
 	}
-	return f, nil
+	return buildHourly("open-meteo", pts)
 }
 
-// StatusError is a provider's answer with a non-success HTTP status.
-type StatusError struct {
-	Provider   string
-	Code       int
-	Reason     string
-	RetryAfter string
-}
-
-func (e *StatusError) Error() string {
-	return fmt.Sprintf("%s: HTTP %d: %s", e.Provider, e.Code, e.Reason)
-}
-
-// UserAgent identifies glowcast to weather services.
-var UserAgent = "glowcast/dev"
+func fahrenheitToCelsius(f float64) float64 { return (f - 32) * 5 / 9 }
