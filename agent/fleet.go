@@ -94,13 +94,16 @@ type dev struct {
 
 	// The cycle. cycle is true while a timer is armed or a run is in
 	// flight; gen invalidates superseded timers and runs.
-	cycle     bool
-	parked    bool
-	gen       uint64
-	timer     *time.Timer
-	due       time.Time // nominal time of the pending or running step
-	attempt   int       // failed attempts for the current step
-	cycleBoot string    // boot id the cycle serves
+	cycle      bool
+	parked     bool
+	gen        uint64
+	timer      *time.Timer
+	due        time.Time          // nominal time of the pending or running step
+	attempt    int                // failed attempts for the current step
+	cycleBoot  string             // boot id the cycle serves
+	running    bool               // a run is in flight
+	runCancel  context.CancelFunc // stops the run in flight
+	pendingRun bool               // a newer run waits for it to end
 
 	parkTimer *time.Timer
 }
@@ -282,17 +285,29 @@ func (f *fleet) arm(d *dev, due time.Time, wait time.Duration) {
 
 func (f *fleet) fire(id string, gen uint64) {
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	d := f.devices[id]
 	if f.closed || d == nil || d.gen != gen {
-		f.mu.Unlock()
 		return
 	}
 	d.timer = nil
+	if d.running {
+		// A superseded run is still in flight: stop it, and start this
+		// one when it has ended, so two runs of a device never overlap.
+		d.pendingRun = true
+		d.runCancel()
+		return
+	}
+	f.startRun(d)
+}
+
+// startRun starts the run for d's current generation. Called with mu held.
+func (f *fleet) startRun(d *dev) {
 	loc, src := f.locate(d)
-	due := d.due
+	ctx, cancel := context.WithCancel(f.ctx)
+	d.running, d.runCancel = true, cancel
 	f.wg.Add(1)
-	f.mu.Unlock()
-	go f.run(id, gen, due, loc, src)
+	go f.run(ctx, d.id, d.gen, d.due, loc, src)
 }
 
 func (f *fleet) locate(d *dev) (*protocol.Location, string) {
@@ -303,23 +318,36 @@ func (f *fleet) locate(d *dev) (*protocol.Location, string) {
 }
 
 // run performs one step of a cycle: fetch, publish, save, arm the next.
-func (f *fleet) run(id string, gen uint64, due time.Time, loc *protocol.Location, src string) {
+func (f *fleet) run(ctx context.Context, id string, gen uint64, due time.Time, loc *protocol.Location, src string) {
 	defer f.wg.Done()
+	var err error
 	select {
 	case f.sem <- struct{}{}:
-	case <-f.ctx.Done():
-		return
+		f.stats.runStarted(id)
+		err = f.step(ctx, id, gen, due, loc, src)
+		f.stats.runEnded(id)
+		<-f.sem
+	case <-ctx.Done():
+		err = ctx.Err()
 	}
-	defer func() { <-f.sem }()
-	f.stats.runStarted(id)
-	defer f.stats.runEnded(id)
-
-	err := f.step(id, gen, due, loc, src)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	d := f.devices[id]
-	if f.closed || d == nil || d.gen != gen {
-		return // superseded while we worked
+	if d == nil {
+		return
+	}
+	d.running = false
+	d.runCancel()
+	if f.closed {
+		return
+	}
+	if d.gen != gen {
+		// Superseded while we worked; start the newer run if it waited.
+		if d.pendingRun {
+			d.pendingRun = false
+			f.startRun(d)
+		}
+		return
 	}
 	now := time.Now()
 	if err != nil {
@@ -355,11 +383,11 @@ func (f *fleet) run(id string, gen uint64, due time.Time, loc *protocol.Location
 var errNoLocation = errors.New("no location known: set --location, or a location for this device in the agent config")
 
 // step fetches and publishes without holding mu.
-func (f *fleet) step(id string, gen uint64, due time.Time, loc *protocol.Location, src string) error {
+func (f *fleet) step(ctx context.Context, id string, gen uint64, due time.Time, loc *protocol.Location, src string) error {
 	if loc == nil {
 		return errNoLocation
 	}
-	ctx, cancel := context.WithTimeout(f.ctx, 60*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	start := time.Now()
 	fc, err := f.fc.Forecast(ctx, loc.Lat, loc.Lon)
@@ -497,6 +525,10 @@ func (f *fleet) park(id string) {
 		d.timer = nil
 	}
 	d.gen++
+	if d.running {
+		d.runCancel()
+	}
+	d.pendingRun = false
 	d.cycle, d.parked, d.parkTimer = false, true, nil
 	f.stats.setCycles(f.countCycles())
 	f.log.Info("device offline too long; cycle parked until it returns", "device", id, "after", f.cfg.OfflinePark)

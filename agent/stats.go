@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Stats are the agent's metrics, on a registry of its own (no global state,
@@ -126,4 +127,11 @@ func (s *Stats) Published() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.publishN
+}
+
+// violationsN is how many times two runs of one device overlapped.
+func (s *Stats) violationsN() float64 {
+	var m = &dto.Metric{}
+	s.violations.Write(m)
+	return m.GetCounter().GetValue()
 }

@@ -1,0 +1,514 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/glowcast/glowcast/agent/weather"
+	"github.com/glowcast/glowcast/protocol"
+)
+
+// fakeForecaster answers with a flat forecast and counts requests; it can
+// be told to fail.
+type fakeForecaster struct {
+	mu    sync.Mutex
+	calls int
+	fail  error
+	delay time.Duration
+}
+
+func (f *fakeForecaster) Forecast(ctx context.Context, lat, lon float64) (*weather.Forecast, error) {
+	f.mu.Lock()
+	f.calls++
+	fail, delay := f.fail, f.delay
+	f.mu.Unlock()
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	if fail != nil {
+		return nil, fail
+	}
+	now := time.Now()
+	fc := &weather.Forecast{Start: now.UTC().Truncate(time.Hour), FetchedAt: now, Provider: "test"}
+	for i := range 48 {
+		fc.Temps = append(fc.Temps, float64(i))
+	}
+	return fc, nil
+}
+
+func (f *fakeForecaster) n() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
+}
+
+func (f *fakeForecaster) setFail(err error) {
+	f.mu.Lock()
+	f.fail = err
+	f.mu.Unlock()
+}
+
+// fakeSender records what the fleet sends.
+type fakeSender struct {
+	mu      sync.Mutex
+	temps   map[string][]time.Time
+	rebirth map[string]int
+	fail    error
+}
+
+func newFakeSender() *fakeSender {
+	return &fakeSender{temps: map[string][]time.Time{}, rebirth: map[string]int{}}
+}
+
+func (s *fakeSender) Send(ctx context.Context, id, name string, b []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if name == protocol.MsgRebirth {
+		s.rebirth[id]++
+	}
+	return s.fail
+}
+
+func (s *fakeSender) SendRetained(ctx context.Context, id, name string, b []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail != nil {
+		return s.fail
+	}
+	if _, err := protocol.ParseTemps(b); err != nil {
+		panic("fleet sent invalid temps: " + err.Error())
+	}
+	s.temps[id] = append(s.temps[id], time.Now())
+	return nil
+}
+
+func (s *fakeSender) count(id string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.temps[id])
+}
+
+func (s *fakeSender) rebirths(id string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rebirth[id]
+}
+
+type harness struct {
+	f     *fleet
+	fc    *fakeForecaster
+	snd   *fakeSender
+	stats *Stats
+	stop  context.CancelFunc
+}
+
+const (
+	tInterval = 30 * time.Minute
+	tGrace    = 30 * time.Second
+	tPark     = 6 * time.Hour
+)
+
+func newHarness(t *testing.T, dir string, mode string) *harness {
+	t.Helper()
+	st, err := openStore(dir, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &harness{fc: &fakeForecaster{}, snd: newFakeSender(), stats: newStats(), stop: cancel}
+	loc := &protocol.Location{Lat: 52.52, Lon: 13.4}
+	h.f = newFleet(ctx, fleetConfig{
+		Interval: tInterval, RestartGrace: tGrace, OfflinePark: tPark, Resume: mode, Retry: 5 * time.Second,
+		Locate: func(string, *protocol.Ready) (*protocol.Location, string) { return loc, "default" },
+	}, slog.New(slog.DiscardHandler), h.snd, h.fc, st, h.stats)
+	t.Cleanup(func() { h.close() })
+	return h
+}
+
+func (h *harness) close() {
+	h.stop()
+	h.f.close()
+}
+
+func online(boot string, ts time.Time) *protocol.DeviceStatus {
+	return &protocol.DeviceStatus{Online: true, BootID: boot, TS: ts}
+}
+
+func offline(boot string, ts time.Time) *protocol.DeviceStatus {
+	return &protocol.DeviceStatus{Online: false, BootID: boot, TS: ts}
+}
+
+func ready(boot string) *protocol.Ready { return &protocol.Ready{BootID: boot, LEDs: 5} }
+
+// announce is what a device does at start: status online, then ready.
+func (h *harness) announce(id, boot string, retained bool) {
+	h.f.onStatus(id, online(boot, time.Now()), retained)
+	h.f.onReady(id, ready(boot), retained)
+}
+
+func (h *harness) cycles(id string) (running bool) {
+	h.f.mu.Lock()
+	defer h.f.mu.Unlock()
+	d := h.f.devices[id]
+	return d != nil && d.cycle
+}
+
+func TestNewDeviceGetsTempsAtOnceAndEveryInterval(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, "", ResumeFast)
+		h.f.connected()
+		h.announce("kitchen", "b1", false)
+		synctest.Wait()
+		if got := h.snd.count("kitchen"); got != 1 {
+			t.Fatalf("temps after ready: got %d, want 1", got)
+		}
+		time.Sleep(3*tInterval + time.Second)
+		synctest.Wait()
+		if got := h.snd.count("kitchen"); got != 4 {
+			t.Fatalf("temps after 3 intervals: got %d, want 4", got)
+		}
+		if got := h.fc.n(); got != 4 {
+			t.Fatalf("fetches: got %d, want 4", got)
+		}
+	})
+}
+
+// The invariant of the project: whatever arrives, one cycle per device.
+func TestExactlyOneCycle(t *testing.T) {
+	tests := []struct {
+		name   string
+		events func(h *harness)
+		// wantTemps is the number of publications within 2 intervals + 1s.
+		wantTemps int
+	}{
+		{"repeated ready, same boot", func(h *harness) {
+			for range 5 {
+				h.announce("d", "b1", false)
+				time.Sleep(time.Minute)
+			}
+		}, 3},
+		{"retained and live ready of the same boot", func(h *harness) {
+			h.announce("d", "b1", true)
+			h.announce("d", "b1", false)
+		}, 3},
+		{"rebirth answer while the cycle runs", func(h *harness) {
+			h.announce("d", "b1", false)
+			time.Sleep(10 * time.Minute)
+			h.announce("d", "b1", false)
+		}, 3},
+		{"status flapping online/offline", func(h *harness) {
+			h.announce("d", "b1", false)
+			for i := range 10 {
+				h.f.onStatus("d", offline("b1", time.Now()), false)
+				time.Sleep(time.Second)
+				h.f.onStatus("d", online("b1", time.Now()), false)
+				_ = i
+			}
+		}, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				h := newHarness(t, "", ResumeFast)
+				h.f.connected()
+				start := time.Now()
+				tt.events(h)
+				time.Sleep(start.Add(2*tInterval + time.Second).Sub(time.Now()))
+				synctest.Wait()
+				if got := h.snd.count("d"); got != tt.wantTemps {
+					t.Errorf("temps published: got %d, want %d", got, tt.wantTemps)
+				}
+				if got := h.f.countCycles(); got != 1 {
+					t.Errorf("cycles: got %d, want 1", got)
+				}
+			})
+		})
+	}
+}
+
+func TestNewBootReplacesCycle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, "", ResumeFast)
+		h.f.connected()
+		h.announce("d", "b1", false)
+		time.Sleep(10 * time.Minute)
+		h.announce("d", "b2", false) // device restarted
+		synctest.Wait()
+		if got := h.snd.count("d"); got != 2 {
+			t.Fatalf("temps after new boot: got %d, want 2 (one per boot)", got)
+		}
+		// The old cadence (due at 30m) is gone; the new one is due at 40m.
+		time.Sleep(25 * time.Minute) // t = 35m
+		synctest.Wait()
+		if got := h.snd.count("d"); got != 2 {
+			t.Fatalf("temps at 35m: got %d, want 2 (old timer must be replaced)", got)
+		}
+		time.Sleep(6 * time.Minute) // t = 41m
+		synctest.Wait()
+		if got := h.snd.count("d"); got != 3 {
+			t.Fatalf("temps at 41m: got %d, want 3", got)
+		}
+	})
+}
+
+func TestNewBootDuringFetchDoesNotDoubleTheCycle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, "", ResumeFast)
+		h.fc.delay = 5 * time.Second
+		h.f.connected()
+		h.announce("d", "b1", false)
+		time.Sleep(2 * time.Second) // fetch in flight
+		h.announce("d", "b2", false)
+		time.Sleep(tInterval * 3)
+		synctest.Wait()
+		if v := h.stats.violationsN(); v != 0 {
+			t.Fatalf("parallel runs of one device: %v", v)
+		}
+		// One publication per boot start plus one per interval of the
+		// second boot's cycle; never a second cadence.
+		if got, want := h.snd.count("d"), 3+1; got > want {
+			t.Fatalf("temps: got %d, want at most %d", got, want)
+		}
+	})
+}
+
+func TestFastPathResumesAtSavedDueTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		// First agent: serves the device, then dies.
+		h1 := newHarness(t, dir, ResumeFast)
+		h1.f.connected()
+		h1.announce("d", "b1", false)
+		synctest.Wait()
+		time.Sleep(20 * time.Minute)
+		h1.close()
+
+		// Second agent, same state dir: the retained status and ready
+		// arrive at subscribe time.
+		h2 := newHarness(t, dir, ResumeFast)
+		h2.f.connected()
+		h2.announce("d", "b1", true)
+		if !h2.cycles("d") {
+			t.Fatal("cycle not resumed at once by the fast path")
+		}
+		if got := h2.stats.Resumed()[PathFast]; got != 1 {
+			t.Fatalf("fast-path resumes: got %d, want 1", got)
+		}
+		time.Sleep(9 * time.Minute) // t = 29m: not yet due
+		synctest.Wait()
+		if got := h2.snd.count("d"); got != 0 {
+			t.Fatalf("temps before the saved due time: got %d, want 0", got)
+		}
+		time.Sleep(2 * time.Minute) // t = 31m
+		synctest.Wait()
+		if got := h2.snd.count("d"); got != 1 {
+			t.Fatalf("temps after the saved due time: got %d, want 1", got)
+		}
+	})
+}
+
+func TestOverdueResumeRunsAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		h1 := newHarness(t, dir, ResumeFast)
+		h1.f.connected()
+		h1.announce("d", "b1", false)
+		synctest.Wait()
+		h1.close()
+		time.Sleep(45 * time.Minute) // the agent was away longer than an interval
+
+		h2 := newHarness(t, dir, ResumeFast)
+		h2.f.connected()
+		h2.announce("d", "b1", true)
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if got := h2.snd.count("d"); got != 1 {
+			t.Fatalf("temps right after an overdue resume: got %d, want 1", got)
+		}
+	})
+}
+
+func TestRestartTimerAndRebirth(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		h1 := newHarness(t, dir, ResumeFast)
+		h1.f.connected()
+		h1.announce("known", "b1", false)
+		h1.announce("online-no-ready", "b2", false)
+		synctest.Wait()
+		h1.close()
+
+		h2 := newHarness(t, dir, ResumeFast)
+		h2.f.connected()
+		// The broker lost retained state: only a status for one device
+		// arrives, nothing for the other.
+		h2.f.onStatus("online-no-ready", online("b2", time.Now()), true)
+		if h2.cycles("online-no-ready") {
+			t.Fatal("resumed without ready before the restart timer")
+		}
+		time.Sleep(tGrace + time.Second)
+		synctest.Wait()
+		if !h2.cycles("online-no-ready") {
+			t.Fatal("restart timer did not resume the online device")
+		}
+		if got := h2.snd.rebirths("known"); got != 1 {
+			t.Fatalf("rebirth requests to the silent device: got %d, want 1", got)
+		}
+		if got := h2.snd.rebirths("online-no-ready"); got != 0 {
+			t.Fatalf("rebirth requests to the online device: got %d, want 0", got)
+		}
+		// The device answers the rebirth: status and ready, same boot.
+		h2.announce("known", "b1", false)
+		if !h2.cycles("known") {
+			t.Fatal("rebirth answer did not resume the cycle")
+		}
+		if got := h2.stats.Resumed()[PathRebirth]; got != 1 {
+			t.Fatalf("rebirth resumes: got %d, want 1", got)
+		}
+	})
+}
+
+func TestTimerOnlyWaitsForGrace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, t.TempDir(), ResumeTimerOnly)
+		h.f.connected()
+		h.announce("d", "b1", true)
+		if h.cycles("d") {
+			t.Fatal("timer-only mode resumed before the restart timer")
+		}
+		time.Sleep(tGrace - time.Second)
+		synctest.Wait()
+		if got := h.snd.count("d"); got != 0 {
+			t.Fatalf("temps before grace: got %d, want 0", got)
+		}
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if got := h.snd.count("d"); got != 1 {
+			t.Fatalf("temps after grace: got %d, want 1 (fetch at once)", got)
+		}
+	})
+}
+
+func TestOfflineDeviceParksAndResumes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, "", ResumeFast)
+		h.f.connected()
+		h.announce("d", "b1", false)
+		synctest.Wait()
+		h.f.onStatus("d", offline("b1", time.Now()), false)
+		time.Sleep(tPark - time.Minute)
+		synctest.Wait()
+		if !h.cycles("d") {
+			t.Fatal("cycle stopped before --offline-park")
+		}
+		n := h.snd.count("d")
+		time.Sleep(2 * time.Minute)
+		synctest.Wait()
+		if h.cycles("d") {
+			t.Fatal("cycle still running after --offline-park")
+		}
+		time.Sleep(3 * tInterval)
+		synctest.Wait()
+		if got := h.snd.count("d"); got > n+1 {
+			t.Fatalf("temps while parked: got %d more", got-n)
+		}
+		h.f.onStatus("d", online("b1", time.Now()), false)
+		synctest.Wait()
+		if !h.cycles("d") {
+			t.Fatal("cycle not resumed when the device came back")
+		}
+	})
+}
+
+func TestLateAndStaleStatusIgnored(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, "", ResumeFast)
+		h.f.connected()
+		t0 := time.Now()
+		time.Sleep(time.Minute)
+		h.announce("d", "b2", false)
+		// The will of the previous boot arrives late.
+		h.f.onStatus("d", offline("b1", t0), false)
+		// And an old online status replayed.
+		h.f.onStatus("d", online("b1", t0), false)
+		h.f.mu.Lock()
+		d := h.f.devices["d"]
+		on, boot := d.online, d.statusBoot
+		h.f.mu.Unlock()
+		if !on || boot != "b2" {
+			t.Fatalf("device online=%v boot=%q, want online with b2", on, boot)
+		}
+	})
+}
+
+func TestFailedFetchKeepsCycle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, "", ResumeFast)
+		h.f.connected()
+		h.fc.setFail(errors.New("HTTP 503"))
+		h.announce("d", "b1", false)
+		time.Sleep(2 * time.Minute)
+		synctest.Wait()
+		if got := h.fc.n(); got < 3 {
+			t.Fatalf("fetch attempts in 2 minutes: got %d, want retries", got)
+		}
+		if got := h.snd.count("d"); got != 0 {
+			t.Fatalf("temps published on failure: got %d, want 0", got)
+		}
+		if !h.cycles("d") {
+			t.Fatal("a failed fetch ended the cycle")
+		}
+		h.fc.setFail(nil)
+		time.Sleep(5 * time.Minute)
+		synctest.Wait()
+		if got := h.snd.count("d"); got != 1 {
+			t.Fatalf("temps after recovery: got %d, want 1", got)
+		}
+		// Backoff is bounded by the interval: no fetch storm.
+		if got := h.fc.n(); got > 12 {
+			t.Fatalf("fetch attempts: got %d, want a bounded backoff", got)
+		}
+	})
+}
+
+func TestManyDevicesRandomEventsNeverOverlap(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, t.TempDir(), ResumeFast)
+		h.fc.delay = 3 * time.Second
+		h.f.connected()
+		ids := []string{"a", "b", "c", "d", "e"}
+		boots := map[string]int{}
+		for step := range 400 {
+			id := ids[step%len(ids)]
+			switch (step * 7919) % 5 {
+			case 0:
+				boots[id]++
+				h.announce(id, string(rune('A'+boots[id])), false)
+			case 1:
+				h.announce(id, string(rune('A'+boots[id])), true)
+			case 2:
+				h.f.onStatus(id, offline(string(rune('A'+boots[id])), time.Now()), false)
+			case 3:
+				h.f.onStatus(id, online(string(rune('A'+boots[id])), time.Now()), false)
+			}
+			time.Sleep(time.Duration(step%13) * time.Second)
+		}
+		time.Sleep(2 * tInterval)
+		synctest.Wait()
+		if v := h.stats.violationsN(); v != 0 {
+			t.Fatalf("overlapping runs: %v", v)
+		}
+		if got := h.f.countCycles(); got > len(ids) {
+			t.Fatalf("cycles: got %d, want at most %d", got, len(ids))
+		}
+	})
+}
