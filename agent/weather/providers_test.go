@@ -357,3 +357,10 @@ func TestProvidersWithoutKey(t *testing.T) {
 		})
 	}
 }
+
+func httptestServer(t *testing.T, h http.Handler) string {
+	t.Helper()
+	s := httptest.NewServer(h)
+	t.Cleanup(s.Close)
+	return s.URL
+}
