@@ -98,6 +98,10 @@ func (a *Agent) HTTPAddr() string {
 	return a.httpAddr
 }
 
+// ErrAbrupt, as the cause of Run's context, stops the agent the way a crash
+// would: no offline status, no goodbye. The demo uses it to show a migration.
+var ErrAbrupt = errors.New("agent: stopped abruptly")
+
 // ErrSupplanted ends Run when another process took over this agent id.
 var ErrSupplanted = errors.New("agent: another agent process with the same agent id took over; this one yields")
 
@@ -165,6 +169,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		if !a.validDevice(id, m) {
 			return
 		}
+		if len(m.Payload) == 0 {
+			return // a retained status being cleared
+		}
 		s, err := protocol.ParseDeviceStatus(m.Payload)
 		if err != nil {
 			a.log.Warn("malformed device status dropped", "device", id, "err", err)
@@ -175,6 +182,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	hub.On(protocol.MsgReady, func(id string, m mqttmsg.Message) {
 		if !a.validDevice(id, m) {
 			return
+		}
+		if len(m.Payload) == 0 {
+			return // a retained ready being cleared
 		}
 		r, err := protocol.ParseReady(m.Payload)
 		if err != nil {
@@ -196,6 +206,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.mu.Lock()
 		a.httpAddr = ln.Addr().String()
 		a.mu.Unlock()
+		a.log.Info("http listening", "http_addr", ln.Addr().String())
 		srv = &http.Server{Handler: a.handler(cl), ReadHeaderTimeout: 5 * time.Second}
 		go srv.Serve(ln)
 	}
@@ -212,6 +223,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		sctx, c := context.WithTimeout(context.Background(), 2*time.Second)
 		srv.Shutdown(sctx)
 		c()
+	}
+	if errors.Is(cause, ErrAbrupt) {
+		cl.Abandon()
+		return nil
 	}
 	if errors.Is(cause, ErrSupplanted) {
 		// Our offline status would overwrite the newer agent's online one.

@@ -325,12 +325,13 @@ func (c *Client) dispatch(_ mqtt.Client, m mqtt.Message) {
 func (c *Client) ownStatus(m Message) {
 	p := c.opts.Presence
 	var st map[string]any
+	if len(m.Payload) == 0 {
+		// The retained status was cleared. That is an operator's (or a
+		// test's) act, not a will: peers that need us recover through the
+		// rebirth request, so do not fight it.
+		return
+	}
 	if err := json.Unmarshal(m.Payload, &st); err != nil {
-		if len(m.Payload) == 0 {
-			// Someone cleared it; put ours back.
-			c.kickRebirth()
-			return
-		}
 		c.log.Warn("malformed payload on own status topic; re-publishing ours", "topic", m.Topic, "err", err)
 		c.kickRebirth()
 		return

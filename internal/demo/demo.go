@@ -7,7 +7,6 @@ package demo
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -128,14 +127,16 @@ func Run(ctx context.Context, cfg Config, in io.Reader, out io.Writer) error {
 		}
 		cd := &connDialer{}
 		a.Dial = cd.dial
-		actx, cancel := context.WithCancel(ctx)
+		actx, cancel := context.WithCancelCause(ctx)
 		done := make(chan struct{})
 		go func() { defer close(done); a.Run(actx) }()
 		return func(abrupt bool) {
 			if abrupt {
 				cd.cut() // the broker sees the connection die, as at a crash
+				cancel(agent.ErrAbrupt)
+			} else {
+				cancel(nil)
 			}
-			cancel()
 			<-done
 		}, a, nil
 	}
@@ -232,4 +233,3 @@ func (c *connDialer) cut() {
 	c.conns = nil
 }
 
-var _ = errors.New

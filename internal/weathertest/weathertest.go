@@ -1,0 +1,147 @@
+// Package weathertest serves a recorded Open-Meteo answer from a local HTTP
+// server, re-dated so its hourly series covers now, and counts requests per
+// place. Tests and the fault campaign use it in place of the real service;
+// every answer it gives has the real service's shape.
+package weathertest
+
+import (
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"time"
+)
+
+//go:embed testdata/openmeteo_berlin.json
+var recorded []byte
+
+// Server is a local Open-Meteo.
+type Server struct {
+	*httptest.Server
+
+	mu     sync.Mutex
+	counts map[string]int
+	total  int
+	status int           // non-zero: answer with this status
+	delay  time.Duration // hold each answer this long
+	now    func() time.Time
+}
+
+// New starts a server; the caller closes it.
+func New() *Server {
+	s := &Server{counts: map[string]int{}, now: time.Now}
+	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	return s
+}
+
+// Count is the number of requests for a place (coordinates as sent).
+func (s *Server) Count(lat, lon float64) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.counts[key(lat, lon)]
+}
+
+// Total is the number of requests for any place.
+func (s *Server) Total() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.total
+}
+
+// FailWith makes every answer carry status (0 restores success).
+func (s *Server) FailWith(status int) {
+	s.mu.Lock()
+	s.status = status
+	s.mu.Unlock()
+}
+
+// Delay holds every answer for d.
+func (s *Server) Delay(d time.Duration) {
+	s.mu.Lock()
+	s.delay = d
+	s.mu.Unlock()
+}
+
+func key(lat, lon float64) string { return fmt.Sprintf("%.4f,%.4f", lat, lon) }
+
+// Temp is the temperature the server gives for the hourly slot starting at
+// t, so tests can compute what a device must show.
+func Temp(t time.Time) float64 {
+	h := t.UTC().Hour()
+	return math.Round((4+3.5*math.Sin(float64(h-8)/24*2*math.Pi))*10) / 10
+}
+
+type answer struct {
+	Latitude             float64 `json:"latitude"`
+	Longitude            float64 `json:"longitude"`
+	GenerationtimeMs     float64 `json:"generationtime_ms"`
+	UTCOffsetSeconds     int     `json:"utc_offset_seconds"`
+	Timezone             string  `json:"timezone"`
+	TimezoneAbbreviation string  `json:"timezone_abbreviation"`
+	Elevation            float64 `json:"elevation"`
+	HourlyUnits          struct {
+		Time        string `json:"time"`
+		Temperature string `json:"temperature_2m"`
+	} `json:"hourly_units"`
+	Hourly struct {
+		Time        []int64   `json:"time"`
+		Temperature []float64 `json:"temperature_2m"`
+	} `json:"hourly"`
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/v1/forecast" {
+		http.NotFound(w, r)
+		return
+	}
+	q := r.URL.Query()
+	lat, err1 := strconv.ParseFloat(q.Get("latitude"), 64)
+	lon, err2 := strconv.ParseFloat(q.Get("longitude"), 64)
+	if err1 != nil || err2 != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		w.Write([]byte(`{"error":true,"reason":"Parameter 'latitude' and 'longitude' must have the same number of elements"}`))
+		return
+	}
+	s.mu.Lock()
+	s.counts[key(lat, lon)]++
+	s.total++
+	status, delay := s.status, s.delay
+	s.mu.Unlock()
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	if status != 0 {
+		w.WriteHeader(status)
+		fmt.Fprintf(w, `{"error":true,"reason":"%s"}`, http.StatusText(status))
+		return
+	}
+	var a answer
+	if err := json.Unmarshal(recorded, &a); err != nil {
+		http.Error(w, err.Error(), 500)
+		return
+	}
+	hours := 48
+	if v, err := strconv.Atoi(q.Get("forecast_hours")); err == nil && v > 0 && v <= 384 {
+		hours = v
+	}
+	past, _ := strconv.Atoi(q.Get("past_hours"))
+	start := s.now().UTC().Truncate(time.Hour).Add(-time.Duration(past) * time.Hour)
+	a.Latitude, a.Longitude = lat, lon
+	a.Hourly.Time = a.Hourly.Time[:0]
+	a.Hourly.Temperature = a.Hourly.Temperature[:0]
+	for i := range past + hours {
+		t := start.Add(time.Duration(i) * time.Hour)
+		a.Hourly.Time = append(a.Hourly.Time, t.Unix())
+		a.Hourly.Temperature = append(a.Hourly.Temperature, Temp(t))
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	json.NewEncoder(w).Encode(a)
+}
