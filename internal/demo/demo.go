@@ -232,4 +232,3 @@ func (c *connDialer) cut() {
 	}
 	c.conns = nil
 }
-

@@ -58,12 +58,12 @@ func TestMain(m *testing.M) {
 type proc struct {
 	t      *testing.T
 	offset int64 // where this run's log starts
-	name string
-	args []string
-	log  string
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
+	name   string
+	args   []string
+	log    string
+	cmd    *exec.Cmd
+	done   chan struct{}
+	err    error
 }
 
 func start(t *testing.T, name string, args ...string) *proc {
