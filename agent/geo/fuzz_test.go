@@ -1,0 +1,48 @@
+package geo
+
+import (
+	"testing"
+)
+
+func FuzzParseWiFi(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := ParseWiFi(b)
+		if err != nil {
+			return
+		}
+		if len(s.AccessPoints) > MaxAccessPoints {
+			t.Fatalf("%d access points accepted", len(s.AccessPoints))
+		}
+		for _, ap := range Usable(s.AccessPoints) {
+			if LocallyAdministered(ap.BSSID) || OptedOut(ap.SSID) || ap.SignalDBm > 0 {
+				t.Fatalf("unusable %v passed", ap)
+			}
+		}
+	})
+}
+
+func FuzzParseGeolocate(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, status := range []int{200, 404} {
+			fix, err := ParseGeolocate(status, b)
+			if err != nil {
+				continue
+			}
+			if status != 200 {
+				t.Fatalf("status %d accepted", status)
+			}
+			if fix.Location.Validate() != nil || fix.AccuracyM < 0 {
+				t.Fatalf("bad fix %+v", fix)
+			}
+		}
+	})
+}
+
+func FuzzParseIPAPI(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fix, err := ParseIPAPI(b)
+		if err == nil && fix.Location.Validate() != nil {
+			t.Fatalf("bad fix %+v", fix)
+		}
+	})
+}
