@@ -146,7 +146,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		Resume: a.cfg.Resume, Locate: locate, Retry: min(5*time.Second, a.cfg.Interval/4),
 	}, a.log, &sender, a.provider, st, a.stats)
 
-	cl, err := mqttmsg.New(mqttmsg.Options{
+	opts := mqttmsg.Options{
 		Broker:   a.cfg.Broker,
 		ClientID: "glowcast-agent-" + a.cfg.AgentID,
 		Presence: &mqttmsg.Presence{Topic: protocol.AgentStatusTopic(a.cfg.AgentID), IDField: "session", ID: a.session, Since: a.since},
@@ -159,7 +159,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		OnSupplanted: func(string) { cancel(ErrSupplanted) },
 		Dial:         a.Dial,
 		Logger:       a.log,
-	})
+	}
+	if err := a.cfg.MQTT.Apply(a.cfg.Broker, &opts); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	cl, err := mqttmsg.New(opts)
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}

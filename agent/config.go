@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/glowcast/glowcast/internal/brokerconf"
 	"strconv"
 	"strings"
 	"time"
@@ -34,7 +35,10 @@ type Config struct {
 	// kept for comparison).
 	Resume string `yaml:"resume"`
 
-	HTTP     string `yaml:"http"`
+	HTTP string `yaml:"http"`
+	// MQTT holds credentials and TLS files for the broker.
+	MQTT brokerconf.Config `yaml:"mqtt"`
+
 	LogLevel string `yaml:"log_level"`
 }
 
@@ -71,6 +75,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.DurationVar(&c.OfflinePark, "offline-park", c.OfflinePark, "park an offline device's cycle after this long")
 	fs.StringVar(&c.Resume, "resume", c.Resume, "resume `strategy` after a restart: fast, or timer-only (the original design, for comparison)")
 	fs.StringVar(&c.HTTP, "http", c.HTTP, "serve /healthz and /metrics on this `ADDR` (e.g. 127.0.0.1:9120); empty disables")
+	c.MQTT.Bind(fs)
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log `level`: debug, info, warn, error")
 }
 
@@ -116,6 +121,9 @@ func (c *Config) Validate() error {
 	case ResumeFast, ResumeTimerOnly:
 	default:
 		errs = append(errs, fmt.Errorf("resume (--resume) %q: use fast or timer-only", c.Resume))
+	}
+	if err := c.MQTT.Validate(c.Broker); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

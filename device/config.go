@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/glowcast/glowcast/internal/brokerconf"
 	"time"
 
 	"github.com/glowcast/glowcast/protocol"
@@ -22,7 +23,10 @@ type Config struct {
 	StaleAfter time.Duration `yaml:"stale_after"`
 	// Location is an optional "LAT,LON" hint sent to the agent in ready.
 	Location *protocol.Location `yaml:"location"`
-	LogLevel string             `yaml:"log_level"`
+	// MQTT holds credentials and TLS files for the broker.
+	MQTT brokerconf.Config `yaml:"mqtt"`
+
+	LogLevel string `yaml:"log_level"`
 }
 
 // Default returns the built-in configuration.
@@ -44,6 +48,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.IntVar(&c.LEDs, "leds", c.LEDs, "number of LEDs on the strip")
 	fs.StringVar(&c.StateDir, "state-dir", c.StateDir, "`DIR` where the last temps are kept across restarts")
 	fs.DurationVar(&c.StaleAfter, "stale-after", c.StaleAfter, "show temps dimmed once they are older than this")
+	c.MQTT.Bind(fs)
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log `level`: debug, info, warn, error")
 }
 
@@ -68,6 +73,9 @@ func (c *Config) Validate() error {
 		if err := c.Location.Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("location: %w", err))
 		}
+	}
+	if err := c.MQTT.Validate(c.Broker); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -95,7 +95,7 @@ func (d *Device) Run(ctx context.Context) error {
 		return err
 	}
 	var node *mqttmsg.Node
-	cl, err := mqttmsg.New(mqttmsg.Options{
+	opts := mqttmsg.Options{
 		Broker:   d.cfg.Broker,
 		ClientID: "glowcastd-" + d.cfg.DeviceID,
 		Presence: &mqttmsg.Presence{
@@ -113,7 +113,11 @@ func (d *Device) Run(ctx context.Context) error {
 		OnDown: func(error) { d.setConnected(false) },
 		Dial:   d.Dial,
 		Logger: d.log,
-	})
+	}
+	if err := d.cfg.MQTT.Apply(d.cfg.Broker, &opts); err != nil {
+		return fmt.Errorf("device: %w", err)
+	}
+	cl, err := mqttmsg.New(opts)
 	if err != nil {
 		return fmt.Errorf("device: %w", err)
 	}
