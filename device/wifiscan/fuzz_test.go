@@ -1,0 +1,36 @@
+package wifiscan
+
+import "testing"
+
+func FuzzParseNmcli(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		aps, err := ParseNmcli(b)
+		if err != nil {
+			return
+		}
+		for _, ap := range aps {
+			if ap.SignalDBm < -100 || ap.SignalDBm > -50 {
+				t.Fatalf("signal %d out of the nmcli range", ap.SignalDBm)
+			}
+		}
+		checkFiltered(t, aps)
+	})
+}
+
+func FuzzParseIW(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		aps, err := ParseIW(b)
+		if err != nil {
+			return
+		}
+		checkFiltered(t, aps)
+	})
+}
+
+func checkFiltered(t *testing.T, aps []AccessPoint) {
+	for _, ap := range Filter(aps) {
+		if LocallyAdministered(ap.BSSID) || OptedOut(ap.SSID) || ap.SignalDBm > 0 || len(ap.SSID) > 32 {
+			t.Fatalf("Filter kept %v", ap)
+		}
+	}
+}
