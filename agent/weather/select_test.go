@@ -125,3 +125,14 @@ func TestSelectMissingNeverShifts(t *testing.T) {
 		t.Errorf("before start: got %v, want NaN", got[0])
 	}
 }
+
+func TestSampleIsLabelled(t *testing.T) {
+	now := time.Date(2026, 3, 1, 8, 20, 0, 0, time.UTC)
+	f, err := Sample{Now: fixed(now)}.Forecast(t.Context(), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Provider != "sample" || !f.Start.Equal(now.Truncate(time.Hour).Add(-time.Hour)) || math.IsNaN(f.Select(now, []int{12})[0]) {
+		t.Errorf("got provider %q start %v, want sample covering now+12h from %v", f.Provider, f.Start, now.Add(-time.Hour).Truncate(time.Hour))
+	}
+}

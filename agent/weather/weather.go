@@ -1,9 +1,24 @@
 // Package weather owns the agent's view of forecast providers: one small
-// net/http client per provider behind the Provider interface, and the
-// selection of the hourly slots glowcast shows.
+// net/http client per provider behind the Provider interface (Open-Meteo,
+// MET Norway, Pirate Weather, OpenWeatherMap), their configuration
+// (Config, New), the selection of the hourly slots glowcast shows, and the
+// Fetcher that lets a fleet share requests: grid cells, singleflight, TTL,
+// stale-if-error, a concurrency limit, jitter, retries and daily budgets.
+//
+// Every series is normalised to UTC hours and every value is placed by its
+// own timestamp, so a gap stays a gap (NaN) and never shifts a neighbour
+// into its slot. Units are converted only where the answer names them.
 //
 // It knows nothing of MQTT, devices or cycles; the agent asks it for a
 // forecast at a place and gets an hourly series back.
+//
+// # Keys
+//
+// Pirate Weather and OpenWeatherMap need an API key, read from
+// weather.key_file (--weather-key-file), else the systemd credential
+// "weather-key" ($CREDENTIALS_DIRECTORY/weather-key), else the environment
+// variable GLOWCAST_WEATHER_KEY. Keys are held in a Secret, which never
+// prints, and are removed from every error text.
 package weather
 
 import (
