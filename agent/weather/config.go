@@ -114,10 +114,10 @@ func (c Config) Quota() int {
 // Override returns c with every field that o sets replacing c's: a device's
 // weather block over the agent's.
 func (c Config) Override(o Config) Config {
-	if o.Provider != "" {
+	if o.Provider != "" && o.Provider != c.Provider {
 		c.Provider = o.Provider
-		// A different provider does not inherit another's URL.
-		c.URL = ""
+		// A different provider does not inherit another's URL or key.
+		c.URL, c.KeyFile = "", ""
 	}
 	set := func(dst *string, v string) {
 		if v != "" {

@@ -153,8 +153,12 @@ func TestOverrideAndQuota(t *testing.T) {
 	agent := DefaultConfig()
 	agent.Provider, agent.URL, agent.KeyFile = NamePirateWeather, "http://127.0.0.1:1", "/k"
 	dev := agent.Override(Config{Provider: NameMetNorway, Contact: "dev@example.org"})
-	if dev.URL != "" || dev.Contact != "dev@example.org" || dev.Grid != agent.Grid || dev.Provider != NameMetNorway {
-		t.Errorf("got %+v, want met-norway without the agent's pirate URL", dev)
+	if dev.URL != "" || dev.KeyFile != "" || dev.Contact != "dev@example.org" || dev.Grid != agent.Grid || dev.Provider != NameMetNorway {
+		t.Errorf("got %+v, want met-norway without the agent's pirate URL and key", dev)
+	}
+	same := agent.Override(Config{Provider: NamePirateWeather, Grid: 0.5})
+	if same.URL != agent.URL || same.KeyFile != agent.KeyFile || same.Grid != 0.5 {
+		t.Errorf("got %+v, want the agent's URL and key kept for the same provider", same)
 	}
 	tests := []struct {
 		c    Config
