@@ -69,6 +69,10 @@ type Options struct {
 	OnUp []func(ctx context.Context)
 	// OnDown is called when an established connection is lost.
 	OnDown func(err error)
+	// OnConnectError is called with the error of each failed connection
+	// attempt (TLS handshake, refused credentials); without it such errors
+	// are logged at debug level only, since attempts repeat every second.
+	OnConnectError func(err error)
 	// OnSupplanted is called when a newer process with the same presence
 	// topic announced itself online (same identity started elsewhere).
 	OnSupplanted func(otherID string)
@@ -91,6 +95,7 @@ type Client struct {
 
 	upMu      sync.Mutex // serialises OnConnect runs
 	connected atomic.Bool
+	closing   atomic.Bool // set once Close starts: no more births
 	up        atomic.Int64 // completed birth count, for tests and health
 	lifetime  context.Context
 	cancel    context.CancelFunc
@@ -161,7 +166,8 @@ func New(opts Options) (*Client, error) {
 		SetResumeSubs(false).
 		SetDefaultPublishHandler(c.dispatch).
 		SetOnConnectHandler(c.onConnect).
-		SetConnectionLostHandler(c.onLost)
+		SetConnectionLostHandler(c.onLost).
+		SetConnectionNotificationHandler(c.onNotification)
 	if opts.Username != "" {
 		po.SetUsername(opts.Username)
 		po.SetPassword(opts.Password)
@@ -233,7 +239,7 @@ func (c *Client) onConnect(mqtt.Client) {
 	// run can never publish after a newer one.
 	c.upMu.Lock()
 	defer c.upMu.Unlock()
-	if c.lifetime.Err() != nil {
+	if c.lifetime.Err() != nil || c.closing.Load() {
 		return
 	}
 	c.connected.Store(false)
@@ -299,6 +305,18 @@ func (c *Client) onLost(_ mqtt.Client, err error) {
 	}
 }
 
+func (c *Client) onNotification(_ mqtt.Client, n mqtt.ConnectionNotification) {
+	f, ok := n.(mqtt.ConnectionNotificationFailed)
+	if !ok || c.lifetime.Err() != nil {
+		return
+	}
+	if c.opts.OnConnectError != nil {
+		c.opts.OnConnectError(f.Reason)
+		return
+	}
+	c.log.Debug("connection attempt failed", "err", f.Reason)
+}
+
 func (c *Client) dispatch(_ mqtt.Client, m mqtt.Message) {
 	if len(m.Payload()) > c.opts.MaxPayload {
 		c.log.Warn("dropping oversized message", "topic", m.Topic(), "bytes", len(m.Payload()), "max", c.opts.MaxPayload)
@@ -324,6 +342,9 @@ func (c *Client) dispatch(_ mqtt.Client, m mqtt.Message) {
 // ownStatus reacts to our own presence topic.
 func (c *Client) ownStatus(m Message) {
 	p := c.opts.Presence
+	if c.closing.Load() {
+		return // our own goodbye echoing back
+	}
 	var st map[string]any
 	if len(m.Payload) == 0 {
 		// The retained status was cleared. That is an operator's (or a
@@ -375,12 +396,19 @@ func (c *Client) rebirthLoop() {
 			return
 		case <-c.rebirth:
 		}
-		if !c.connected.Load() {
+		if !c.connected.Load() || c.closing.Load() {
 			continue // the next connect publishes the birth anyway
 		}
-		ctx, cancel := context.WithTimeout(c.lifetime, c.opts.ConnectTimeout)
-		err := c.publishWait(ctx, c.opts.Presence.Topic, c.presencePayload(true), true)
-		cancel()
+		// Under upMu, so a goodbye from Close can never be followed by
+		// this birth.
+		c.upMu.Lock()
+		var err error
+		if !c.closing.Load() {
+			ctx, cancel := context.WithTimeout(c.lifetime, c.opts.ConnectTimeout)
+			err = c.publishWait(ctx, c.opts.Presence.Topic, c.presencePayload(true), true)
+			cancel()
+		}
+		c.upMu.Unlock()
 		if err != nil {
 			c.log.Warn("re-publishing online status failed", "err", err)
 		}
@@ -429,6 +457,7 @@ func wait(ctx context.Context, t mqtt.Token) error {
 func (c *Client) Close(ctx context.Context) error {
 	var err error
 	c.closeOnce.Do(func() {
+		c.closing.Store(true)
 		if p := c.opts.Presence; p != nil && c.pc.IsConnectionOpen() {
 			c.upMu.Lock()
 			err = c.publishWait(ctx, p.Topic, c.presencePayload(false), true)

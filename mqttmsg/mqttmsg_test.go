@@ -1,0 +1,373 @@
+package mqttmsg
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/glowcast/glowcast/internal/mqtttest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestMatch(t *testing.T) {
+	tests := []struct {
+		filter, topic string
+		want          bool
+	}{
+		{"a/b/c", "a/b/c", true},
+		{"a/b/c", "a/b/d", false},
+		{"a/+/c", "a/x/c", true},
+		{"a/+/c", "a/x/y/c", false},
+		{"a/#", "a/x/y/c", true},
+		{"a/#", "a", true}, // "#" also matches the parent level (MQTT 3.1.1, 4.7.1.2)
+		{"a/+", "a/b/c", false},
+		{"glowcast/v1/+/device/+", "glowcast/v1/kitchen/device/ready", true},
+		{"glowcast/v1/+/device/+", "glowcast/v1/agent/main/status", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.filter+" "+tt.topic, func(t *testing.T) {
+			if got := Match(tt.filter, tt.topic); got != tt.want {
+				t.Errorf("Match(%q, %q) = %v, want %v", tt.filter, tt.topic, got, tt.want)
+			}
+		})
+	}
+}
+
+// logBuf collects log lines safely across goroutines.
+type logBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func newClient(t *testing.T, broker, id string, p *Presence, up ...func(context.Context)) *Client {
+	t.Helper()
+	c, err := New(Options{Broker: broker, ClientID: id, Presence: p, OnUp: up, KeepAlive: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+// The point of the layer: a hub that answers "ready" at once always reaches
+// the node's handler, because the node subscribed before it said ready.
+func TestNoMessageBeforeItsHandler(t *testing.T) {
+	b := mqtttest.Start(t)
+	hc, err := New(Options{Broker: b.URL(), ClientID: "hub"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub := NewHub(hc, "test/v1", "hub", "node")
+	hub.On("ready", func(node string, m Message) {
+		go hub.Send(context.Background(), node, "hello", []byte("hi "+node))
+	})
+	hc.Connect()
+	defer hc.Close(context.Background())
+	if err := hc.WaitUp(ctx(t), 1); err != nil {
+		t.Fatal(err)
+	}
+
+	const n = 20
+	var wg sync.WaitGroup
+	got := make(chan string, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprintf("node%d", i)
+			var node *Node
+			c := newClient(t, b.URL(), id, nil, func(ctx context.Context) { node.Send(ctx, "ready", []byte(`{}`)) })
+			node = NewNode(c, "test/v1", id, "node", "hub")
+			done := make(chan struct{})
+			node.On("hello", func(data []byte) { got <- string(data); close(done) })
+			c.Connect()
+			defer c.Close(context.Background())
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+			}
+		}()
+	}
+	wg.Wait()
+	close(got)
+	count := 0
+	for s := range got {
+		if !strings.HasPrefix(s, "hi node") {
+			t.Errorf("unexpected payload %q", s)
+		}
+		count++
+	}
+	if count != n {
+		t.Fatalf("hello delivered to %d of %d nodes", count, n)
+	}
+}
+
+type watcher struct {
+	c    *Client
+	mu   sync.Mutex
+	msgs map[string][][]byte
+}
+
+func watch(t *testing.T, broker, filter string) *watcher {
+	t.Helper()
+	w := &watcher{msgs: map[string][][]byte{}}
+	c, err := New(Options{Broker: broker, ClientID: "watcher-" + t.Name()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Handle(filter, func(m Message) {
+		w.mu.Lock()
+		w.msgs[m.Topic] = append(w.msgs[m.Topic], m.Payload)
+		w.mu.Unlock()
+	})
+	c.Connect()
+	t.Cleanup(func() { c.Close(context.Background()) })
+	if err := c.WaitUp(ctx(t), 1); err != nil {
+		t.Fatal(err)
+	}
+	w.c = c
+	return w
+}
+
+func (w *watcher) last(topic string) map[string]any {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ms := w.msgs[topic]
+	if len(ms) == 0 {
+		return nil
+	}
+	var v map[string]any
+	json.Unmarshal(ms[len(ms)-1], &v)
+	return v
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestPresenceBirthWillAndClose(t *testing.T) {
+	b := mqtttest.Start(t)
+	w := watch(t, b.URL(), "p/#")
+	since := time.Now().Add(-time.Minute)
+	var conns []net.Conn
+	var mu sync.Mutex
+	c, err := New(Options{
+		Broker: b.URL(), ClientID: "dev1", KeepAlive: 5 * time.Second,
+		Presence: &Presence{Topic: "p/dev1", IDField: "boot_id", ID: "boot-a", Since: since},
+		Dial: func(ctx context.Context, addr string) (net.Conn, error) {
+			var d net.Dialer
+			conn, err := d.DialContext(ctx, "tcp", addr)
+			mu.Lock()
+			conns = append(conns, conn)
+			mu.Unlock()
+			return conn, err
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Connect()
+	if err := c.WaitUp(ctx(t), 1); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "birth", func() bool {
+		v := w.last("p/dev1")
+		return v != nil && v["online"] == true && v["boot_id"] == "boot-a"
+	})
+	if ts := w.last("p/dev1")["ts"]; ts != since.UTC().Format(time.RFC3339Nano) {
+		t.Errorf("ts: got %v, want the process start %v", ts, since.UTC().Format(time.RFC3339Nano))
+	}
+
+	// Cut the connection as a network fault would (half-close, so the
+	// broker sees the end of the stream without a DISCONNECT): the broker
+	// publishes the will; the client reconnects and is online again.
+	mu.Lock()
+	conns[0].(*net.TCPConn).CloseWrite()
+	mu.Unlock()
+	defer func() {
+		if t.Failed() {
+			w.mu.Lock()
+			for _, m := range w.msgs["p/dev1"] {
+				t.Logf("seen: %s", m)
+			}
+			w.mu.Unlock()
+			t.Log(b.Log())
+		}
+	}()
+	waitFor(t, "will then rebirth", func() bool {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		ms := w.msgs["p/dev1"]
+		sawWill := false
+		for _, m := range ms {
+			if bytes.Contains(m, []byte(`"online":false`)) {
+				sawWill = true
+			}
+		}
+		return sawWill && bytes.Contains(ms[len(ms)-1], []byte(`"online":true`))
+	})
+	if err := c.WaitUp(ctx(t), 2); err != nil {
+		t.Fatal(err)
+	}
+
+	// A clean close says offline itself.
+	if err := c.Close(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "offline on close", func() bool {
+		v := w.last("p/dev1")
+		return v["online"] == false && v["boot_id"] == "boot-a"
+	})
+	if err := c.Publish(ctx(t), "p/x", []byte("x"), false); err != ErrNotConnected {
+		t.Errorf("publish after close: got %v, want ErrNotConnected", err)
+	}
+}
+
+func TestLateWillIsOverwritten(t *testing.T) {
+	b := mqtttest.Start(t)
+	w := watch(t, b.URL(), "p/#")
+	c := newClient(t, b.URL(), "dev1", &Presence{Topic: "p/dev1", IDField: "boot_id", ID: "new", Since: time.Now()})
+	c.Connect()
+	defer c.Close(context.Background())
+	if err := c.WaitUp(ctx(t), 1); err != nil {
+		t.Fatal(err)
+	}
+	tests := []string{
+		// An older process's will.
+		fmt.Sprintf(`{"online":false,"boot_id":"old","ts":%q}`, time.Now().Add(-time.Hour).Format(time.RFC3339)),
+		// Our own will, as a broker publishes it while shutting down.
+		fmt.Sprintf(`{"online":false,"boot_id":"new","ts":%q}`, time.Now().Format(time.RFC3339)),
+		// An older process's online status replayed.
+		fmt.Sprintf(`{"online":true,"boot_id":"old","ts":%q}`, time.Now().Add(-time.Hour).Format(time.RFC3339)),
+	}
+	for _, payload := range tests {
+		if err := w.c.Publish(ctx(t), "p/dev1", []byte(payload), true); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "own online status back after "+payload, func() bool {
+			v := w.last("p/dev1")
+			return v["online"] == true && v["boot_id"] == "new"
+		})
+	}
+}
+
+func TestSupplantedByNewerProcess(t *testing.T) {
+	b := mqtttest.Start(t)
+	got := make(chan string, 1)
+	old, err := New(Options{
+		Broker: b.URL(), ClientID: "agent-x-old",
+		Presence:     &Presence{Topic: "p/agent", IDField: "session", ID: "s1", Since: time.Now().Add(-time.Hour)},
+		OnSupplanted: func(id string) { got <- id },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Connect()
+	defer old.Abandon()
+	if err := old.WaitUp(ctx(t), 1); err != nil {
+		t.Fatal(err)
+	}
+	newer := newClient(t, b.URL(), "agent-x-new", &Presence{Topic: "p/agent", IDField: "session", ID: "s2", Since: time.Now()})
+	newer.Connect()
+	defer newer.Close(context.Background())
+	select {
+	case id := <-got:
+		if id != "s2" {
+			t.Fatalf("supplanted by %q, want s2", id)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("older process was not told of the newer one")
+	}
+}
+
+func TestOversizedAndUnhandledDropped(t *testing.T) {
+	b := mqtttest.Start(t)
+	var logs logBuf
+	c, err := New(Options{Broker: b.URL(), ClientID: "n", MaxPayload: 1024,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := NewNode(c, "t", "n", "node", "hub")
+	var mu sync.Mutex
+	var got []int
+	node.On("data", func(b []byte) { mu.Lock(); got = append(got, len(b)); mu.Unlock() })
+	c.Connect()
+	defer c.Close(context.Background())
+	if err := c.WaitUp(ctx(t), 1); err != nil {
+		t.Fatal(err)
+	}
+	p := newClient(t, b.URL(), "p", nil)
+	p.Connect()
+	defer p.Close(context.Background())
+	if err := p.WaitUp(ctx(t), 1); err != nil {
+		t.Fatal(err)
+	}
+	p.Publish(ctx(t), "t/n/hub/data", bytes.Repeat([]byte("x"), 2048), false)
+	p.Publish(ctx(t), "t/n/hub/nobody-listens", []byte("x"), false)
+	p.Publish(ctx(t), "t/n/hub/data", []byte("small"), false)
+	waitFor(t, "small message", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) > 0 })
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 || got[0] != 5 {
+		t.Fatalf("delivered sizes %v, want [5]", got)
+	}
+	if s := logs.String(); !strings.Contains(s, "oversized") || !strings.Contains(s, "nobody-listens") {
+		t.Fatalf("log does not report the dropped messages:\n%s", s)
+	}
+}
+
+func TestNewRejectsBadOptions(t *testing.T) {
+	tests := []struct {
+		name string
+		opts Options
+		want string
+	}{
+		{"no broker", Options{ClientID: "x"}, "no broker"},
+		{"bad scheme", Options{Broker: "http://x:1", ClientID: "x"}, "scheme"},
+		{"no host", Options{Broker: "localhost", ClientID: "x"}, "not of the form"},
+		{"no client id", Options{Broker: "tcp://x:1"}, "client id"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := New(tt.opts)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
