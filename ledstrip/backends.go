@@ -11,6 +11,13 @@ import (
 	"time"
 )
 
+// pixelWriter is what a recording backend implements: put these colours
+// somewhere.
+type pixelWriter interface {
+	writePixels(px []color.RGBA, f Frame) error
+	close() error
+}
+
 type nopWriter struct{}
 
 func (nopWriter) writePixels([]color.RGBA, Frame) error { return nil }
@@ -30,7 +37,7 @@ type jsonlWriter struct{ f *os.File }
 func openJSONL(path string) (*jsonlWriter, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("ledstrip: open jsonl file: %w", err)
+		return nil, fmt.Errorf("ledstrip: open jsonl file %s (flag --led jsonl:PATH): %w", path, err)
 	}
 	return &jsonlWriter{f: f}, nil
 }
@@ -51,11 +58,13 @@ func (w *jsonlWriter) writePixels(px []color.RGBA, f Frame) error {
 	}
 	b, err := json.Marshal(rec)
 	if err != nil {
-		return err
+		return fmt.Errorf("ledstrip: encode jsonl record: %w", err)
 	}
 	// One write call per line so a concurrent reader never sees half a record.
-	_, err = w.f.Write(append(b, '\n'))
-	return err
+	if _, err = w.f.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("ledstrip: write jsonl record: %w", err)
+	}
+	return nil
 }
 
 func (w *jsonlWriter) close() error { return w.f.Close() }

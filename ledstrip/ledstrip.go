@@ -1,10 +1,3 @@
-// Package ledstrip owns everything between a frame of temperatures and the
-// light the user sees: the temperature colour scale, the looks for the
-// device's states (waiting, stale, ...), and the backends that put colours
-// on a strip, a terminal or a log file.
-//
-// It knows nothing of MQTT or the agent; the device package decides what to
-// show and hands it over as a Frame.
 package ledstrip
 
 import (
@@ -30,14 +23,17 @@ const (
 	StateAgentOffline State = "agent-offline"
 	StateBrokerDown   State = "broker-unreachable"
 	StateOff          State = "off"
+	// StateLEDTest marks the frames of LEDTest.
+	StateLEDTest State = "ledtest"
 )
 
 // Frame is one picture for the strip.
 type Frame struct {
 	// TS is when the frame was composed.
 	TS time.Time
-	// Temps holds one temperature per LED in °C; NaN marks a missing value.
-	// It is nil when there is no data (waiting, off).
+	// Temps holds the temperatures in °C, now first; NaN marks a missing
+	// value. It is nil when there is no data (waiting, off). With more LEDs
+	// than temperatures each temperature lights an equal run of LEDs.
 	Temps []float64
 	// State says what the frame represents.
 	State State
@@ -52,39 +48,44 @@ type Strip interface {
 	Close() error
 }
 
-// Options configure how frames become colours.
-type Options struct {
-	// LEDs is the number of LEDs on the strip.
-	LEDs int
-	// Scale maps temperatures to colours.
-	Scale Scale
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
-}
-
-// DefaultOptions returns the options for the glowcast shelf strip.
-func DefaultOptions() Options {
-	return Options{LEDs: 5, Scale: DefaultScale()}
-}
-
 // Open opens the backend named by spec:
 //
+//	spi:PATH    NRZ LEDs (WS2812B, SK6812) on a spidev, e.g. spi:/dev/spidev0.0
 //	jsonl:PATH  append one JSON object per frame to PATH
 //	term        ANSI truecolour blocks on standard output
 //	none        discard frames
+//
+// Zero fields of opts whose zero value is invalid (Order, Brightness, Gamma,
+// CurrentLimitMA, Scale) take DefaultOptions' values; Fade and Quiet are
+// taken as given.
+//
+// Only spi applies the output stage (gamma, brightness cap, quiet hours,
+// current limit, fade): the other backends record the looks as designed,
+// so their colours read as the scale and do not change with the hour.
 func Open(spec string, opts Options) (Strip, error) {
-	if opts.LEDs <= 0 {
-		return nil, fmt.Errorf("ledstrip: led count %d: must be at least 1 (flag --leds)", opts.LEDs)
-	}
-	if opts.Scale == nil {
-		opts.Scale = DefaultScale()
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
+	opts = fill(opts)
 	kind, arg, _ := strings.Cut(spec, ":")
+	if kind == "spi" {
+		if arg == "" {
+			return nil, errors.New("ledstrip: spi backend needs a device: use --led spi:/dev/spidev0.0")
+		}
+		if err := opts.Validate(); err != nil {
+			return nil, err
+		}
+		port, err := openSPIDevice(arg)
+		if err != nil {
+			return nil, err
+		}
+		return OpenSPI(port, opts)
+	}
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	sc, err := opts.Scale.compile()
+	if err != nil {
+		return nil, err
+	}
 	var w pixelWriter
-	var err error
 	switch kind {
 	case "jsonl":
 		if arg == "" {
@@ -96,49 +97,127 @@ func Open(spec string, opts Options) (Strip, error) {
 	case "none":
 		w = nopWriter{}
 	default:
-		return nil, fmt.Errorf("ledstrip: unknown LED backend %q: use jsonl:PATH, term or none (flag --led)", spec)
+		return nil, fmt.Errorf("ledstrip: unknown LED backend %q: use spi:/dev/spidevB.C, jsonl:PATH, term or none (flag --led)", spec)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &strip{opts: opts, w: w}, nil
+	return &logStrip{opts: opts, scale: sc, w: w}, nil
 }
 
-// pixelWriter is what a backend implements: put these colours on the LEDs.
-type pixelWriter interface {
-	writePixels(px []color.RGBA, f Frame) error
-	close() error
+// Off opens the strip, writes one all-dark frame and closes it: for a unit's
+// ExecStopPost, so a crashed or killed daemon does not leave the LEDs lit.
+func Off(spec string, opts Options) error {
+	// A fade would only delay the off frame, which Close writes directly.
+	opts.Fade = 0
+	s, err := Open(spec, opts)
+	if err != nil {
+		return err
+	}
+	return s.Close()
 }
 
-type strip struct {
-	opts Options
-	w    pixelWriter
+func fill(o Options) Options {
+	d := DefaultOptions()
+	if o.Order == "" {
+		o.Order = d.Order
+	}
+	if o.Brightness == 0 {
+		o.Brightness = d.Brightness
+	}
+	if o.Gamma == 0 {
+		o.Gamma = d.Gamma
+	}
+	if o.CurrentLimitMA == 0 {
+		o.CurrentLimitMA = d.CurrentLimitMA
+	}
+	if o.Scale == nil {
+		o.Scale = d.Scale
+	}
+	return withDefaults(o)
 }
 
-func (s *strip) Show(f Frame) error {
+// rawShower is implemented by this package's strips: LEDTest shows plain
+// colours through it.
+type rawShower interface {
+	showRaw(px []color.RGBA, st State) error
+	info() (leds int, sc Scale)
+}
+
+// logStrip is a strip whose backend records looks: jsonl, term, none.
+type logStrip struct {
+	opts   Options
+	scale  Scale
+	w      pixelWriter
+	closed bool
+}
+
+func (s *logStrip) Show(f Frame) error {
+	if s.closed {
+		return errors.New("ledstrip: Show after Close")
+	}
 	if f.TS.IsZero() {
 		f.TS = s.opts.Now()
 	}
-	return s.w.writePixels(Render(f, s.opts.LEDs, s.opts.Scale), f)
+	return s.w.writePixels(Render(f, s.opts.LEDs, s.scale), f)
 }
 
-func (s *strip) Close() error {
+func (s *logStrip) showRaw(px []color.RGBA, st State) error {
+	if s.closed {
+		return errors.New("ledstrip: Show after Close")
+	}
+	out := make([]color.RGBA, s.opts.LEDs)
+	copy(out, px)
+	return s.w.writePixels(out, Frame{TS: s.opts.Now(), State: st})
+}
+
+func (s *logStrip) info() (int, Scale) { return s.opts.LEDs, s.scale }
+
+func (s *logStrip) Close() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
 	err := s.w.writePixels(make([]color.RGBA, s.opts.LEDs), Frame{TS: s.opts.Now(), State: StateOff})
 	return errors.Join(err, s.w.close())
 }
 
 // Render turns a frame into n colours: the scale for fresh temperatures, a
 // dimmed scale for stale ones, and a distinct look for the other states.
+// These are the colours as designed; the spi backend then applies gamma,
+// the brightness cap and the current limit.
 func Render(f Frame, n int, sc Scale) []color.RGBA {
 	px := make([]color.RGBA, n)
+	renderInto(px, f, sc)
+	return px
+}
+
+// Looks for the states and for missing data. None of them lies on the
+// temperature scale, which is fully saturated: grey and white cannot be
+// mistaken for a temperature, and magenta (hue ≈ 320°) sits in the gap
+// between red (0°) and purple (275°).
+var (
+	noData     = color.RGBA{R: 90, G: 90, B: 90, A: 255}    // a missing value
+	lookStart  = color.RGBA{R: 110, G: 110, B: 110, A: 255} // every LED: starting up
+	lookWait   = color.RGBA{R: 160, G: 160, B: 160, A: 255} // first LED: waiting for data
+	lookAgent  = color.RGBA{R: 255, G: 120, B: 0, A: 255}   // first LED: agent offline
+	lookBroker = color.RGBA{R: 255, G: 0, B: 170, A: 255}   // first LED: broker unreachable
+	staleDim   = 0.45                                       // stale temperatures, of full
+)
+
+func renderInto(px []color.RGBA, f Frame, sc Scale) {
+	clear(px)
+	n := len(px)
+	if n == 0 {
+		return
+	}
 	switch f.State {
 	case StateOff:
-		return px
 	case StateFresh, StateStale:
 		for i := range px {
 			t := math.NaN()
-			if i < len(f.Temps) {
-				t = f.Temps[i]
+			if len(f.Temps) > 0 {
+				t = f.Temps[i*len(f.Temps)/n]
 			}
 			if math.IsNaN(t) {
 				px[i] = noData
@@ -146,52 +225,26 @@ func Render(f Frame, n int, sc Scale) []color.RGBA {
 			}
 			c := sc.Color(t)
 			if f.State == StateStale {
-				c = dim(c, 4)
+				c = scaleRGB(c, staleDim)
 			}
 			px[i] = c
 		}
-	default:
-		// Waiting and the other status looks: a soft white on the first LED
-		// only, so a glance tells "alive, no forecast" apart from off.
-		px[0] = lookFor(f.State)
-	}
-	return px
-}
-
-var noData = color.RGBA{R: 24, G: 24, B: 24, A: 255}
-
-func lookFor(s State) color.RGBA {
-	switch s {
-	case StateBrokerDown:
-		return color.RGBA{R: 64, A: 255}
+	case StateStarting:
+		for i := range px {
+			px[i] = lookStart
+		}
 	case StateAgentOffline:
-		return color.RGBA{R: 48, G: 24, A: 255}
+		px[0] = lookAgent
+	case StateBrokerDown:
+		px[0] = lookBroker
 	default:
-		return color.RGBA{R: 40, G: 40, B: 40, A: 255}
+		// Waiting and states added later: one soft white LED says "alive,
+		// no forecast", distinct from off.
+		px[0] = lookWait
 	}
 }
 
-func dim(c color.RGBA, by uint8) color.RGBA {
-	return color.RGBA{R: c.R / by, G: c.G / by, B: c.B / by, A: 255}
+func scaleRGB(c color.RGBA, f float64) color.RGBA {
+	m := func(v uint8) uint8 { return uint8(math.Round(float64(v) * f)) }
+	return color.RGBA{R: m(c.R), G: m(c.G), B: m(c.B), A: 255}
 }
-
-// Scale maps a temperature in °C to a colour.
-type Scale interface {
-	Color(celsius float64) color.RGBA
-}
-
-// Gradient is a linear blue-to-red scale over [Min, Max] °C, clamped at the ends.
-type Gradient struct{ Min, Max float64 }
-
-// DefaultScale is the scale used when none is configured.
-func DefaultScale() Scale { return Gradient{Min: -10, Max: 35} }
-
-// Color implements Scale.
-func (g Gradient) Color(t float64) color.RGBA {
-	x := (t - g.Min) / (g.Max - g.Min)
-	x = math.Max(0, math.Min(1, x))
-	return color.RGBA{R: uint8(math.Round(255 * x)), B: uint8(math.Round(255 * (1 - x))), A: 255}
-}
-
-// Hex formats c as #rrggbb.
-func Hex(c color.RGBA) string { return fmt.Sprintf("#%02x%02x%02x", c.R, c.G, c.B) }
