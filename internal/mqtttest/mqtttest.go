@@ -22,6 +22,7 @@ type Broker struct {
 	Dir     string
 	Persist bool
 	extra   string
+	listen  func(port int) string
 	cmd     *exec.Cmd
 	done    chan struct{}
 }
@@ -52,6 +53,13 @@ func WithPersistence() Option { return func(b *Broker) { b.Persist = true } }
 // WithConfig appends raw lines to the generated mosquitto.conf.
 func WithConfig(lines string) Option { return func(b *Broker) { b.extra += lines + "\n" } }
 
+// WithListener replaces the default plain, anonymous listener with the
+// lines listen returns for the broker's port: a TLS listener with its own
+// authentication, say. The broker is up once the port accepts TCP.
+func WithListener(listen func(port int) string) Option {
+	return func(b *Broker) { b.listen = listen }
+}
+
 // Start runs Mosquitto on a free loopback port; it is killed at test end.
 func Start(t testing.TB, opts ...Option) *Broker {
 	t.Helper()
@@ -73,6 +81,9 @@ func (b *Broker) Addr() string { return fmt.Sprintf("127.0.0.1:%d", b.Port) }
 func (b *Broker) start() {
 	b.t.Helper()
 	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\nmax_keepalive 65535\n", b.Port)
+	if b.listen != nil {
+		conf = b.listen(b.Port) + "\n"
+	}
 	if b.Persist {
 		conf += fmt.Sprintf("persistence true\npersistence_location %s/\nautosave_interval 1\n", b.Dir)
 	} else {
