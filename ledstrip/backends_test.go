@@ -1,0 +1,132 @@
+package ledstrip_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/glowcast/glowcast/ledstrip"
+)
+
+func readJSONL(t *testing.T, path string) []map[string]any {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var recs []map[string]any
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
+		}
+		recs = append(recs, m)
+	}
+	return recs
+}
+
+func TestJSONLRecordsLooks(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "leds.jsonl")
+	o := ledstrip.DefaultOptions() // cap 40 %, gamma 2.2: not applied to jsonl
+	o.Scale = flat("#c83c14")
+	ts := time.Date(2025, 3, 1, 12, 0, 0, 5, time.UTC)
+	s, err := ledstrip.Open("jsonl:"+path, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []ledstrip.Frame{
+		{TS: ts, State: ledstrip.StateWaiting},
+		{TS: ts, State: ledstrip.StateFresh, Temps: []float64{21.5, math.NaN(), 3, 4, 5}},
+	} {
+		if err := s.Show(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	recs := readJSONL(t, path)
+	if len(recs) != 3 {
+		t.Fatalf("got %d records, want 3", len(recs))
+	}
+	var keys []string
+	for k := range recs[1] {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if want := []string{"rgb", "state", "temps_c", "ts"}; !reflect.DeepEqual(keys, want) {
+		t.Errorf("got keys %v, want %v", keys, want)
+	}
+	if got, want := recs[0]["ts"], ts.Format(time.RFC3339Nano); got != want {
+		t.Errorf("ts: got %v, want %v", got, want)
+	}
+	if recs[0]["temps_c"] != nil || recs[0]["state"] != "waiting" {
+		t.Errorf("waiting record: got temps %v state %v, want null and waiting", recs[0]["temps_c"], recs[0]["state"])
+	}
+	if got, want := recs[1]["temps_c"], []any{21.5, nil, 3.0, 4.0, 5.0}; !reflect.DeepEqual(got, want) {
+		t.Errorf("temps_c: got %v, want %v", got, want)
+	}
+	rgb := recs[1]["rgb"].([]any)
+	if rgb[0] != "#c83c14" || rgb[1] != "#5a5a5a" {
+		t.Errorf("fresh rgb: got %v, want the look #c83c14 and the no-data grey #5a5a5a", rgb)
+	}
+	if recs[2]["state"] != "off" || !reflect.DeepEqual(recs[2]["rgb"], []any{"#000000", "#000000", "#000000", "#000000", "#000000"}) {
+		t.Errorf("last record: got %v, want five dark LEDs, state off", recs[2])
+	}
+}
+
+func TestOffWritesOneDarkFrame(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "leds.jsonl")
+	if err := ledstrip.Off("jsonl:"+path, ledstrip.DefaultOptions()); err != nil {
+		t.Fatal(err)
+	}
+	recs := readJSONL(t, path)
+	if len(recs) != 1 || recs[0]["state"] != "off" {
+		t.Fatalf("got %v, want one off record", recs)
+	}
+	if err := ledstrip.Off("spi:"+filepath.Join(t.TempDir(), "spidev0.0"), ledstrip.DefaultOptions()); err == nil ||
+		!strings.Contains(err.Error(), "dtparam=spi=on") {
+		t.Errorf("Off on a missing spidev: got %v, want the enable-SPI hint", err)
+	}
+}
+
+func TestOpenSpecs(t *testing.T) {
+	for _, tc := range []struct {
+		spec string
+		want string // "" for success
+	}{
+		{"none", ""},
+		{"jsonl:", "jsonl:PATH"},
+		{"spi:", "spi:/dev/spidev0.0"},
+		{"ws2812", "unknown LED backend"},
+		{"jsonl:" + filepath.Join(os.DevNull, "x"), "open jsonl file"},
+	} {
+		t.Run(tc.spec, func(t *testing.T) {
+			s, err := ledstrip.Open(tc.spec, ledstrip.Options{LEDs: 5})
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("got %v, want success", err)
+				}
+				if err := s.Show(fresh(5, 1)); err != nil {
+					t.Errorf("Show: %v", err)
+				}
+				if err := s.Close(); err != nil {
+					t.Errorf("Close: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
