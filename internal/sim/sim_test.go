@@ -1,0 +1,193 @@
+package sim
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"go.uber.org/goleak"
+
+	"github.com/glowcast/glowcast/internal/mqtttest"
+	"github.com/glowcast/glowcast/protocol"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// watcher records the newest payload per topic under glowcast/v1/#.
+type watcher struct {
+	c    mqtt.Client
+	mu   sync.Mutex
+	last map[string][]byte
+}
+
+func watch(t *testing.T, broker string) *watcher {
+	t.Helper()
+	w := &watcher{last: map[string][]byte{}}
+	w.c = mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID("sim-test-watcher"))
+	if tok := w.c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("watcher connect: %v", tok.Error())
+	}
+	tok := w.c.Subscribe(protocol.Prefix+"/#", 1, func(_ mqtt.Client, m mqtt.Message) {
+		w.mu.Lock()
+		w.last[m.Topic()] = append([]byte(nil), m.Payload()...)
+		w.mu.Unlock()
+	})
+	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("watcher subscribe: %v", tok.Error())
+	}
+	t.Cleanup(func() { w.c.Disconnect(50) })
+	return w
+}
+
+func (w *watcher) get(topic string) []byte {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.last[topic]
+}
+
+func (w *watcher) publish(t *testing.T, topic string, b []byte) {
+	t.Helper()
+	if tok := w.c.Publish(topic, 1, false, b); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("publish %s: %v", topic, tok.Error())
+	}
+}
+
+func validTemps(now time.Time) []byte {
+	t := protocol.Temps{
+		TempsC: protocol.TempList{1, 2, 3, 4, 5}, OffsetsH: protocol.Offsets,
+		IssuedAt: now.UTC(), ValidUntil: now.Add(time.Hour).UTC(), Location: Place(0),
+		Hourly: protocol.Hourly{Start: now.UTC().Truncate(time.Hour), TempsC: make(protocol.TempList, 24)},
+	}
+	b, _ := json.Marshal(t)
+	return b
+}
+
+func TestFleetSpeaksTheDeviceProtocol(t *testing.T) {
+	b := mqtttest.Start(t)
+	w := watch(t, b.URL())
+	cfg := Default()
+	cfg.Broker, cfg.Devices, cfg.Places, cfg.Prefix = b.URL(), 40, 4, "simtest"
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	f, err := Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := f.Devs[5]
+	statusTopic := protocol.DeviceTopic(d.ID, protocol.SideDevice, protocol.MsgStatus)
+	readyTopic := protocol.DeviceTopic(d.ID, protocol.SideDevice, protocol.MsgReady)
+	mqtttest.WaitFor(t, 5*time.Second, "retained ready of every device", func() bool {
+		for _, d := range f.Devs {
+			if w.get(protocol.DeviceTopic(d.ID, protocol.SideDevice, protocol.MsgReady)) == nil {
+				return false
+			}
+		}
+		return true
+	})
+	r, err := protocol.ParseReady(w.get(readyTopic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.BootID != d.BootID || r.Location == nil || *r.Location != Place(5%4) {
+		t.Errorf("ready of %s: got %+v, want boot %s at %+v", d.ID, r, d.BootID, Place(1))
+	}
+
+	t.Run("temps are counted, invalid ones apart", func(t *testing.T) {
+		topic := protocol.DeviceTopic(d.ID, protocol.SideAgent, protocol.MsgTemps)
+		before := time.Now()
+		w.publish(t, topic, validTemps(time.Now()))
+		w.publish(t, topic, []byte(`{"temps_c":[1]}`))
+		mqtttest.WaitFor(t, 5*time.Second, "temps counted", func() bool { return f.Stats().BadTemps == 1 })
+		if got := d.Temps(); got != 1 {
+			t.Errorf("valid temps: got %d, want 1", got)
+		}
+		if lt := d.LastTemps(); lt.Before(before) {
+			t.Errorf("last temps at %v, want after %v", lt, before)
+		}
+		if s := f.Stats(); s.WithTemps != 1 {
+			t.Errorf("devices with temps: got %d, want 1", s.WithTemps)
+		}
+		if ok, _ := f.AllTempsSince(before); ok {
+			t.Errorf("AllTempsSince: got true with one device of %d served, want false", len(f.Devs))
+		}
+	})
+
+	t.Run("rebirth re-announces", func(t *testing.T) {
+		w.mu.Lock()
+		delete(w.last, readyTopic)
+		w.mu.Unlock()
+		w.publish(t, protocol.DeviceTopic(d.ID, protocol.SideAgent, protocol.MsgRebirth), []byte(`{}`))
+		mqtttest.WaitFor(t, 5*time.Second, "ready again after rebirth", func() bool { return w.get(readyTopic) != nil })
+	})
+
+	t.Run("kill leaves the will", func(t *testing.T) {
+		f.Kill()
+		mqtttest.WaitFor(t, 5*time.Second, "offline will", func() bool {
+			s, err := protocol.ParseDeviceStatus(w.get(statusTopic))
+			return err == nil && !s.Online && s.BootID == d.BootID
+		})
+	})
+}
+
+func TestCloseSaysOffline(t *testing.T) {
+	b := mqtttest.Start(t)
+	w := watch(t, b.URL())
+	cfg := Default()
+	cfg.Broker, cfg.Devices = b.URL(), 3
+	f, err := Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	for _, d := range f.Devs {
+		topic := protocol.DeviceTopic(d.ID, protocol.SideDevice, protocol.MsgStatus)
+		mqtttest.WaitFor(t, 5*time.Second, "offline status of "+d.ID, func() bool {
+			s, err := protocol.ParseDeviceStatus(w.get(topic))
+			return err == nil && !s.Online
+		})
+	}
+}
+
+func TestValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*Config)
+		want string
+	}{
+		{"default", func(*Config) {}, ""},
+		{"no devices", func(c *Config) { c.Devices = 0 }, "--devices"},
+		{"tls broker", func(c *Config) { c.Broker = "mqtts://x:8883" }, "--broker"},
+		{"bad prefix", func(c *Config) { c.Prefix = "a/b" }, "--prefix"},
+		{"short keepalive", func(c *Config) { c.KeepAlive = time.Millisecond }, "--keepalive"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Default()
+			tc.edit(&c)
+			err := c.Validate()
+			if tc.want == "" && err != nil {
+				t.Fatalf("got %v, want no error", err)
+			}
+			if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("got %v, want an error naming %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestPlacesAreDistinctCells(t *testing.T) {
+	seen := map[protocol.Location]int{}
+	for p := range 100 {
+		l := Place(p)
+		if err := l.Validate(); err != nil {
+			t.Fatalf("place %d: %v", p, err)
+		}
+		if q, dup := seen[l]; dup {
+			t.Fatalf("places %d and %d: got the same location %+v, want distinct", q, p, l)
+		}
+		seen[l] = p
+	}
+}
