@@ -214,18 +214,17 @@ func renderInto(px []color.RGBA, f Frame, sc Scale) {
 	switch f.State {
 	case StateOff:
 	case StateFresh, StateStale:
+		last, c := -1, noData
 		for i := range px {
-			t := math.NaN()
-			if len(f.Temps) > 0 {
-				t = f.Temps[i*len(f.Temps)/n]
-			}
-			if math.IsNaN(t) {
-				px[i] = noData
-				continue
-			}
-			c := sc.Color(t)
-			if f.State == StateStale {
-				c = scaleRGB(c, staleDim)
+			// A run of LEDs shares a temperature: colour it once.
+			if k := i * len(f.Temps) / n; k != last || len(f.Temps) == 0 {
+				last, c = k, noData
+				if len(f.Temps) > 0 && !math.IsNaN(f.Temps[k]) {
+					c = sc.Color(f.Temps[k])
+					if f.State == StateStale {
+						c = scaleRGB(c, staleDim)
+					}
+				}
 			}
 			px[i] = c
 		}

@@ -95,7 +95,7 @@ func TestNrzledBufferStartsUnencoded(t *testing.T) {
 	frame := p.Last()
 	// LED 1's data would be 0x88 (encoded zero bits) if the buffer started
 	// encoded; it is 0x00, which the LEDs read as no bits at all.
-	if got := frame[ledstriptest.Pad+12:ledstriptest.Pad+24]; !bytes.Equal(got, make([]byte, 12)) {
+	if got := frame[ledstriptest.Pad+12 : ledstriptest.Pad+24]; !bytes.Equal(got, make([]byte, 12)) {
 		t.Fatalf("nrzled now initialises its buffer (LED 1 bytes % x)", got)
 	}
 	if _, err := ledstriptest.Decode(frame, 3, 3); err == nil {
