@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/glowcast/glowcast/agent/geo"
 	"github.com/glowcast/glowcast/agent/weather"
 	"github.com/glowcast/glowcast/mqttmsg"
 	"github.com/glowcast/glowcast/protocol"
@@ -30,12 +31,12 @@ var Version = "dev"
 
 // Agent is one running agent process.
 type Agent struct {
-	cfg      Config
-	log      *slog.Logger
-	stats    *Stats
-	session  string
-	since    time.Time
-	provider weather.Provider
+	cfg     Config
+	log     *slog.Logger
+	stats   *Stats
+	session string
+	since   time.Time
+	src     *sources
 
 	// Dial replaces the network dial to the broker (tests).
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
@@ -55,24 +56,17 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p, err := newProvider(cfg)
+	log = log.With("agent_id", cfg.AgentID)
+	stats := newStats()
+	src, err := newSources(cfg, log, stats.Registry)
 	if err != nil {
 		return nil, err
 	}
-	return &Agent{cfg: cfg, log: log.With("agent_id", cfg.AgentID), stats: newStats(), session: randomID(), since: time.Now(), provider: p}, nil
+	return &Agent{cfg: cfg, log: log, stats: stats, session: randomID(), since: now(), src: src}, nil
 }
 
-// SetProvider replaces the weather provider (before Run).
-func (a *Agent) SetProvider(p weather.Provider) { a.provider = p }
-
-func newProvider(cfg Config) (weather.Provider, error) {
-	switch cfg.Weather {
-	case "sample":
-		return weather.Sample{}, nil
-	default:
-		return &weather.OpenMeteo{BaseURL: cfg.WeatherURL}, nil
-	}
-}
+// SetProvider replaces the default weather provider (before Run).
+func (a *Agent) SetProvider(p weather.Provider) { a.src.def = p }
 
 // Stats returns the agent's metrics.
 func (a *Agent) Stats() *Stats { return a.stats }
@@ -115,36 +109,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var defLoc *protocol.Location
-	if a.cfg.Location != "" {
-		defLoc, _ = ParseLocation(a.cfg.Location)
-	}
-	devLocs := map[string]*protocol.Location{}
-	for id, d := range a.cfg.Devices {
-		if d.Location != "" {
-			devLocs[id], _ = ParseLocation(d.Location)
-		}
-	}
-	locate := func(id string, r *protocol.Ready) (*protocol.Location, string) {
-		if l := devLocs[id]; l != nil {
-			return l, "config"
-		}
-		if r != nil && r.Location != nil {
-			return r.Location, "device"
-		}
-		if defLoc != nil {
-			return defLoc, "default"
-		}
-		return nil, ""
-	}
-
 	var sender hubSender
 	runCtx, stopRuns := context.WithCancel(context.Background())
 	defer stopRuns()
 	f := newFleet(runCtx, fleetConfig{
 		Interval: a.cfg.Interval, RestartGrace: a.cfg.RestartGrace, OfflinePark: a.cfg.OfflinePark,
-		Resume: a.cfg.Resume, Locate: locate, Retry: min(5*time.Second, a.cfg.Interval/4),
-	}, a.log, &sender, a.provider, st, a.stats)
+		Resume: a.cfg.Resume, Locate: a.src.Locate, Retry: min(5*time.Second, a.cfg.Interval/4),
+	}, a.log, &sender, a.src, st, a.stats)
+	own := newOwnership(f, a.cfg.Shard, a.cfg.AgentID, a.session, a.stats.Registry)
 
 	opts := mqttmsg.Options{
 		Broker:   a.cfg.Broker,
@@ -160,6 +132,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		Dial:         a.Dial,
 		Logger:       a.log,
 	}
+	opts.OnUp = append(opts.OnUp, own.up)
 	if err := a.cfg.MQTT.Apply(a.cfg.Broker, &opts); err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
@@ -169,6 +142,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	hub := mqttmsg.NewHub(cl, protocol.Prefix, protocol.SideAgent, protocol.SideDevice)
 	sender.h = hub
+	own.attach(cl)
 	hub.On(protocol.MsgStatus, func(id string, m mqttmsg.Message) {
 		if !a.validDevice(id, m) {
 			return
@@ -197,6 +171,17 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		f.onReady(id, r, m.Retained)
 	})
+	hub.On(geo.MsgWiFi, func(id string, m mqttmsg.Message) {
+		if !a.validDevice(id, m) || len(m.Payload) == 0 {
+			return
+		}
+		scan, err := geo.ParseWiFi(m.Payload)
+		if err != nil {
+			a.log.Warn("malformed wifi scan dropped", "device", id, "err", err)
+			return
+		}
+		f.onWiFi(id, scan)
+	})
 	a.mu.Lock()
 	a.fleet, a.cl = f, cl
 	a.mu.Unlock()
@@ -216,7 +201,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 
 	a.log.Info("agent starting", "version", Version, "session", a.session, "broker", a.cfg.Broker,
-		"weather", a.provider.Name(), "interval", a.cfg.Interval, "resume", a.cfg.Resume)
+		"weather", a.src.def.Name(), "interval", a.cfg.Interval, "resume", a.cfg.Resume)
 	cl.Connect()
 	<-ctx.Done()
 	cause := context.Cause(ctx)

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/glowcast/glowcast/agent/geo"
+	"github.com/glowcast/glowcast/agent/weather"
 	"github.com/glowcast/glowcast/internal/brokerconf"
 	"strconv"
 	"strings"
@@ -19,9 +21,11 @@ type Config struct {
 	AgentID  string `yaml:"agent_id"`
 	StateDir string `yaml:"state_dir"`
 
-	// Weather names the provider; WeatherURL replaces its base URL.
-	Weather    string `yaml:"weather"`
-	WeatherURL string `yaml:"weather_url"`
+	// Weather selects and tunes the forecast provider and the shared cache.
+	Weather weather.Config `yaml:"weather"`
+	// Geo configures the geolocation services used for devices that send
+	// WiFi scans.
+	Geo GeoConfig `yaml:"geo"`
 
 	// Location is the default "LAT,LON" for devices without their own.
 	Location string `yaml:"location"`
@@ -34,6 +38,9 @@ type Config struct {
 	// Resume is "fast" (glowcast) or "timer-only" (the original design,
 	// kept for comparison).
 	Resume string `yaml:"resume"`
+	// Shard is this agent's part of a fleet served by several agents,
+	// "i/N"; 0/1 serves every device. See docs/SCALING.md.
+	Shard string `yaml:"shard"`
 
 	HTTP string `yaml:"http"`
 	// MQTT holds credentials and TLS files for the broker.
@@ -46,6 +53,21 @@ type Config struct {
 type DeviceConfig struct {
 	// Location is "LAT,LON".
 	Location string `yaml:"location"`
+	// Weather overrides the agent's provider settings for this device.
+	Weather weather.Config `yaml:"weather"`
+}
+
+// GeoConfig locates devices by the WiFi access points (and public address)
+// they report, like the original platform did.
+type GeoConfig struct {
+	// GeolocateURL is a Google-Geolocation-API-compatible endpoint
+	// (BeaconDB by default); empty disables WiFi geolocation.
+	GeolocateURL string `yaml:"geolocate_url"`
+	// GeolocateKeyFile holds the endpoint's API key, if it needs one.
+	GeolocateKeyFile string `yaml:"geolocate_key_file"`
+	// IPURL is an ip-api.com-compatible endpoint; empty disables IP
+	// geolocation.
+	IPURL string `yaml:"ip_geolocation_url"`
 }
 
 // Default returns the built-in configuration.
@@ -53,11 +75,13 @@ func Default() Config {
 	return Config{
 		Broker:       "tcp://127.0.0.1:1883",
 		AgentID:      "main",
-		Weather:      "open-meteo",
+		Weather:      weather.DefaultConfig(),
+		Geo:          GeoConfig{GeolocateURL: geo.BeaconDBURL, IPURL: geo.IPAPIURL},
 		Interval:     30 * time.Minute,
 		RestartGrace: 30 * time.Second,
 		OfflinePark:  6 * time.Hour,
 		Resume:       ResumeFast,
+		Shard:        "0/1",
 		LogLevel:     "info",
 	}
 }
@@ -67,13 +91,20 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.Broker, "broker", c.Broker, "MQTT broker `URL` (tcp://, mqtts://, ssl://, ws://, wss://)")
 	fs.StringVar(&c.AgentID, "agent-id", c.AgentID, "agent `ID`; agents sharing an id are one agent (a migration)")
 	fs.StringVar(&c.StateDir, "state-dir", c.StateDir, "`DIR` for saved device state (location, last temps, next due time)")
-	fs.StringVar(&c.Weather, "weather", c.Weather, "weather `provider`: open-meteo, or sample (bundled demo data, labelled as such)")
-	fs.StringVar(&c.WeatherURL, "weather-url", c.WeatherURL, "replace the provider's base `URL` (the part before its path)")
+	fs.StringVar(&c.Weather.Provider, "weather", c.Weather.Provider, "weather `provider`: open-meteo, met-norway, pirate-weather, openweathermap, or sample (bundled demo data, labelled as such)")
+	fs.StringVar(&c.Weather.URL, "weather-url", c.Weather.URL, "replace the provider's base `URL` (the part before its path)")
+	fs.StringVar(&c.Weather.KeyFile, "weather-key-file", c.Weather.KeyFile, "`file` holding the provider's API key (pirate-weather, openweathermap)")
+	fs.StringVar(&c.Weather.Contact, "weather-contact", c.Weather.Contact, "contact (e-mail or URL) for MET Norway's User-Agent; required for met-norway")
+	fs.Float64Var(&c.Weather.Grid, "grid", c.Weather.Grid, "cache cell size in `degrees`: devices in one cell share one forecast request")
+	fs.StringVar(&c.Geo.GeolocateURL, "geolocate-url", c.Geo.GeolocateURL, "Google-Geolocation-API-compatible `URL` for WiFi scans; empty disables")
+	fs.StringVar(&c.Geo.GeolocateKeyFile, "geolocate-key-file", c.Geo.GeolocateKeyFile, "`file` holding the geolocation API key, if the service needs one")
+	fs.StringVar(&c.Geo.IPURL, "ip-geolocation-url", c.Geo.IPURL, "ip-api.com-compatible `URL` for IP geolocation; empty disables")
 	fs.StringVar(&c.Location, "location", c.Location, "default location `LAT,LON` for devices without their own")
 	fs.DurationVar(&c.Interval, "interval", c.Interval, "time between forecasts for a device")
 	fs.DurationVar(&c.RestartGrace, "restart-grace", c.RestartGrace, "after start, resume every online device without a cycle after this long")
 	fs.DurationVar(&c.OfflinePark, "offline-park", c.OfflinePark, "park an offline device's cycle after this long")
 	fs.StringVar(&c.Resume, "resume", c.Resume, "resume `strategy` after a restart: fast, or timer-only (the original design, for comparison)")
+	fs.StringVar(&c.Shard, "shard", c.Shard, "serve shard `i/N` of the fleet (devices whose id hashes to i mod N); 0/1 serves all")
 	fs.StringVar(&c.HTTP, "http", c.HTTP, "serve /healthz and /metrics on this `ADDR` (e.g. 127.0.0.1:9120); empty disables")
 	c.MQTT.Bind(fs)
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log `level`: debug, info, warn, error")
@@ -87,11 +118,13 @@ func (c *Config) Validate() error {
 	}
 	if err := protocol.ValidID(c.AgentID); err != nil {
 		errs = append(errs, fmt.Errorf("agent_id (--agent-id): %w", err))
+	} else if c.AgentID == protocol.SideDevice {
+		errs = append(errs, fmt.Errorf("agent_id (--agent-id): %q is reserved", c.AgentID))
 	}
-	switch c.Weather {
-	case "open-meteo", "sample":
-	default:
-		errs = append(errs, fmt.Errorf("weather (--weather): unknown provider %q: use open-meteo or sample", c.Weather))
+	if c.Weather.Provider != weather.NameSample {
+		if err := c.Weather.Validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if c.Location != "" {
 		if _, err := ParseLocation(c.Location); err != nil {
@@ -105,6 +138,11 @@ func (c *Config) Validate() error {
 		if d.Location != "" {
 			if _, err := ParseLocation(d.Location); err != nil {
 				errs = append(errs, fmt.Errorf("devices.%s.location: %w", id, err))
+			}
+		}
+		if w := c.Weather.Override(d.Weather); w.Provider != weather.NameSample {
+			if err := w.Validate(); err != nil {
+				errs = append(errs, fmt.Errorf("devices.%s.%w", id, err))
 			}
 		}
 	}
@@ -121,6 +159,9 @@ func (c *Config) Validate() error {
 	case ResumeFast, ResumeTimerOnly:
 	default:
 		errs = append(errs, fmt.Errorf("resume (--resume) %q: use fast or timer-only", c.Resume))
+	}
+	if _, err := ParseShard(c.Shard); c.Shard != "" && err != nil {
+		errs = append(errs, fmt.Errorf("shard (--shard): %w", err))
 	}
 	if err := c.MQTT.Validate(c.Broker); err != nil {
 		errs = append(errs, err)

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/glowcast/glowcast/agent/geo"
 	"github.com/glowcast/glowcast/agent/weather"
 	"github.com/glowcast/glowcast/protocol"
 )
@@ -19,9 +20,17 @@ type Sender interface {
 	SendRetained(ctx context.Context, device, name string, data []byte) error
 }
 
-// Forecaster fetches an hourly forecast for a place.
+// Forecaster fetches an hourly forecast for a device's place.
 type Forecaster interface {
-	Forecast(ctx context.Context, lat, lon float64) (*weather.Forecast, error)
+	Forecast(ctx context.Context, device string, lat, lon float64) (*weather.Forecast, error)
+}
+
+// locateInput is what is known of a device when its location is chosen.
+type locateInput struct {
+	Boot  string
+	Ready *protocol.Ready
+	Scan  *geo.WiFiScan
+	Prev  *geo.Saved
 }
 
 // Resume paths, as counted in metrics and logs.
@@ -47,8 +56,9 @@ type fleetConfig struct {
 	Resume       string
 	// Retry is the first backoff after a failed fetch or publish.
 	Retry time.Duration
-	// Locate picks a device's location; nil location means none known.
-	Locate func(device string, r *protocol.Ready) (*protocol.Location, string)
+	// Locate picks a device's location (it may ask geolocation services,
+	// so it runs outside the fleet's lock).
+	Locate func(ctx context.Context, device string, in locateInput) (*geo.Saved, error)
 	// Concurrency bounds fetches in flight across the fleet.
 	Concurrency int
 }
@@ -63,6 +73,7 @@ type fleet struct {
 	st    *store
 	stats *Stats
 	sem   chan struct{}
+	own   *ownership // shard and ownership claims; nil runs every device
 
 	ctx context.Context // ends all runs
 	wg  sync.WaitGroup
@@ -88,6 +99,8 @@ type dev struct {
 	// Readiness.
 	readyBoot string
 	ready     *protocol.Ready
+	// scan is the device's last WiFi scan this boot.
+	scan *geo.WiFiScan
 
 	// Saved state.
 	saved *Saved
@@ -143,7 +156,7 @@ func (f *fleet) connected() {
 	if !f.started.IsZero() || f.closed {
 		return
 	}
-	f.started = time.Now()
+	f.started = now()
 	f.graceT = time.AfterFunc(f.cfg.RestartGrace, f.graceExpired)
 }
 
@@ -200,6 +213,9 @@ func (f *fleet) onReady(id string, r *protocol.Ready, retained bool) {
 	}
 	d := f.get(id)
 	same := r.BootID == d.readyBoot
+	if !same && !retained {
+		d.scan = nil // a scan belongs to one boot
+	}
 	d.readyBoot, d.ready = r.BootID, r
 	if !retained {
 		// A live ready proves the device is connected even if its status
@@ -229,6 +245,16 @@ func (f *fleet) onReady(id string, r *protocol.Ready, retained bool) {
 	f.maybeStart(d, path, retained)
 }
 
+// onWiFi keeps a device's WiFi scan for the next location choice.
+func (f *fleet) onWiFi(id string, scan *geo.WiFiScan) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return
+	}
+	f.get(id).scan = scan
+}
+
 // maybeStart starts or resumes d's cycle when it is online, its ready
 // matches its status, and no cycle runs. Called with mu held.
 func (f *fleet) maybeStart(d *dev, path string, retained bool) {
@@ -237,6 +263,9 @@ func (f *fleet) maybeStart(d *dev, path string, retained bool) {
 	}
 	if retained && f.cfg.Resume == ResumeTimerOnly {
 		return // the original design knew nothing of retained state
+	}
+	if f.own != nil && !f.own.mayStart(d, path, retained) {
+		return
 	}
 	if d.parked {
 		path = PathOnline
@@ -247,7 +276,7 @@ func (f *fleet) maybeStart(d *dev, path string, retained bool) {
 // startNow arms d's cycle: at the saved due time when it serves the same
 // boot as before, else at once. Arming always replaces the previous timer.
 func (f *fleet) startNow(d *dev, path string, forceNow bool) {
-	now := time.Now()
+	now := now()
 	due := now
 	newBoot := d.saved == nil || d.saved.BootID != d.readyBoot
 	if !newBoot && !forceNow && !d.saved.NextDue.IsZero() && d.saved.NextDue.After(now) {
@@ -281,6 +310,9 @@ func (f *fleet) arm(d *dev, due time.Time, wait time.Duration) {
 	f.stats.setCycles(f.countCycles())
 	id := d.id
 	d.timer = time.AfterFunc(max(wait, 0), func() { f.fire(id, gen) })
+	if f.own != nil {
+		f.own.armed(d)
+	}
 }
 
 func (f *fleet) fire(id string, gen uint64) {
@@ -303,28 +335,24 @@ func (f *fleet) fire(id string, gen uint64) {
 
 // startRun starts the run for d's current generation. Called with mu held.
 func (f *fleet) startRun(d *dev) {
-	loc, src := f.locate(d)
+	in := locateInput{Boot: d.cycleBoot, Ready: d.ready, Scan: d.scan}
+	if d.saved != nil {
+		in.Prev = d.saved.Geo
+	}
 	ctx, cancel := context.WithCancel(f.ctx)
 	d.running, d.runCancel = true, cancel
 	f.wg.Add(1)
-	go f.run(ctx, d.id, d.gen, d.due, loc, src)
-}
-
-func (f *fleet) locate(d *dev) (*protocol.Location, string) {
-	if f.cfg.Locate == nil {
-		return nil, ""
-	}
-	return f.cfg.Locate(d.id, d.ready)
+	go f.run(ctx, d.id, d.gen, d.due, in)
 }
 
 // run performs one step of a cycle: fetch, publish, save, arm the next.
-func (f *fleet) run(ctx context.Context, id string, gen uint64, due time.Time, loc *protocol.Location, src string) {
+func (f *fleet) run(ctx context.Context, id string, gen uint64, due time.Time, in locateInput) {
 	defer f.wg.Done()
 	var err error
 	select {
 	case f.sem <- struct{}{}:
 		f.stats.runStarted(id)
-		err = f.step(ctx, id, gen, due, loc, src)
+		err = f.step(ctx, id, gen, due, in)
 		f.stats.runEnded(id)
 		<-f.sem
 	case <-ctx.Done():
@@ -349,7 +377,7 @@ func (f *fleet) run(ctx context.Context, id string, gen uint64, due time.Time, l
 		}
 		return
 	}
-	now := time.Now()
+	now := now()
 	if err != nil {
 		d.attempt++
 		backoff := f.cfg.Retry << min(d.attempt-1, 10)
@@ -380,22 +408,28 @@ func (f *fleet) run(ctx context.Context, id string, gen uint64, due time.Time, l
 	f.saveLocked(d)
 }
 
-var errNoLocation = errors.New("no location known: set --location, or a location for this device in the agent config")
+// ErrNoLocation is a device's cycle error when nothing tells where it is.
+var ErrNoLocation = errors.New("no location known: set --location, a location for this device in the agent config (devices.<id>.location), or one in the device's config")
 
-// step fetches and publishes without holding mu.
-func (f *fleet) step(ctx context.Context, id string, gen uint64, due time.Time, loc *protocol.Location, src string) error {
-	if loc == nil {
-		return errNoLocation
-	}
+// step locates, fetches and publishes without holding mu.
+func (f *fleet) step(ctx context.Context, id string, gen uint64, due time.Time, in locateInput) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	start := time.Now()
-	fc, err := f.fc.Forecast(ctx, loc.Lat, loc.Lon)
+	if f.cfg.Locate == nil {
+		return ErrNoLocation
+	}
+	g, err := f.cfg.Locate(ctx, id, in)
+	if err != nil {
+		return err
+	}
+	loc, src := &g.Location, g.Source
+	start := now()
+	fc, err := f.fc.Forecast(ctx, id, loc.Lat, loc.Lon)
 	f.stats.fetched(err, time.Since(start))
 	if err != nil {
 		return err
 	}
-	now := time.Now()
+	now := now()
 	t := buildTemps(fc, now, *loc, f.cfg.Interval)
 	b, err := json.Marshal(t)
 	if err != nil {
@@ -418,7 +452,7 @@ func (f *fleet) step(ctx context.Context, id string, gen uint64, due time.Time, 
 		d.saved = &Saved{Device: id}
 	}
 	d.saved.BootID = d.cycleBoot
-	d.saved.Location, d.saved.LocationSource = loc, src
+	d.saved.Location, d.saved.LocationSource, d.saved.Geo = loc, src, g
 	d.saved.LastTemps = t
 	f.mu.Unlock()
 	f.log.Info("temps published", "device", id, "temps_c", []float64(t.TempsC), "issued_at", t.IssuedAt.Format(time.RFC3339), "location_source", src)
@@ -431,7 +465,7 @@ func (f *fleet) saveLocked(d *dev) {
 	if d.saved == nil {
 		return
 	}
-	d.saved.Updated = time.Now()
+	d.saved.Updated = now()
 	if err := f.st.save(d.saved); err != nil {
 		f.log.Error("saving device state", "device", d.id, "err", err)
 	}
@@ -485,6 +519,9 @@ func (f *fleet) graceExpired() {
 			}
 			if d.readyBoot != d.statusBoot {
 				d.readyBoot = d.statusBoot
+			}
+			if f.own != nil && !f.own.mayStart(d, PathTimer, false) {
+				continue
 			}
 			f.startNow(d, PathTimer, f.cfg.Resume == ResumeTimerOnly)
 		case !d.statusSeen && d.saved != nil:

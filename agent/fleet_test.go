@@ -9,6 +9,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/glowcast/glowcast/agent/geo"
 	"github.com/glowcast/glowcast/agent/weather"
 	"github.com/glowcast/glowcast/protocol"
 )
@@ -22,7 +23,7 @@ type fakeForecaster struct {
 	delay time.Duration
 }
 
-func (f *fakeForecaster) Forecast(ctx context.Context, lat, lon float64) (*weather.Forecast, error) {
+func (f *fakeForecaster) Forecast(ctx context.Context, _ string, lat, lon float64) (*weather.Forecast, error) {
 	f.mu.Lock()
 	f.calls++
 	fail, delay := f.fail, f.delay
@@ -128,7 +129,9 @@ func newHarness(t *testing.T, dir string, mode string) *harness {
 	loc := &protocol.Location{Lat: 52.52, Lon: 13.4}
 	h.f = newFleet(ctx, fleetConfig{
 		Interval: tInterval, RestartGrace: tGrace, OfflinePark: tPark, Resume: mode, Retry: 5 * time.Second,
-		Locate: func(string, *protocol.Ready) (*protocol.Location, string) { return loc, "default" },
+		Locate: func(context.Context, string, locateInput) (*geo.Saved, error) {
+			return &geo.Saved{Result: geo.Result{Location: *loc, Source: geo.SourceDefault}}, nil
+		},
 	}, slog.New(slog.DiscardHandler), h.snd, h.fc, st, h.stats)
 	t.Cleanup(func() { h.close() })
 	return h

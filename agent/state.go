@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/glowcast/glowcast/agent/geo"
 	"github.com/glowcast/glowcast/internal/atomicfile"
 	"github.com/glowcast/glowcast/protocol"
 )
@@ -21,6 +22,9 @@ type Saved struct {
 	BootID         string             `json:"boot_id"`
 	Location       *protocol.Location `json:"location,omitempty"`
 	LocationSource string             `json:"location_source,omitempty"`
+	// Geo is the location choice with what it was based on, so it is
+	// refreshed only on a new boot or a configuration change.
+	Geo *geo.Saved `json:"geo,omitempty"`
 	// NextDue is when the device's next forecast is due.
 	NextDue time.Time `json:"next_due"`
 	// LastTemps is the last temps message published to the device.
@@ -115,6 +119,11 @@ func ParseSaved(id string, b []byte) (*Saved, error) {
 	if v.Location != nil {
 		if err := v.Location.Validate(); err != nil {
 			return nil, fmt.Errorf("state file location: %w", err)
+		}
+	}
+	if v.Geo != nil {
+		if err := v.Geo.Location.Validate(); err != nil {
+			v.Geo = nil // resolved again on the next cycle
 		}
 	}
 	if v.LastTemps != nil {

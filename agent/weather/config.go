@@ -20,6 +20,8 @@ const (
 	NameMetNorway      = "met-norway"
 	NamePirateWeather  = "pirate-weather"
 	NameOpenWeatherMap = "openweathermap"
+	// NameSample is the bundled demo forecast, never real weather.
+	NameSample = "sample"
 )
 
 // Names lists the providers --weather accepts.
@@ -157,8 +159,8 @@ func (c Config) Override(o Config) Config {
 // Validate checks c without reading the key; each error names the field
 // and its flag.
 func (c Config) Validate() error {
-	if !slices.Contains(Names, c.Provider) {
-		return fmt.Errorf("weather: unknown provider %q: use %s", c.Provider, strings.Join(Names, ", "))
+	if !slices.Contains(Names, c.Provider) && c.Provider != NameSample {
+		return fmt.Errorf("weather: weather.provider (--weather): unknown provider %q: use %s (or sample for the bundled demo data)", c.Provider, strings.Join(Names, ", "))
 	}
 	if c.URL != "" {
 		u, err := url.Parse(c.URL)
@@ -290,6 +292,8 @@ func New(c Config, o Options) (Provider, error) {
 		}
 	}
 	switch c.Provider {
+	case NameSample:
+		return Sample{Now: o.Now}, nil
 	case NameOpenMeteo:
 		return &OpenMeteo{BaseURL: c.URL, Client: client, Hours: c.Hours, Now: o.Now}, nil
 	case NameMetNorway:

@@ -19,7 +19,7 @@ func TestValidate(t *testing.T) {
 		want string // "" = valid
 	}{
 		{"default", func(*Config) {}, ""},
-		{"unknown provider", func(c *Config) { c.Provider = "x" }, `weather: unknown provider "x": use open-meteo, met-norway, pirate-weather, openweathermap`},
+		{"unknown provider", func(c *Config) { c.Provider = "x" }, `weather: weather.provider (--weather): unknown provider "x": use open-meteo, met-norway, pirate-weather, openweathermap`},
 		{"met without contact", func(c *Config) { c.Provider = NameMetNorway }, "weather.contact (--weather-contact) is required for met-norway"},
 		{"met with contact", func(c *Config) { c.Provider, c.Contact = NameMetNorway, "ops@example.org" }, ""},
 		{"bad url", func(c *Config) { c.URL = "ftp://x" }, "weather.url (--weather-url)"},

@@ -84,18 +84,21 @@ func Run(ctx context.Context, cfg Config, in io.Reader, out io.Writer) error {
 
 	acfg := agent.Default()
 	acfg.Broker, acfg.StateDir = broker, filepath.Join(cfg.StateDir, "agent")
-	acfg.Weather, acfg.WeatherURL, acfg.Location, acfg.Interval = cfg.Weather, cfg.WeatherURL, cfg.Location, cfg.Interval
+	acfg.Weather.Provider, acfg.Weather.URL, acfg.Location, acfg.Interval = cfg.Weather, cfg.WeatherURL, cfg.Location, cfg.Interval
 	if err := acfg.Validate(); err != nil {
 		return err
 	}
-	if acfg.Weather != "sample" {
-		probe := &weather.OpenMeteo{BaseURL: acfg.WeatherURL, Client: nil}
+	if acfg.Weather.Provider != weather.NameSample {
+		probe, err := weather.New(acfg.Weather, weather.Options{})
+		if err != nil {
+			return err
+		}
 		loc, _ := agent.ParseLocation(acfg.Location)
 		pctx, cancel := context.WithTimeout(ctx, 8*time.Second)
-		_, err := probe.Forecast(pctx, loc.Lat, loc.Lon)
+		_, err = probe.Forecast(pctx, loc.Lat, loc.Lon)
 		cancel()
 		if err != nil {
-			say("Open-Meteo cannot be reached: %v", err)
+			say("The weather service (%s) cannot be reached: %v", probe.Name(), err)
 			say("The strip will wait for real data and the agent keeps trying. For a bundled sample")
 			say("forecast (shown as SAMPLE, not real weather) run:  make demo WEATHER=sample")
 		}

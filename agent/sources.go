@@ -1,0 +1,117 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/glowcast/glowcast/agent/geo"
+	"github.com/glowcast/glowcast/agent/weather"
+	"github.com/glowcast/glowcast/protocol"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// sources are where the agent's facts come from: the weather providers
+// (one per distinct configuration, behind one shared cache) and the
+// location resolver.
+type sources struct {
+	log       *slog.Logger
+	fetcher   *weather.Fetcher
+	def       weather.Provider
+	perDevice map[string]weather.Provider
+	resolver  *geo.Resolver
+	devLocs   map[string]*protocol.Location
+	defLoc    *protocol.Location
+}
+
+func newSources(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*sources, error) {
+	weather.UserAgent = "glowcast/" + Version
+	geo.UserAgent = "glowcast/" + Version
+	s := &sources{log: log, perDevice: map[string]weather.Provider{}, devLocs: map[string]*protocol.Location{}}
+	var err error
+	if s.def, err = weather.New(cfg.Weather, weather.Options{Log: log, Now: now}); err != nil {
+		return nil, err
+	}
+	for id, d := range cfg.Devices {
+		if d.Location != "" {
+			s.devLocs[id], _ = ParseLocation(d.Location)
+		}
+		if d.Weather != (weather.Config{}) {
+			p, err := weather.New(cfg.Weather.Override(d.Weather), weather.Options{Log: log, Now: now})
+			if err != nil {
+				return nil, fmt.Errorf("devices.%s: %w", id, err)
+			}
+			s.perDevice[id] = p
+		}
+	}
+	opts := cfg.Weather.FetcherOptions(cfg.Interval)
+	// A cached answer must be older than one cycle when the next cycle of
+	// the same device asks, or a device would see a new forecast only
+	// every other interval; cells shared by several devices still cost
+	// one request per interval.
+	opts.Interval = cfg.Interval * 8 / 10
+	// Spread requests, but never by more than a tenth of the cycle.
+	opts.Jitter = min(opts.Jitter, cfg.Interval/10)
+	opts.Registerer, opts.Log, opts.Now = reg, log, now
+	if s.fetcher, err = weather.NewFetcher(opts); err != nil {
+		return nil, err
+	}
+
+	if cfg.Location != "" {
+		s.defLoc, _ = ParseLocation(cfg.Location)
+	}
+	s.resolver = &geo.Resolver{Log: log, Now: now}
+	if s.defLoc != nil {
+		s.resolver.Default = *s.defLoc
+	}
+	if cfg.Geo.GeolocateURL != "" {
+		g := &geo.Geolocate{URL: cfg.Geo.GeolocateURL}
+		if cfg.Geo.GeolocateKeyFile != "" {
+			b, err := os.ReadFile(cfg.Geo.GeolocateKeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("geo.geolocate_key_file (--geolocate-key-file): %w", err)
+			}
+			g.Key = strings.TrimSpace(string(b))
+		}
+		s.resolver.WiFi = g
+	}
+	if cfg.Geo.IPURL != "" {
+		s.resolver.IP = &geo.IPAPI{URL: cfg.Geo.IPURL}
+	}
+	return s, nil
+}
+
+func (s *sources) provider(device string) weather.Provider {
+	if p := s.perDevice[device]; p != nil {
+		return p
+	}
+	return s.def
+}
+
+// Forecast implements Forecaster through the shared cache.
+func (s *sources) Forecast(ctx context.Context, device string, lat, lon float64) (*weather.Forecast, error) {
+	return s.fetcher.Get(ctx, s.provider(device), lat, lon)
+}
+
+// Locate chooses a device's location: config, the device's hint, WiFi, IP,
+// then the agent's default. A choice is kept until the device boots anew or
+// the configuration changes.
+func (s *sources) Locate(ctx context.Context, id string, in locateInput) (*geo.Saved, error) {
+	var hint *protocol.Location
+	if in.Ready != nil {
+		hint = in.Ready.Location
+	}
+	gin := geo.Input{Static: s.devLocs[id], Hint: hint, Scan: in.Scan}
+	key := geo.ConfigKey(s.devLocs[id], s.resolver.Default)
+	if !in.Prev.Outdated(in.Boot, key, gin) {
+		return in.Prev, nil
+	}
+	res := s.resolver.Resolve(ctx, id, gin)
+	if res.Source == geo.SourceDefault && s.defLoc == nil {
+		return nil, ErrNoLocation
+	}
+	saved := geo.Save(res, in.Boot, key, gin)
+	return &saved, nil
+}
