@@ -1,6 +1,7 @@
 package ledstrip
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -56,7 +57,7 @@ func openSPIDevice(path string) (spi.PortCloser, error) {
 			names = append(names, r.Name)
 		}
 		return nil, fmt.Errorf("ledstrip: %s is not an SPI port periph knows (found: %s): check ls /dev/spidev* and pass that path as --led spi:PATH: %w",
-			path, strings.Join(names, ", "), err)
+			path, cmp.Or(strings.Join(names, ", "), "none"), err)
 	}
 	return p, nil
 }

@@ -3,6 +3,7 @@ package ledstrip_test
 import (
 	"errors"
 	"math"
+	"os"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -510,5 +511,16 @@ func TestShowReportsWriteErrors(t *testing.T) {
 	}
 	if err := s.Close(); err == nil {
 		t.Error("Close: got nil, want the off frame's transfer error")
+	}
+}
+
+func TestOpenSPINotAPort(t *testing.T) {
+	path := t.TempDir() + "/spidev0.0"
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ledstrip.Open("spi:"+path, ledstrip.DefaultOptions())
+	if err == nil || !strings.Contains(err.Error(), "not an SPI port") || !strings.Contains(err.Error(), "ls /dev/spidev*") {
+		t.Errorf("got %v, want an error saying it is not an SPI port and how to find one", err)
 	}
 }
