@@ -31,7 +31,9 @@ type Options struct {
 	// turns it off. Non-zero inputs never round to dark.
 	Gamma float64 `yaml:"gamma"`
 	// CurrentLimitMA bounds the strip's estimated draw in mA, which sizes the
-	// 5 V supply: Σ(R+G+B)/765 × 60 mA plus 1 mA idle per LED.
+	// 5 V supply: Σ(R+G+B)/765 × 60 mA plus 1 mA idle per LED (an RGBW
+	// strip's white channel counts like a colour channel). Frames that
+	// would exceed it are scaled down evenly.
 	CurrentLimitMA float64 `yaml:"current_limit_ma"`
 	// Fade is how long a change of colours takes; 0s shows changes at once.
 	Fade time.Duration `yaml:"fade"`
