@@ -273,14 +273,18 @@ func (c *Config) explain(err error, pwFrom, certFile string) string {
 		}
 		return fmt.Sprintf("the broker refused user %q (%s) with the password from %s", c.Username, setUsername, pwFrom)
 	case strings.Contains(msg, "not Authorized"), strings.Contains(msg, "not authorized"):
+		// Mosquitto 2 answers a wrong password with this code too.
 		who := fmt.Sprintf("user %q (%s)", c.Username, setUsername)
+		if certFile == "" && pwFrom == "" {
+			return fmt.Sprintf("the broker refused %s without a password: set %s or the systemd credential %s, or use a client certificate (%s)", who, setPassword, CredentialPassword, setCert)
+		}
 		if certFile != "" {
 			who += " / certificate " + certFile + " (" + setCert + ")"
 		}
 		if pwFrom != "" {
 			who += " / password from " + pwFrom
 		}
-		return "the broker refused " + who + ": check the credentials and the broker's password file"
+		return "the broker refused " + who + ": check them against the broker's password file"
 	case strings.Contains(msg, "first record does not look like a TLS handshake"):
 		return "the broker does not speak TLS on this port: use tcp:// or the broker's TLS port"
 	}

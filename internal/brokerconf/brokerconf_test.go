@@ -221,6 +221,8 @@ func TestExplain(t *testing.T) {
 		{"refused password", errors.New("bad user name or password"), "mqtt.password_file (--mqtt-password-file) /p", "", `refused user "kitchen" (mqtt.username (--mqtt-username)) with the password from mqtt.password_file (--mqtt-password-file) /p`},
 		{"password missing", errors.New("bad user name or password"), "", "", "set mqtt.password_file"},
 		{"not authorized", errors.New("not Authorized"), "", "/c.crt", "certificate /c.crt (mqtt.cert_file (--mqtt-cert))"},
+		{"not authorized with password", errors.New("not Authorized"), "systemd credential /run/x", "", "password from systemd credential /run/x"},
+		{"not authorized without credentials", errors.New("not Authorized"), "", "", "without a password: set mqtt.password_file"},
 		{"client cert rejected", errors.New("network Error : remote error: tls: certificate required"), "", "", "requires a client certificate; set mqtt.cert_file"},
 		{"client cert bad", errors.New("network Error : remote error: tls: unknown certificate authority"), "", "/c.crt", "refused the client certificate /c.crt"},
 		{"plain port", errors.New("tls: first record does not look like a TLS handshake"), "", "", "does not speak TLS"},
