@@ -23,10 +23,26 @@ type Config struct {
 	StaleAfter time.Duration `yaml:"stale_after"`
 	// Location is an optional "LAT,LON" hint sent to the agent in ready.
 	Location *protocol.Location `yaml:"location"`
+	// WiFi, when enabled, scans the access points around the device once
+	// per boot and sends them to the agent, which may locate the device by
+	// them (as the original platform did).
+	WiFi WiFiConfig `yaml:"wifi"`
+
 	// MQTT holds credentials and TLS files for the broker.
 	MQTT brokerconf.Config `yaml:"mqtt"`
 
 	LogLevel string `yaml:"log_level"`
+}
+
+// WiFiConfig configures the optional WiFi scan for location.
+type WiFiConfig struct {
+	Scan bool `yaml:"scan"`
+	// Tool is nmcli, iw, or empty for nmcli with iw as fallback.
+	Tool string `yaml:"tool"`
+	// Interface is the wireless interface for iw (default wlan0).
+	Interface string `yaml:"interface"`
+	// PublicIP, if set, lets the agent fall back to IP geolocation.
+	PublicIP string `yaml:"public_ip"`
 }
 
 // Default returns the built-in configuration.
@@ -48,6 +64,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.IntVar(&c.LEDs, "leds", c.LEDs, "number of LEDs on the strip")
 	fs.StringVar(&c.StateDir, "state-dir", c.StateDir, "`DIR` where the last temps are kept across restarts")
 	fs.DurationVar(&c.StaleAfter, "stale-after", c.StaleAfter, "show temps dimmed once they are older than this")
+	fs.BoolVar(&c.WiFi.Scan, "wifi-scan", c.WiFi.Scan, "scan WiFi access points once per boot and send them to the agent for location")
 	c.MQTT.Bind(fs)
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log `level`: debug, info, warn, error")
 }
@@ -68,6 +85,11 @@ func (c *Config) Validate() error {
 	}
 	if c.StaleAfter <= 0 {
 		errs = append(errs, fmt.Errorf("stale_after (--stale-after) %v: must be positive", c.StaleAfter))
+	}
+	switch c.WiFi.Tool {
+	case "", "nmcli", "iw":
+	default:
+		errs = append(errs, fmt.Errorf("wifi.tool %q: use nmcli, iw or leave it empty", c.WiFi.Tool))
 	}
 	if c.Location != nil {
 		if err := c.Location.Validate(); err != nil {

@@ -21,8 +21,10 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/glowcast/glowcast/device/wifiscan"
 	"github.com/glowcast/glowcast/internal/atomicfile"
 	"github.com/glowcast/glowcast/ledstrip"
 	"github.com/glowcast/glowcast/mqttmsg"
@@ -50,12 +52,17 @@ type Device struct {
 	temps   mailbox[[]byte]
 	rebirth chan struct{}
 	wake    chan struct{}
+	// Scan replaces the WiFi scan (tests).
+	Scan    func(ctx context.Context) ([]wifiscan.AccessPoint, error)
+	scanned atomic.Bool
+	bg      sync.WaitGroup
 
 	mu          sync.Mutex
 	connected   bool
 	agents      map[string]protocol.AgentStatus
 	cl          *mqttmsg.Client
 	lastFrame   *ledstrip.Frame
+	life        context.Context // ends when Run returns
 	shownIssued time.Time
 }
 
@@ -88,6 +95,9 @@ func (d *Device) Connected() bool {
 // Run connects, announces and shows temps until ctx ends; then it turns the
 // LEDs off and publishes its offline status.
 func (d *Device) Run(ctx context.Context) error {
+	var stop context.CancelFunc
+	d.life, stop = context.WithCancel(context.Background())
+	defer stop()
 	saved := d.loadSaved()
 
 	ready, err := json.Marshal(protocol.Ready{BootID: d.bootID, Version: Version, LEDs: d.cfg.LEDs, Location: d.cfg.Location})
@@ -109,6 +119,10 @@ func (d *Device) Run(ctx context.Context) error {
 			}
 			d.setConnected(true)
 			d.log.Info("ready published", "boot_id", d.bootID)
+			if d.cfg.WiFi.Scan && d.scanned.CompareAndSwap(false, true) {
+				d.bg.Add(1)
+				go d.sendScan(node)
+			}
 		}},
 		OnDown: func(error) { d.setConnected(false) },
 		Dial:   d.Dial,
@@ -138,6 +152,8 @@ func (d *Device) Run(ctx context.Context) error {
 	d.log.Info("device starting", "version", Version, "boot_id", d.bootID, "broker", d.cfg.Broker, "led", d.cfg.LED)
 	cl.Connect()
 	err = d.loop(ctx, saved, node, ready)
+	stop()
+	d.bg.Wait()
 
 	cctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
@@ -146,6 +162,35 @@ func (d *Device) Run(ctx context.Context) error {
 	}
 	d.log.Info("device stopped")
 	return err
+}
+
+// sendScan scans the access points once and sends them as the wifi message.
+func (d *Device) sendScan(node *mqttmsg.Node) {
+	defer d.bg.Done()
+	ctx, cancel := context.WithTimeout(d.life, 30*time.Second)
+	defer cancel()
+	scan := d.Scan
+	if scan == nil {
+		sc := &wifiscan.Scanner{Tool: d.cfg.WiFi.Tool, Interface: d.cfg.WiFi.Interface}
+		scan = sc.Scan
+	}
+	aps, err := scan(ctx)
+	if err != nil {
+		d.log.Warn("wifi scan failed; the agent locates this device another way", "err", err)
+		d.scanned.Store(false) // try again on the next connect
+		return
+	}
+	b, err := wifiscan.Message(aps, d.cfg.WiFi.PublicIP)
+	if err != nil {
+		d.log.Warn("wifi scan not sent", "err", err)
+		return
+	}
+	if err := node.Send(ctx, wifiscan.MsgName, b); err != nil {
+		d.log.Warn("sending wifi scan failed; retrying on the next connect", "err", err)
+		d.scanned.Store(false)
+		return
+	}
+	d.log.Info("wifi scan sent", "access_points", len(aps))
 }
 
 func (d *Device) setConnected(v bool) {
