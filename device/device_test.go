@@ -52,8 +52,8 @@ func TestCompose(t *testing.T) {
 		{"fresh", t0.Add(time.Minute), view{cur: temps(t0, time.Hour), connected: true}, ledstrip.StateFresh, 0},
 		{"re-slotted at the next hour", t0.Add(45 * time.Minute), view{cur: temps(t0, time.Hour), connected: true}, ledstrip.StateFresh, 1},
 		{"stale past valid_until", t0.Add(61 * time.Minute), view{cur: temps(t0, time.Hour), connected: true}, ledstrip.StateStale, 1},
-		{"stale past stale_after", t0.Add(59 * time.Minute), view{cur: temps(t0, 10 * time.Hour), connected: true}, ledstrip.StateFresh, 1},
-		{"stale past stale_after", t0.Add(2 * time.Hour), view{cur: temps(t0, 10 * time.Hour), connected: true}, ledstrip.StateStale, 2},
+		{"stale past stale_after", t0.Add(59 * time.Minute), view{cur: temps(t0, 10*time.Hour), connected: true}, ledstrip.StateFresh, 1},
+		{"stale past stale_after", t0.Add(2 * time.Hour), view{cur: temps(t0, 10*time.Hour), connected: true}, ledstrip.StateStale, 2},
 		{"saved temps are stale until confirmed", t0, view{cur: temps(t0, time.Hour), fromSaved: true}, ledstrip.StateStale, 0},
 		{"past the hourly series", t0.Add(60 * time.Hour), view{cur: temps(t0, time.Hour)}, ledstrip.StateStale, math.NaN()},
 	}
