@@ -21,6 +21,7 @@ import (
 
 	"github.com/glowcast/glowcast/agent/geo"
 	"github.com/glowcast/glowcast/agent/weather"
+	"github.com/glowcast/glowcast/internal/sdnotify"
 	"github.com/glowcast/glowcast/mqttmsg"
 	"github.com/glowcast/glowcast/protocol"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -203,7 +204,28 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.log.Info("agent starting", "version", Version, "session", a.session, "broker", a.cfg.Broker,
 		"weather", a.src.def.Name(), "interval", a.cfg.Interval, "resume", a.cfg.Resume)
 	cl.Connect()
-	<-ctx.Done()
+	// HTTP and the broker client are set up: ready for systemd. The
+	// watchdog is pinged only while the fleet's state can be read, so a
+	// wedged scheduler gets the agent restarted.
+	sdnotify.Ready("serving devices; broker " + a.cfg.Broker)
+	wd := sdnotify.NewWatchdog()
+	defer wd.Stop()
+	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-wd.C:
+			devs := f.snapshot()
+			online := 0
+			for _, d := range devs {
+				if d.Online {
+					online++
+				}
+			}
+			wd.Ping()
+			sdnotify.Status(fmt.Sprintf("%d devices, %d online; broker connected: %v", len(devs), online, cl.Connected()))
+		}
+	}
+	sdnotify.Stopping()
 	cause := context.Cause(ctx)
 
 	stopRuns()

@@ -26,6 +26,7 @@ import (
 
 	"github.com/glowcast/glowcast/device/wifiscan"
 	"github.com/glowcast/glowcast/internal/atomicfile"
+	"github.com/glowcast/glowcast/internal/sdnotify"
 	"github.com/glowcast/glowcast/ledstrip"
 	"github.com/glowcast/glowcast/mqttmsg"
 	"github.com/glowcast/glowcast/protocol"
@@ -129,11 +130,11 @@ func (d *Device) Run(ctx context.Context) error {
 		Logger: d.log,
 	}
 	if err := d.cfg.MQTT.Apply(d.cfg.Broker, &opts); err != nil {
-		return fmt.Errorf("device: %w", err)
+		return d.fail(fmt.Errorf("device: %w", err))
 	}
 	cl, err := mqttmsg.New(opts)
 	if err != nil {
-		return fmt.Errorf("device: %w", err)
+		return d.fail(fmt.Errorf("device: %w", err))
 	}
 	node = mqttmsg.NewNode(cl, protocol.Prefix, d.cfg.DeviceID, protocol.SideDevice, protocol.SideAgent)
 	// Every handler is registered before Connect.
@@ -161,6 +162,15 @@ func (d *Device) Run(ctx context.Context) error {
 		d.log.Warn("publishing offline status at shutdown", "err", cerr)
 	}
 	d.log.Info("device stopped")
+	return err
+}
+
+// fail turns the LEDs off before Run gives up: a fatal error must not
+// leave the strip lit.
+func (d *Device) fail(err error) error {
+	if cerr := d.strip.Close(); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("device: turning LEDs off: %w", cerr))
+	}
 	return err
 }
 
@@ -235,12 +245,18 @@ type view struct {
 func (d *Device) loop(ctx context.Context, saved *protocol.Temps, node *mqttmsg.Node, ready []byte) error {
 	v := view{cur: saved, fromSaved: saved != nil, started: time.Now()}
 	d.show(compose(time.Now(), v, d.cfg.StaleAfter))
+	// The strip is open and showing: ready for systemd, without waiting for
+	// the network. The watchdog is pinged from this loop only.
+	sdnotify.Ready("strip open; connecting to " + d.cfg.Broker)
+	wd := sdnotify.NewWatchdog()
+	defer wd.Stop()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	var shutdownErr error
 	for {
 		select {
 		case <-ctx.Done():
+			sdnotify.Stopping()
 			if err := d.strip.Close(); err != nil {
 				shutdownErr = fmt.Errorf("device: turning LEDs off: %w", err)
 			}
@@ -258,6 +274,8 @@ func (d *Device) loop(ctx context.Context, saved *protocol.Temps, node *mqttmsg.
 			cancel()
 		case <-d.wake:
 		case <-timer.C:
+		case <-wd.C:
+			wd.Ping()
 		}
 		if b, ok := d.temps.take(); ok {
 			d.accept(&v, b)
@@ -350,6 +368,9 @@ func (d *Device) show(f ledstrip.Frame) {
 	if err := d.strip.Show(f); err != nil {
 		d.log.Error("writing to the LED strip", "err", err)
 		return
+	}
+	if d.lastFrame == nil || d.lastFrame.State != f.State {
+		sdnotify.Status("showing " + string(f.State))
 	}
 	d.lastFrame = &f
 }
