@@ -5,7 +5,7 @@ LDFLAGS := -s -w -X github.com/glowcast/glowcast/device.Version=$(VERSION) -X gi
 WEATHER ?= open-meteo
 BINS    := glowcastd glowcast-agent glowcast
 
-.PHONY: all build demo test test-short vet fmt-check race fuzz-seeds clean
+.PHONY: all build demo test test-short vet fmt-check race fuzz-seeds clean dist deb
 
 all: build
 
@@ -34,3 +34,33 @@ test-short: build
 
 clean:
 	rm -rf bin dist
+
+# Cross builds, CGO off: armv6 (GOARM=6: Pi Zero/1), armv7 (GOARM=7: Pi 2/3
+# 32-bit), arm64 (Pi 3/4/5) and amd64 (servers), in $(DIST)/linux_<target>/.
+DIST      ?= dist
+DIST_BINS := glowcastd glowcast-agent
+dist:
+	$(call xbuild,armv6,arm,6)
+	$(call xbuild,armv7,arm,7)
+	$(call xbuild,arm64,arm64,)
+	$(call xbuild,amd64,amd64,)
+
+define xbuild
+	@mkdir -p $(DIST)/linux_$(1)
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(2) GOARM=$(3) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(DIST)/linux_$(1)/ $(addprefix ./cmd/,$(DIST_BINS))
+endef
+
+# .deb packages in $(DIST)/deb/ for armhf (the ARMv6 build, so one package
+# serves every Pi), arm64 and amd64, built with nfpm from the tools module.
+# Debian versions must start with a digit: v1.2.3-4-gabc becomes 1.2.3+4+gabc.
+NFPM        := $(GO) tool -modfile=tools/go.mod nfpm
+DEB_VERSION ?= $(shell v='$(VERSION)'; v=$${v#v}; case $$v in [0-9]*) ;; *) v=0.0.0+$$v ;; esac; echo $$v | tr - +)
+deb: dist
+	@mkdir -p $(DIST)/deb
+	@set -e; for t in armv6:arm6 arm64:arm64 amd64:amd64; do \
+		for p in glowcastd glowcast-agent; do \
+			echo "nfpm $$p $${t#*:}"; \
+			GOARCHDIR=$${t%%:*} ARCH=$${t#*:} VERSION='$(DEB_VERSION)' DIST='$(DIST)' \
+				$(NFPM) pkg --packager deb --config packaging/$$p.yaml --target $(DIST)/deb/; \
+		done; \
+	done
