@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"github.com/glowcast/glowcast/internal/brokerconf"
+	"github.com/glowcast/glowcast/ledstrip"
 	"time"
 
 	"github.com/glowcast/glowcast/protocol"
@@ -27,6 +28,11 @@ type Config struct {
 	// per boot and sends them to the agent, which may locate the device by
 	// them (as the original platform did).
 	WiFi WiFiConfig `yaml:"wifi"`
+
+	// Strip configures colours and the LED hardware (order, brightness cap,
+	// gamma, current limit, fade, quiet hours, colour scale). Its LED count
+	// is leds above.
+	Strip ledstrip.Options `yaml:"strip"`
 
 	// MQTT holds credentials and TLS files for the broker.
 	MQTT brokerconf.Config `yaml:"mqtt"`
@@ -52,8 +58,22 @@ func Default() Config {
 		LED:        "term",
 		LEDs:       5,
 		StaleAfter: time.Hour,
+		Strip:      stripDefaults(),
 		LogLevel:   "info",
 	}
+}
+
+func stripDefaults() ledstrip.Options {
+	o := ledstrip.DefaultOptions()
+	o.LEDs = 0 // leds (--leds) is the one place to say it
+	return o
+}
+
+// StripOptions are the strip's options with the LED count filled in.
+func (c *Config) StripOptions() ledstrip.Options {
+	o := c.Strip
+	o.LEDs = c.LEDs
+	return o
 }
 
 // Bind registers the daemon's flags on fs, with cfg's values as defaults.
@@ -85,6 +105,13 @@ func (c *Config) Validate() error {
 	}
 	if c.StaleAfter <= 0 {
 		errs = append(errs, fmt.Errorf("stale_after (--stale-after) %v: must be positive", c.StaleAfter))
+	}
+	if c.Strip.LEDs != 0 && c.Strip.LEDs != c.LEDs {
+		errs = append(errs, fmt.Errorf("strip.leds %d: set the LED count once, as leds (--leds)", c.Strip.LEDs))
+	} else if c.LEDs >= 1 {
+		if err := c.StripOptions().Validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	switch c.WiFi.Tool {
 	case "", "nmcli", "iw":

@@ -11,13 +11,17 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/glowcast/glowcast/device"
+	"github.com/glowcast/glowcast/internal/cliconf"
 	"github.com/glowcast/glowcast/internal/demo"
+	"github.com/glowcast/glowcast/ledstrip"
 )
 
 const usage = `usage: glowcast <command> [flags]
 
 commands:
   demo     run a broker, the agent and one device in this terminal
+  scale    render the temperature colour scale to a PNG (--png FILE)
 `
 
 func main() {
@@ -49,6 +53,35 @@ func run(ctx context.Context, args []string) error {
 			return err
 		}
 		return demo.Run(ctx, cfg, os.Stdin, os.Stdout)
+	case "scale":
+		fs := flag.NewFlagSet("glowcast scale", flag.ContinueOnError)
+		png := fs.String("png", "", "write the scale to this PNG `file`")
+		width := fs.Int("width", 720, "image width in pixels")
+		height := fs.Int("height", 72, "image height in pixels")
+		config := fs.String("config", "", "device config `file` whose strip.scale to render (default: the built-in scale)")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if *png == "" {
+			return errors.New("scale: --png FILE is required")
+		}
+		sc := ledstrip.DefaultScale()
+		if *config != "" {
+			cfg := device.Default()
+			if err := cliconf.LoadFile(*config, &cfg); err != nil {
+				return err
+			}
+			sc = cfg.Strip.Scale
+		}
+		f, err := os.Create(*png)
+		if err != nil {
+			return err
+		}
+		if err := ledstrip.WriteScalePNG(f, sc, *width, *height); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
 	default:
 		fmt.Fprint(os.Stderr, usage)
 		return fmt.Errorf("unknown command %q", args[0])

@@ -1,5 +1,10 @@
 // Command glowcastd is the glowcast device daemon: it shows the agent's
 // temperature forecast on a WS2812 strip.
+//
+//	glowcastd [flags]           run the daemon
+//	glowcastd --off [flags]     turn the LEDs off and exit (ExecStopPost)
+//	glowcastd ledtest [flags]   light each LED in turn, sweep the scale, turn off
+//	glowcastd version           print the version
 package main
 
 import (
@@ -10,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/glowcast/glowcast/device"
 	"github.com/glowcast/glowcast/internal/cliconf"
@@ -28,9 +34,17 @@ func main() {
 }
 
 func run(ctx context.Context, args []string) error {
-	if len(args) > 0 && args[0] == "version" {
+	cmd := ""
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "version":
 		fmt.Println("glowcastd", device.Version)
 		return nil
+	case "", "ledtest":
+	default:
+		return fmt.Errorf("unknown command %q: use ledtest, version, or flags only to run the daemon (glowcastd -h)", cmd)
 	}
 	cfg := device.Default()
 	fs := flag.NewFlagSet("glowcastd", flag.ContinueOnError)
@@ -46,20 +60,27 @@ func run(ctx context.Context, args []string) error {
 		fmt.Println("glowcastd", device.Version)
 		return nil
 	}
-	opts := ledstrip.DefaultOptions()
-	opts.LEDs = cfg.LEDs
 	if off {
-		s, err := ledstrip.Open(cfg.LED, opts)
-		if err != nil {
-			return err
-		}
-		return s.Close()
+		return ledstrip.Off(cfg.LED, cfg.StripOptions())
 	}
 	level, err := logging.ParseLevel(cfg.LogLevel)
 	if err != nil {
 		return fmt.Errorf("log_level (--log-level): %w", err)
 	}
 	log := logging.New(os.Stderr, level)
+	opts := cfg.StripOptions()
+	opts.Logger = log.With("component", "strip")
+	if cmd == "ledtest" {
+		s, err := ledstrip.Open(cfg.LED, opts)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		if err := ledstrip.LEDTest(ctx, s, 700*time.Millisecond); err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+		return nil
+	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("configuration:\n%w\n(see glowcastd -h, or pass -config FILE)", err)
 	}
