@@ -8,8 +8,8 @@
 // program runs under systemd with LoadCredential=, from
 // $CREDENTIALS_DIRECTORY/mqtt-password. The client key likewise falls back
 // to $CREDENTIALS_DIRECTORY/mqtt-key, so a key readable only by root can be
-// handed to a DynamicUser= service. An empty credential means "none": the
-// units pair each LoadCredential= with an empty SetCredential= fallback so
+// handed to a DynamicUser= service. A blank credential means "none": the
+// units pair each LoadCredential= with a blank SetCredential= fallback so
 // they start whether or not the file exists.
 package brokerconf
 
@@ -175,15 +175,17 @@ func (c *Config) password() (pw, from string, err error) {
 }
 
 // credential returns the path of the systemd credential name if the
-// process has one that is not empty.
+// process has one with content. Blank means absent: the units' fallback
+// (SetCredential=NAME:\n) is a lone newline, since systemd refuses an
+// empty value.
 func credential(name string) (string, bool) {
 	dir := os.Getenv("CREDENTIALS_DIRECTORY")
 	if dir == "" {
 		return "", false
 	}
 	p := filepath.Join(dir, name)
-	fi, err := os.Stat(p)
-	if err != nil || fi.Size() == 0 {
+	b, err := os.ReadFile(p)
+	if err != nil || strings.TrimSpace(string(b)) == "" {
 		return p, false
 	}
 	return p, true

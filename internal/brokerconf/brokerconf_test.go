@@ -92,6 +92,7 @@ func TestApplyPassword(t *testing.T) {
 		{"from the systemd credential", Config{Username: "kitchen"}, "cred-pw\r\n", "mqtts://b:8883", "cred-pw", ""},
 		{"password_file wins over the credential", Config{Username: "kitchen", PasswordFile: pwFile}, "cred-pw", "mqtts://b:8883", "s3cret", ""},
 		{"empty credential means none", Config{Username: "kitchen"}, "", "mqtts://b:8883", "", ""},
+		{"the units' blank fallback means none", Config{Username: "kitchen"}, "\n", "mqtts://b:8883", "", ""},
 		{"no credential, no password", Config{Username: "kitchen"}, "-", "mqtts://b:8883", "", ""},
 		{"missing password_file", Config{Username: "kitchen", PasswordFile: filepath.Join(dir, "nope")}, "-", "mqtts://b:8883", "", "mqtt.password_file (--mqtt-password-file) " + filepath.Join(dir, "nope")},
 		{"empty password_file", Config{Username: "kitchen", PasswordFile: emptyFile}, "-", "mqtts://b:8883", "", emptyFile + " is empty"},
@@ -143,6 +144,8 @@ func TestApplyTLS(t *testing.T) {
 	creds := t.TempDir()
 	keyPEM, _ := os.ReadFile(key)
 	write(t, creds, CredentialKey, string(keyPEM))
+	blank := t.TempDir()
+	write(t, blank, CredentialKey, "\n")
 
 	cases := []struct {
 		name     string
@@ -156,6 +159,7 @@ func TestApplyTLS(t *testing.T) {
 		{"mutual TLS", Config{CAFile: ca.CertFile, CertFile: cert, KeyFile: key, ServerName: "broker.example"}, "", nil, true},
 		{"key from the systemd credential", Config{CAFile: ca.CertFile, CertFile: cert}, creds, nil, true},
 		{"cert without key anywhere", Config{CertFile: cert}, "", []string{"mqtt.cert_file (--mqtt-cert) is set but there is no key", CredentialKey}, false},
+		{"cert with the units' blank key fallback", Config{CertFile: cert}, blank, []string{"there is no key"}, false},
 		{"missing CA file", Config{CAFile: filepath.Join(dir, "nope.crt")}, "", []string{"mqtt.ca_file (--mqtt-ca)", "nope.crt"}, false},
 		{"CA file without PEM", Config{CAFile: notPEM}, "", []string{"mqtt.ca_file (--mqtt-ca) " + notPEM + " holds no PEM certificate"}, false},
 		{"missing cert file", Config{CertFile: filepath.Join(dir, "nope.crt"), KeyFile: key}, "", []string{"mqtt.cert_file (--mqtt-cert)", "nope.crt"}, false},
