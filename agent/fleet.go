@@ -252,7 +252,16 @@ func (f *fleet) onWiFi(id string, scan *geo.WiFiScan) {
 	if f.closed {
 		return
 	}
-	f.get(id).scan = scan
+	d := f.get(id)
+	d.scan = scan
+	// A first scan can beat a default or IP location: use it now rather
+	// than one interval later. Arming replaces the timer, so this stays
+	// the device's one cycle.
+	if d.cycle && (d.saved == nil || d.saved.Geo == nil ||
+		(!d.saved.Geo.ScanTried && (d.saved.Geo.Source == geo.SourceDefault || d.saved.Geo.Source == geo.SourceIP))) {
+		f.log.Info("wifi scan received; locating the device by it now", "device", id)
+		f.arm(d, d.due, 0)
+	}
 }
 
 // maybeStart starts or resumes d's cycle when it is online, its ready

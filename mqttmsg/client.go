@@ -367,8 +367,11 @@ func (c *Client) ownStatus(m Message) {
 	case id == p.ID && !online:
 		c.log.Info("own last will seen while connected; re-publishing online status")
 		c.kickRebirth()
-	case online && ts.After(p.Since):
-		c.log.Warn("a newer process took over this identity", p.IDField, id, "since", ts)
+	case ts.After(p.Since):
+		// A newer process with our identity exists. Its status may be its
+		// will, published because our reconnect just pushed it off the
+		// broker: it is still the newer one, and it will be back.
+		c.log.Warn("a newer process took over this identity", p.IDField, id, "since", ts, "online", online)
 		if c.opts.OnSupplanted != nil {
 			c.opts.OnSupplanted(id)
 		}
