@@ -95,7 +95,7 @@ type Client struct {
 
 	upMu      sync.Mutex // serialises OnConnect runs
 	connected atomic.Bool
-	closing   atomic.Bool // set once Close starts: no more births
+	closing   atomic.Bool  // set once Close starts: no more births
 	up        atomic.Int64 // completed birth count, for tests and health
 	lifetime  context.Context
 	cancel    context.CancelFunc
