@@ -4,6 +4,8 @@
 //	glowcastd [flags]           run the daemon
 //	glowcastd --off [flags]     turn the LEDs off and exit (ExecStopPost)
 //	glowcastd ledtest [flags]   light each LED in turn, sweep the scale, turn off
+//	glowcastd init [flags]      write a commented configuration from a few questions
+//	glowcastd doctor [flags]    check SPI, permissions, clocks, broker and agent
 //	glowcastd version           print the version
 package main
 
@@ -18,6 +20,8 @@ import (
 	"time"
 
 	"github.com/glowcast/glowcast/device"
+	"github.com/glowcast/glowcast/device/doctor"
+	"github.com/glowcast/glowcast/device/initcfg"
 	"github.com/glowcast/glowcast/internal/cliconf"
 	"github.com/glowcast/glowcast/internal/logging"
 	"github.com/glowcast/glowcast/ledstrip"
@@ -42,9 +46,13 @@ func run(ctx context.Context, args []string) error {
 	case "version":
 		fmt.Println("glowcastd", device.Version)
 		return nil
+	case "doctor":
+		return doctor.Main(ctx, args, os.Stdout)
+	case "init":
+		return initcfg.Main(args, os.Stdin, os.Stdout)
 	case "", "ledtest":
 	default:
-		return fmt.Errorf("unknown command %q: use ledtest, version, or flags only to run the daemon (glowcastd -h)", cmd)
+		return fmt.Errorf("unknown command %q: use init, doctor, ledtest, version, or flags only to run the daemon (glowcastd -h)", cmd)
 	}
 	cfg := device.Default()
 	fs := flag.NewFlagSet("glowcastd", flag.ContinueOnError)
@@ -82,7 +90,7 @@ func run(ctx context.Context, args []string) error {
 		return nil
 	}
 	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("configuration:\n%w\n(see glowcastd -h, or pass -config FILE)", err)
+		return initcfg.Explain(cfg, fs.Lookup("config").Value.String(), err)
 	}
 	strip, err := ledstrip.Open(cfg.LED, opts)
 	if err != nil {

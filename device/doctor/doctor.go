@@ -16,6 +16,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -27,6 +28,7 @@ import (
 	"time"
 
 	"github.com/glowcast/glowcast/device"
+	"github.com/glowcast/glowcast/internal/cliconf"
 	"github.com/glowcast/glowcast/mqttmsg"
 	"github.com/glowcast/glowcast/protocol"
 )
@@ -124,6 +126,50 @@ func Run(ctx context.Context, in Input, env Env) []Result {
 	rs = append(rs, checkBroker(ctx, env, in)...)
 	rs = append(rs, checkClock(env))
 	return rs
+}
+
+// ErrFailed is Main's error when a check failed.
+var ErrFailed = errors.New("doctor: something blocks operation; fix the lines marked FAIL and run it again")
+
+// Main runs `glowcastd doctor ARGS` on this machine: it loads the
+// configuration the way the daemon does (-config FILE and flags), prints
+// one line per check and returns ErrFailed when any failed.
+func Main(ctx context.Context, args []string, out io.Writer) error {
+	cfg := device.Default()
+	fs := flag.NewFlagSet("glowcastd doctor", flag.ContinueOnError)
+	fs.SetOutput(out)
+	in := Input{ConfigPath: configArg(args)}
+	if err := cliconf.Load(fs, args, &cfg, cfg.Bind); err != nil {
+		if errors.Is(err, flag.ErrHelp) || fs.Parsed() {
+			return err // a flag error: the usage is printed
+		}
+		// The file itself is broken: report it as the config check's
+		// failure and go on with the checks that do not need it.
+		in.LoadErr = err
+	}
+	in.Config = cfg
+	if Write(out, Run(ctx, in, System())) {
+		return ErrFailed
+	}
+	return nil
+}
+
+// configArg finds -config FILE in args, as cliconf does.
+func configArg(args []string) string {
+	for i, a := range args {
+		if a == "--" {
+			break
+		}
+		for _, p := range []string{"-config", "--config"} {
+			if a == p && i+1 < len(args) {
+				return args[i+1]
+			}
+			if v, ok := strings.CutPrefix(a, p+"="); ok {
+				return v
+			}
+		}
+	}
+	return ""
 }
 
 // Write prints one line per result and reports whether any failed.

@@ -289,3 +289,30 @@ func TestParseConfigTxt(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestMainReportsABrokenFile(t *testing.T) {
+	dir := t.TempDir()
+	b := mqtttest.Start(t)
+	tests := []struct {
+		name    string
+		content string
+		want    string
+	}{
+		{name: "unknown field", content: "device_id: x\nbrokr: tcp://h:1883\n", want: "field brokr not found"},
+		{name: "no device id", content: "broker: " + b.URL() + "\n", want: "device_id (--device-id) is not set"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_")+".yaml")
+			os.WriteFile(path, []byte(tc.content), 0o644)
+			var out bytes.Buffer
+			err := Main(context.Background(), []string{"-config", path}, &out)
+			if !errors.Is(err, ErrFailed) {
+				t.Errorf("got %v, want ErrFailed", err)
+			}
+			if !strings.Contains(out.String(), "FAIL  config") || !strings.Contains(out.String(), tc.want) {
+				t.Errorf("output lacks the config failure %q:\n%s", tc.want, out.String())
+			}
+		})
+	}
+}
