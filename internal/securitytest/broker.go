@@ -116,9 +116,16 @@ func StartBroker(t testing.TB, auth Auth, users map[string]string, opts ...mqttt
 		ACL: filepath.Join(Root(), "configs", "mosquitto", "glowcast.acl"), Passwd: filepath.Join(dir, "glowcast.passwd")}
 	b := &Broker{CA: ca, Files: f, Auth: auth, passwords: users}
 	WritePasswordFile(t, f.Passwd, users)
-	opts = append([]mqtttest.Option{mqtttest.WithListener(func(port int) string { return Config(t, port, f, auth) })}, opts...)
-	b.Broker = mqtttest.Start(t, opts...)
+	b.Broker = StartWithFiles(t, auth, f, opts...)
 	return b
+}
+
+// StartWithFiles starts Mosquitto with the production config naming the
+// files in f (made by scripts/glowcast-pki, say).
+func StartWithFiles(t testing.TB, auth Auth, f Files, opts ...mqtttest.Option) *mqtttest.Broker {
+	t.Helper()
+	opts = append([]mqtttest.Option{mqtttest.WithListener(func(port int) string { return Config(t, port, f, auth) })}, opts...)
+	return mqtttest.Start(t, opts...)
 }
 
 // URL is the broker's mqtts:// URL.
