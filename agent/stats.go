@@ -68,7 +68,9 @@ func (s *Stats) rebirthSent()    { s.rebirths.Inc() }
 
 func (s *Stats) resumed(path string, since time.Duration, beforeConnect bool) {
 	s.resumes.WithLabelValues(path).Inc()
-	if !beforeConnect {
+	// Latency is about resuming after an agent restart; a device that
+	// boots an hour later is not a slow resume.
+	if !beforeConnect && (path == PathFast || path == PathTimer || path == PathRebirth) {
 		s.resumeLat.WithLabelValues(path).Observe(since.Seconds())
 	}
 	s.mu.Lock()
