@@ -1,0 +1,91 @@
+package securitytest
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/glowcast/glowcast/internal/mqtttest"
+	"github.com/glowcast/glowcast/protocol"
+)
+
+// TestUnsafeIDsRefusedAtStart: both programs refuse ids outside the safe
+// alphabet before they touch the network, naming the setting.
+func TestUnsafeIDsRefusedAtStart(t *testing.T) {
+	dir := t.TempDir()
+	for _, id := range []string{"a/b", "kitchen#", "a+b", "-x", strings.Repeat("x", protocol.MaxIDLen+1), "agent"} {
+		t.Run("glowcastd "+id, func(t *testing.T) {
+			out, err := exec.Command(filepath.Join(binDir, "glowcastd"), "--device-id", id, "--led", "none", "--broker", "tcp://127.0.0.1:1").CombinedOutput()
+			if err == nil || !strings.Contains(string(out), "device_id (--device-id)") {
+				t.Errorf("glowcastd --device-id %q: got %v\n%s\nwant a refusal naming device_id (--device-id)", id, err, out)
+			}
+		})
+		t.Run("glowcast-agent "+id, func(t *testing.T) {
+			conf := filepath.Join(dir, "agent.yaml")
+			os.WriteFile(conf, []byte("devices:\n  \""+id+"\":\n    location: \"52.5,13.4\"\n"), 0o644)
+			out, err := exec.Command(filepath.Join(binDir, "glowcast-agent"), "-config", conf, "--broker", "tcp://127.0.0.1:1").CombinedOutput()
+			if err == nil || !strings.Contains(string(out), "devices.") {
+				t.Errorf("glowcast-agent with device %q: got %v\n%s\nwant a refusal naming devices.<id>", id, err, out)
+			}
+		})
+	}
+}
+
+// TestOversizedInputDropped: the broker refuses packets over its limit
+// outright; payloads under it but over protocol.MaxPayload reach the
+// programs, which drop them unparsed and say so.
+func TestOversizedInputDropped(t *testing.T) {
+	b := StartBroker(t, AuthPassword, users)
+	dir := t.TempDir()
+	write := func(name, s string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(s), 0o600)
+		return p
+	}
+	agentPW, devPW := write("agent-pw", users[AgentUser]), write("kitchen-pw", users["kitchen"])
+	ag := startProc(t, "glowcast-agent", nil, "--broker", b.URL(), "--mqtt-ca", b.Files.CA, "--mqtt-username", AgentUser,
+		"--mqtt-password-file", agentPW, "--weather", "sample", "--location", "52.52,13.40", "--log-level", "debug")
+	dev := startProc(t, "glowcastd", nil, "--broker", b.URL(), "--mqtt-ca", b.Files.CA, "--mqtt-username", "kitchen",
+		"--mqtt-password-file", devPW, "--device-id", "kitchen", "--led", "none", "--log-level", "debug")
+	mqtttest.WaitFor(t, 10*time.Second, "both programs connected", func() bool {
+		return strings.Contains(ag.allLogs(), "connected to broker") && strings.Contains(dev.allLogs(), "connected to broker")
+	})
+
+	over := strings.Repeat("x", protocol.MaxPayload+100) // under the broker's packet limit
+	agentC, kitchenC := b.mustConnect(t, AgentUser), b.mustConnect(t, "kitchen")
+	publish(t, kitchenC, topic("kitchen", protocol.SideDevice, protocol.MsgReady), over, false)
+	publish(t, agentC, topic("kitchen", protocol.SideAgent, protocol.MsgTemps), over, false)
+	longName := strings.Repeat("n", protocol.MaxNameLen+1)
+	publish(t, kitchenC, topic("kitchen", protocol.SideDevice, longName), "{}", false)
+	mqtttest.WaitFor(t, 5*time.Second, "the agent dropping the oversized ready", func() bool {
+		return strings.Contains(ag.allLogs(), "dropping oversized message")
+	})
+	mqtttest.WaitFor(t, 5*time.Second, "the device dropping the oversized temps", func() bool {
+		return strings.Contains(dev.allLogs(), "dropping oversized message")
+	})
+	mqtttest.WaitFor(t, 5*time.Second, "the agent dropping the over-long name", func() bool {
+		return strings.Contains(ag.allLogs(), "dropped") && strings.Contains(ag.allLogs(), longName)
+	})
+
+	// Over the broker's max_packet_size: the sender is cut off, nothing
+	// is delivered.
+	r := newRecorder()
+	subscribe(t, agentC, r, topic("kitchen", protocol.SideDevice, "+"))
+	huge := strings.Repeat("x", 70000)
+	tok := kitchenC.Publish(topic("kitchen", protocol.SideDevice, protocol.MsgReady), 1, false, huge)
+	tok.WaitTimeout(3 * time.Second)
+	mqtttest.WaitFor(t, 5*time.Second, "the broker to drop the oversized client", func() bool { return !kitchenC.IsConnectionOpen() })
+	if got := r.messages(topic("kitchen", protocol.SideDevice, protocol.MsgReady)); len(got) != 0 {
+		t.Errorf("a %d-byte payload went through the broker, want refused", len(huge))
+	}
+	for _, p := range []*proc{ag, dev} {
+		p.stop(syscall.SIGTERM)
+		if strings.Contains(p.allLogs(), "panic") {
+			t.Errorf("%s panicked:\n%s", p.name, p.allLogs())
+		}
+	}
+}
