@@ -1,0 +1,66 @@
+// Command glowcast-bench runs glowcast's multi-process benchmark (make
+// bench) and prints one table; see BENCHMARKS.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/glowcast/glowcast/internal/bench"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:])
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "glowcast-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	cfg := bench.Default()
+	fs := flag.NewFlagSet("glowcast-bench", flag.ContinueOnError)
+	parts := fs.String("parts", strings.Join(cfg.Parts, ","), "comma-separated `parts` to run: resume, fleet, device, light")
+	fleets := fs.String("fleets", "1000,10000", "comma-separated simulated fleet `sizes`")
+	fs.StringVar(&cfg.Bin, "bin", cfg.Bin, "`DIR` holding glowcast-agent and glowcastd (make build)")
+	fs.StringVar(&cfg.Module, "module", cfg.Module, "source `DIR`, for the linux/arm cross build")
+	fs.IntVar(&cfg.Trials, "trials", cfg.Trials, "migrations per resume strategy")
+	fs.IntVar(&cfg.TimerParallel, "timer-parallel", cfg.TimerParallel, "timer-only trials run at once (each waits the restart grace)")
+	fs.DurationVar(&cfg.RestartGrace, "restart-grace", cfg.RestartGrace, "the agent's restart timer in the resume trials")
+	fs.DurationVar(&cfg.ResumeInterval, "resume-interval", cfg.ResumeInterval, "the agent's interval in the resume trials")
+	fs.IntVar(&cfg.Places, "places", cfg.Places, "places a fleet is spread over")
+	fs.DurationVar(&cfg.SteadyWindow, "steady", cfg.SteadyWindow, "steady-state sampling window")
+	fs.DurationVar(&cfg.AfterWindow, "after", cfg.AfterWindow, "window counting forecast requests after an agent restart")
+	fs.IntVar(&cfg.Starts, "starts", cfg.Starts, "timed glowcastd starts")
+	fs.DurationVar(&cfg.IdleWindow, "idle", cfg.IdleWindow, "glowcastd idle CPU window")
+	fs.IntVar(&cfg.Messages, "messages", cfg.Messages, "temps messages timed to the strip")
+	fs.StringVar(&cfg.Dir, "dir", "", "keep logs and state in `DIR` (default: a temporary directory, removed)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg.Parts = strings.Split(*parts, ",")
+	cfg.Fleets = nil
+	for _, s := range strings.Split(*fleets, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			return fmt.Errorf("--fleets: %q is not a positive number", s)
+		}
+		cfg.Fleets = append(cfg.Fleets, n)
+	}
+	cfg.Progress = os.Stderr
+	rep, err := bench.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	rep.Print(os.Stdout)
+	return nil
+}
