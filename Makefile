@@ -5,7 +5,7 @@ LDFLAGS := -s -w -X github.com/glowcast/glowcast/device.Version=$(VERSION) -X gi
 WEATHER ?= open-meteo
 BINS    := glowcastd glowcast-agent glowcast
 
-.PHONY: all build demo test test-short vet fmt-check race fuzz-seeds clean dist deb
+.PHONY: all build demo test test-short test-security pki vet fmt-check race fuzz-seeds clean dist deb
 
 all: build
 
@@ -31,6 +31,15 @@ test: build fmt-check vet
 
 test-short: build
 	$(GO) test -count=1 -short ./...
+
+# The security suite alone: production broker config and ACL, TLS and
+# credentials, the PKI script, limits, and the systemd units' exposure.
+test-security:
+	$(GO) test -race -count=1 -v -run . ./internal/securitytest ./internal/brokerconf ./internal/sdnotify ./protocol
+
+# A fleet's credentials: make pki ARGS="device kitchen" (see scripts/glowcast-pki).
+pki:
+	GLOWCAST_PKI=$${GLOWCAST_PKI:-glowcast-pki} ./scripts/glowcast-pki $(ARGS)
 
 clean:
 	rm -rf bin dist
