@@ -5,7 +5,7 @@ LDFLAGS := -s -w -X github.com/glowcast/glowcast/device.Version=$(VERSION) -X gi
 WEATHER ?= open-meteo
 BINS    := glowcastd glowcast-agent glowcast
 
-.PHONY: all build demo test test-short test-security pki vet fmt-check race fuzz-seeds clean dist deb
+.PHONY: bench all build demo test test-short test-security pki vet fmt-check race fuzz-seeds clean dist deb
 
 all: build
 
@@ -73,3 +73,11 @@ deb: dist
 				$(NFPM) pkg --packager deb --config packaging/$$p.yaml --target $(DIST)/deb/; \
 		done; \
 	done
+
+# The benchmark campaign that BENCHMARKS.md records: one table (takes about
+# ten minutes; not part of make test). BENCH_FLAGS narrows it, e.g.
+# BENCH_FLAGS='--parts resume --trials 5'.
+bench: build
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/ ./cmd/glowcast-bench
+	./bin/glowcast-bench --bin bin $(BENCH_FLAGS)
+	$(GO) test -run '^$$' -bench . -benchtime 300x ./internal/bench/

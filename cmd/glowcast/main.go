@@ -22,6 +22,7 @@ const usage = `usage: glowcast <command> [flags]
 commands:
   demo     run a broker, the agent and one device in this terminal
   scale    render the temperature colour scale to a PNG (--png FILE)
+  sim      run simulated devices against a broker (--devices N), for load tests
 `
 
 func main() {
@@ -82,6 +83,8 @@ func run(ctx context.Context, args []string) error {
 			return err
 		}
 		return f.Close()
+	case "sim":
+		return runSim(ctx, args[1:])
 	default:
 		fmt.Fprint(os.Stderr, usage)
 		return fmt.Errorf("unknown command %q", args[0])
