@@ -142,6 +142,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		return fmt.Errorf("agent: %w", err)
 	}
 	hub := mqttmsg.NewHub(cl, protocol.Prefix, protocol.SideAgent, protocol.SideDevice)
+	ha := startHass(runCtx, cl.Publish, a.log)
 	sender.h = hub
 	own.attach(cl)
 	hub.On(protocol.MsgStatus, func(id string, m mqttmsg.Message) {
@@ -171,6 +172,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			return
 		}
 		f.onReady(id, r, m.Retained)
+		ha.seen(id, r.Version)
 	})
 	hub.On(geo.MsgWiFi, func(id string, m mqttmsg.Message) {
 		if !a.validDevice(id, m) || len(m.Payload) == 0 {
@@ -229,6 +231,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	cause := context.Cause(ctx)
 
 	stopRuns()
+	ha.wait()
 	f.close()
 	if srv != nil {
 		sctx, c := context.WithTimeout(context.Background(), 2*time.Second)
@@ -264,14 +267,9 @@ func (a *Agent) validDevice(id string, m mqttmsg.Message) bool {
 
 func (a *Agent) handler(cl *mqttmsg.Client) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		if !cl.Connected() {
-			http.Error(w, "broker: not connected", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	})
+	mux.HandleFunc("/healthz", a.healthz(cl))
 	mux.Handle("/metrics", promhttp.HandlerFor(a.stats.Registry, promhttp.HandlerOpts{}))
+	mux.Handle("/", a.statusPage())
 	return mux
 }
 

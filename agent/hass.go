@@ -1,0 +1,159 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/glowcast/glowcast/protocol"
+)
+
+// HassPrefix is Home Assistant's default MQTT discovery prefix.
+const HassPrefix = "homeassistant"
+
+// hassDiscovery is one Home Assistant MQTT discovery config.
+type hassDiscovery struct {
+	Name                string     `json:"name"`
+	UniqueID            string     `json:"unique_id"`
+	StateTopic          string     `json:"state_topic"`
+	ValueTemplate       string     `json:"value_template"`
+	Unit                string     `json:"unit_of_measurement"`
+	DeviceClass         string     `json:"device_class"`
+	StateClass          string     `json:"state_class"`
+	AvailabilityTopic   string     `json:"availability_topic"`
+	AvailabilityTmpl    string     `json:"availability_template"`
+	PayloadAvailable    string     `json:"payload_available"`
+	PayloadNotAvailable string     `json:"payload_not_available"`
+	Device              hassDevice `json:"device"`
+	Origin              hassOrigin `json:"origin"`
+}
+
+type hassDevice struct {
+	Identifiers  []string `json:"identifiers"`
+	Name         string   `json:"name"`
+	Manufacturer string   `json:"manufacturer"`
+	Model        string   `json:"model"`
+	SWVersion    string   `json:"sw_version,omitempty"`
+}
+
+type hassOrigin struct {
+	Name      string `json:"name"`
+	SWVersion string `json:"sw_version"`
+}
+
+// hassObjectID is the device id as Home Assistant object ids allow
+// ([a-zA-Z0-9_-]); device ids may also hold '.'.
+func hassObjectID(id string) string { return strings.ReplaceAll(id, ".", "_") }
+
+// hassConfigs returns the retained discovery messages (topic → payload)
+// that make a device's five temperatures Home Assistant sensors, available
+// while the device's status says online.
+func hassConfigs(id, version string) (map[string][]byte, error) {
+	obj := "glowcast_" + hassObjectID(id)
+	out := make(map[string][]byte, len(protocol.Offsets))
+	for i, h := range protocol.Offsets {
+		name := "Now"
+		if h > 0 {
+			name = fmt.Sprintf("In %d h", h)
+		}
+		c := hassDiscovery{
+			Name:                name,
+			UniqueID:            fmt.Sprintf("%s_%d", obj, i),
+			StateTopic:          protocol.DeviceTopic(id, protocol.SideAgent, protocol.MsgTemps),
+			ValueTemplate:       fmt.Sprintf("{{ value_json.temps_c[%d] }}", i),
+			Unit:                "°C",
+			DeviceClass:         "temperature",
+			StateClass:          "measurement",
+			AvailabilityTopic:   protocol.DeviceTopic(id, protocol.SideDevice, protocol.MsgStatus),
+			AvailabilityTmpl:    "{{ 'online' if value_json.online else 'offline' }}",
+			PayloadAvailable:    "online",
+			PayloadNotAvailable: "offline",
+			Device: hassDevice{Identifiers: []string{obj}, Name: "glowcast " + id, Manufacturer: "glowcast",
+				Model: "glowcast forecast LEDs", SWVersion: version},
+			Origin: hassOrigin{Name: "glowcast-agent", SWVersion: Version},
+		}
+		b, err := json.Marshal(c)
+		if err != nil {
+			return nil, fmt.Errorf("agent: home assistant discovery for %s: %w", id, err)
+		}
+		out[fmt.Sprintf("%s/sensor/%s_%d/config", HassPrefix, obj, i)] = b
+	}
+	return out, nil
+}
+
+// hass publishes discovery configs off the MQTT delivery goroutine: the
+// ready handler only notes the device, its owner goroutine publishes.
+// A config is published on every ready (each boot, and the retained one
+// after each agent connect), so a broker that lost its retained messages
+// is repaired by the next reconnect.
+type hass struct {
+	log     *slog.Logger
+	publish func(ctx context.Context, topic string, payload []byte, retained bool) error
+
+	mu      sync.Mutex
+	pending map[string]string // device id → its version
+	wake    chan struct{}
+	done    chan struct{}
+}
+
+func startHass(ctx context.Context, publish func(ctx context.Context, topic string, payload []byte, retained bool) error, log *slog.Logger) *hass {
+	h := &hass{log: log, publish: publish, pending: map[string]string{}, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	go h.run(ctx)
+	return h
+}
+
+// seen notes a device that announced itself; it never blocks.
+func (h *hass) seen(id, version string) {
+	h.mu.Lock()
+	h.pending[id] = version
+	h.mu.Unlock()
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
+// wait returns once the publishing goroutine ended (after ctx ended).
+func (h *hass) wait() { <-h.done }
+
+func (h *hass) run(ctx context.Context) {
+	defer close(h.done)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.wake:
+		}
+		h.mu.Lock()
+		batch := h.pending
+		h.pending = map[string]string{}
+		h.mu.Unlock()
+		for id, version := range batch {
+			h.announce(ctx, id, version)
+		}
+	}
+}
+
+func (h *hass) announce(ctx context.Context, id, version string) {
+	cfgs, err := hassConfigs(id, version)
+	if err != nil {
+		h.log.Warn("home assistant discovery", "device", id, "err", err)
+		return
+	}
+	for topic, b := range cfgs {
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := h.publish(pctx, topic, b, true)
+		cancel()
+		if err != nil {
+			// The device's retained ready comes again after a reconnect,
+			// and with it another try.
+			h.log.Warn("publishing home assistant discovery failed", "device", id, "topic", topic, "err", err)
+			return
+		}
+	}
+	h.log.Debug("home assistant discovery published", "device", id)
+}

@@ -1,0 +1,151 @@
+package statuspage
+
+import (
+	"io"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/glowcast/glowcast/ledstrip"
+	"github.com/glowcast/glowcast/protocol"
+)
+
+var now = time.Date(2026, 3, 1, 12, 20, 0, 0, time.UTC)
+
+// temps makes a forecast issued at issued whose hourly series holds
+// hourly[i] for the hour starting at base+i h.
+func temps(issued time.Time, hourly ...float64) *protocol.Temps {
+	base := issued.Truncate(time.Hour)
+	h := make(protocol.TempList, 24)
+	for i := range h {
+		h[i] = math.NaN()
+	}
+	copy(h, hourly)
+	return &protocol.Temps{
+		TempsC: protocol.TempList{hourly[0], h[3], h[6], h[9], h[12]}, OffsetsH: protocol.Offsets,
+		IssuedAt: issued, ValidUntil: issued.Add(12 * time.Hour), Location: protocol.Location{Lat: 52.5, Lon: 13.4},
+		Hourly: protocol.Hourly{Start: base, TempsC: h}, Provider: "sample",
+	}
+}
+
+func series(vals map[int]float64) []float64 {
+	out := make([]float64, 24)
+	for i := range out {
+		out[i] = math.NaN()
+	}
+	for i, v := range vals {
+		out[i] = v
+	}
+	return out
+}
+
+func TestSwatchesFollowTheDevice(t *testing.T) {
+	sc := ledstrip.DefaultScale()
+	hex := func(c float64) string { return ledstrip.Hex(sc.Color(c)) }
+	grey := "#5a5a5a" // no data
+	fresh := series(map[int]float64{0: -20, 3: 0, 6: 20, 9: 40})
+	tests := []struct {
+		name string
+		d    Device
+		want []string
+	}{
+		{name: "fresh", d: Device{ID: "a", Online: true, Temps: temps(now.Add(-10*time.Minute), fresh...)},
+			want: []string{hex(-20), hex(0), hex(20), hex(40), grey}},
+		{name: "re-slotted an hour later", d: Device{ID: "a", Online: true, Temps: temps(now.Add(-50*time.Minute), series(map[int]float64{1: 10, 4: 25})...)},
+			want: []string{hex(10), hex(25), grey, grey, grey}},
+		{name: "waiting", d: Device{ID: "a", Online: true},
+			want: []string{"#a0a0a0", "#000000", "#000000", "#000000", "#000000"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Swatches(tc.d, now, Options{})
+			if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+	t.Run("stale is dimmed", func(t *testing.T) {
+		d := Device{ID: "a", Temps: temps(now.Add(-2*time.Hour), series(map[int]float64{2: 40})...)}
+		got := Swatches(d, now, Options{})
+		want := Render(t, ledstrip.Frame{State: ledstrip.StateStale, Temps: []float64{40}})
+		if got[0] != want || got[0] == hex(40) {
+			t.Errorf("got %s, want the stale look %s (not the fresh %s)", got[0], want, hex(40))
+		}
+	})
+}
+
+func Render(t *testing.T, f ledstrip.Frame) string {
+	t.Helper()
+	return ledstrip.Hex(ledstrip.Render(f, 1, ledstrip.DefaultScale())[0])
+}
+
+func TestPage(t *testing.T) {
+	devs := []Device{
+		{ID: "shed", Online: false},
+		{ID: "kitchen", Online: true, Location: &protocol.Location{Lat: 52.52, Lon: 13.405}, LocationSource: "config",
+			Temps: temps(now.Add(-5*time.Minute), series(map[int]float64{0: 20})...)},
+	}
+	h := New(func() []Device { return devs }, Options{Now: func() time.Time { return now }, Refresh: 7 * time.Second})
+	tests := []struct {
+		path     string
+		code     int
+		contains []string
+	}{
+		{path: "/", code: 200, contains: []string{
+			`<meta http-equiv="refresh" content="7">`,
+			`2 devices, 1 online`,
+			`<tr class="device" data-device="kitchen">`,
+			`<td class="state online">online</td>`,
+			`<td class="state offline">offline</td>`,
+			`52.520, 13.405 <span class="src">(config)</span>`,
+			`5m ago <span class="src">sample</span>`,
+			`style="background-color: ` + ledstrip.Hex(ledstrip.DefaultScale().Color(20)) + `"`,
+			`title="&#43;0h: 20.0 °C (fresh)"`,
+			`not located`, `no forecast yet`,
+		}},
+		{path: "/nope", code: 404},
+	}
+	for _, tc := range tests {
+		t.Run(tc.path, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, tc.path, nil))
+			if rec.Code != tc.code {
+				t.Fatalf("status: got %d, want %d", rec.Code, tc.code)
+			}
+			body, _ := io.ReadAll(rec.Body)
+			for _, c := range tc.contains {
+				if !strings.Contains(string(body), c) {
+					t.Errorf("body lacks %q:\n%s", c, body)
+				}
+			}
+			if tc.code == 200 {
+				if strings.Index(string(body), `data-device="kitchen"`) > strings.Index(string(body), `data-device="shed"`) {
+					t.Errorf("rows not sorted by device id")
+				}
+				if n := strings.Count(string(body), `class="led"`); n != 10 {
+					t.Errorf("got %d swatches, want 5 per device (10)", n)
+				}
+			}
+		})
+	}
+	t.Run("empty fleet", func(t *testing.T) {
+		rec := httptest.NewRecorder()
+		New(func() []Device { return nil }, Options{}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+		if !strings.Contains(rec.Body.String(), "No devices seen yet") {
+			t.Errorf("got %q, want the empty-fleet note", rec.Body.String())
+		}
+	})
+}
+
+func TestAge(t *testing.T) {
+	for d, want := range map[time.Duration]string{-time.Second: "just now", 42 * time.Second: "42s ago", 5 * time.Minute: "5m ago", 2*time.Hour + 3*time.Minute: "2h 3m ago", 72 * time.Hour: "3d ago"} {
+		t.Run(want, func(t *testing.T) {
+			if got := age(d); got != want {
+				t.Errorf("got %q, want %q", got, want)
+			}
+		})
+	}
+}
