@@ -319,6 +319,9 @@ func compose(now time.Time, v view, staleAfter time.Duration) ledstrip.Frame {
 	if v.cur != nil {
 		temps, _ := v.cur.Slot(now)
 		f.Temps = temps
+		if v.cur.Provider == "sample" {
+			f.Source = "sample"
+		}
 		if fresh(now, v.cur, staleAfter) && !v.fromSaved {
 			f.State = ledstrip.StateFresh
 		} else {
@@ -376,7 +379,7 @@ func (d *Device) show(f ledstrip.Frame) {
 }
 
 func sameFrame(a, b ledstrip.Frame) bool {
-	if a.State != b.State || len(a.Temps) != len(b.Temps) {
+	if a.State != b.State || a.Source != b.Source || len(a.Temps) != len(b.Temps) {
 		return false
 	}
 	for i := range a.Temps {

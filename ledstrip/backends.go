@@ -30,6 +30,8 @@ type jsonlRecord struct {
 	RGB   []string   `json:"rgb"`
 	Temps []*float64 `json:"temps_c"`
 	State State      `json:"state"`
+	// Source is "sample" for the bundled demo forecast, else omitted.
+	Source string `json:"source,omitempty"`
 }
 
 type jsonlWriter struct{ f *os.File }
@@ -43,7 +45,7 @@ func openJSONL(path string) (*jsonlWriter, error) {
 }
 
 func (w *jsonlWriter) writePixels(px []color.RGBA, f Frame) error {
-	rec := jsonlRecord{TS: f.TS.UTC().Format(time.RFC3339Nano), State: f.State, RGB: make([]string, len(px))}
+	rec := jsonlRecord{TS: f.TS.UTC().Format(time.RFC3339Nano), State: f.State, Source: f.Source, RGB: make([]string, len(px))}
 	for i, c := range px {
 		rec.RGB[i] = Hex(c)
 	}
@@ -95,6 +97,9 @@ func (w *termWriter) writePixels(px []color.RGBA, f Frame) error {
 		fmt.Fprintf(&b, "\x1b[%sm %s\x1b[0m ", fg, label)
 	}
 	fmt.Fprintf(&b, " %s", f.State)
+	if f.Source == "sample" {
+		b.WriteString("  SAMPLE DATA — not real weather")
+	}
 	_, err := io.WriteString(w.out, b.String())
 	return err
 }

@@ -37,6 +37,9 @@ type Frame struct {
 	Temps []float64
 	// State says what the frame represents.
 	State State
+	// Source names where the temperatures came from when displays should
+	// say so: "sample" for the bundled demo forecast. Empty otherwise.
+	Source string
 }
 
 // Strip shows frames. Implementations are safe for use by one goroutine at a
