@@ -39,6 +39,10 @@ var Version = "dev"
 // "broker unreachable" when there is nothing else to show.
 const brokerGrace = 5 * time.Second
 
+// maxClockAhead is how far in the future an issued_at may lie before the
+// device stops trusting it for ordering.
+const maxClockAhead = 5 * time.Minute
+
 // Device is one running device daemon.
 type Device struct {
 	cfg    Config
@@ -302,8 +306,14 @@ func (d *Device) accept(v *view, b []byte) {
 		return
 	}
 	if v.cur != nil && t.IssuedAt.Before(v.cur.IssuedAt) {
-		d.log.Info("temps older than those shown dropped", "issued_at", t.IssuedAt, "shown", v.cur.IssuedAt)
-		return
+		// Temps "issued" in our future came from a clock that was wrong
+		// (an agent before its NTP correction): trusting their date would
+		// refuse every correct forecast until that future arrives.
+		if !v.cur.IssuedAt.After(time.Now().Add(maxClockAhead)) {
+			d.log.Info("temps older than those shown dropped", "issued_at", t.IssuedAt, "shown", v.cur.IssuedAt)
+			return
+		}
+		d.log.Warn("shown temps were issued in the future (the agent's clock was wrong); replaced", "issued_at", t.IssuedAt, "shown", v.cur.IssuedAt)
 	}
 	changed := v.cur == nil || !t.IssuedAt.Equal(v.cur.IssuedAt)
 	v.cur, v.fromSaved = t, false

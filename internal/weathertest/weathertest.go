@@ -27,6 +27,8 @@ type Server struct {
 	counts map[string]int
 	total  int
 	status int           // non-zero: answer with this status
+	retry  string        // Retry-After header sent with status
+	broken bool          // answer 200 with a cut-off JSON body
 	delay  time.Duration // hold each answer this long
 	now    func() time.Time
 }
@@ -55,7 +57,23 @@ func (s *Server) Total() int {
 // FailWith makes every answer carry status (0 restores success).
 func (s *Server) FailWith(status int) {
 	s.mu.Lock()
-	s.status = status
+	s.status, s.retry = status, ""
+	s.mu.Unlock()
+}
+
+// FailWithRetryAfter makes every answer carry status and a Retry-After
+// header of after (delta-seconds or an HTTP date), as a rate limit does.
+func (s *Server) FailWithRetryAfter(status int, after string) {
+	s.mu.Lock()
+	s.status, s.retry = status, after
+	s.mu.Unlock()
+}
+
+// Malformed makes every successful answer a 200 whose JSON body is cut off
+// halfway, as a proxy dropping the connection mid-answer leaves it.
+func (s *Server) Malformed(on bool) {
+	s.mu.Lock()
+	s.broken = on
 	s.mu.Unlock()
 }
 
@@ -109,7 +127,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.counts[key(lat, lon)]++
 	s.total++
-	status, delay := s.status, s.delay
+	status, retry, broken, delay := s.status, s.retry, s.broken, s.delay
 	s.mu.Unlock()
 	if delay > 0 {
 		select {
@@ -119,6 +137,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if status != 0 {
+		if retry != "" {
+			w.Header().Set("Retry-After", retry)
+		}
 		w.WriteHeader(status)
 		fmt.Fprintf(w, `{"error":true,"reason":"%s"}`, http.StatusText(status))
 		return
@@ -143,5 +164,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		a.Hourly.Temperature = append(a.Hourly.Temperature, Temp(t))
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	if broken {
+		b, _ := json.Marshal(a)
+		w.Write(b[:len(b)/2])
+		return
+	}
 	json.NewEncoder(w).Encode(a)
 }

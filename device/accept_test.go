@@ -1,0 +1,56 @@
+package device
+
+import (
+	"encoding/json"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/glowcast/glowcast/protocol"
+)
+
+func tempsPayload(t *testing.T, issued time.Time) []byte {
+	t.Helper()
+	h := make(protocol.TempList, 24)
+	tp := protocol.Temps{
+		TempsC: protocol.TempList{1, 2, 3, 4, 5}, OffsetsH: protocol.Offsets,
+		IssuedAt: issued, ValidUntil: issued.Add(time.Hour), Location: protocol.Location{Lat: 52.5, Lon: 13.4},
+		Hourly: protocol.Hourly{Start: issued.Truncate(time.Hour), TempsC: h},
+	}
+	b, err := json.Marshal(tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// Regression: after an agent's clock ran ahead and was corrected, the
+// device refused every correct forecast as "older than those shown" until
+// the bogus future date arrived.
+func TestAcceptOrdering(t *testing.T) {
+	now := time.Now().UTC().Truncate(time.Second)
+	tests := []struct {
+		name          string
+		shown, next   time.Time
+		wantIssuedNow time.Time
+	}{
+		{"newer replaces", now.Add(-time.Minute), now, now},
+		{"older dropped", now, now.Add(-time.Minute), now},
+		{"shown from a clock 2h ahead is replaced", now.Add(2 * time.Hour), now, now},
+		{"shown slightly ahead still orders", now.Add(time.Minute), now, now.Add(time.Minute)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := &Device{log: slog.New(slog.DiscardHandler)}
+			var v view
+			d.accept(&v, tempsPayload(t, tt.shown))
+			d.accept(&v, tempsPayload(t, tt.next))
+			if v.cur == nil {
+				t.Fatal("got no current temps")
+			}
+			if got := v.cur.IssuedAt; !got.Equal(tt.wantIssuedNow) {
+				t.Errorf("shown issued_at: got %v, want %v", got, tt.wantIssuedNow)
+			}
+		})
+	}
+}

@@ -1,0 +1,413 @@
+package chaos
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	toxiproxy "github.com/Shopify/toxiproxy/v2"
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/glowcast/glowcast/agent"
+	"github.com/glowcast/glowcast/internal/mqtttest"
+	"github.com/glowcast/glowcast/internal/weathertest"
+	"github.com/glowcast/glowcast/protocol"
+)
+
+// Build compiles the two programs into dir. The agent is built with the
+// glowcast_clockskew tag, whose only difference is a wall clock that the
+// campaign can make jump (see agent/clock_skew.go); without the variable
+// set it is time.Now.
+func Build(dir string) error {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return fmt.Errorf("chaos: go env GOMOD: %w", err)
+	}
+	root := filepath.Dir(strings.TrimSpace(string(out)))
+	for _, b := range [][]string{
+		{"build", "-o", dir + "/", "./cmd/glowcastd"},
+		{"build", "-tags", "glowcast_clockskew", "-o", dir + "/", "./cmd/glowcast-agent"},
+	} {
+		cmd := exec.Command("go", b...)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("chaos: go %s: %w\n%s", strings.Join(b, " "), err, out)
+		}
+	}
+	return nil
+}
+
+// env is one broker, the proxy in front of it, the local weather, the agent
+// and the devices.
+type env struct {
+	t        testing.TB
+	cfg      Config
+	dir      string
+	broker   *mqtttest.Broker
+	toxi     *toxiproxy.ApiServer
+	proxy    *toxiproxy.Proxy
+	weather  *weathertest.Server
+	watch    *watcher
+	skewFile string
+
+	amu      sync.Mutex   // guards agents against the metrics watcher
+	agents   []*agentProc // agents[len-1] is the current one
+	agentSeq int
+	devices  []*device
+	samples  []Sample
+
+	onViolation func(fault, what string)
+}
+
+type agentProc struct {
+	*proc
+	stateDir string
+	httpAddr string
+}
+
+type device struct {
+	id       string
+	lat, lon float64
+	proc     *proc
+	jsonl    string
+	stateDir string
+}
+
+func newEnv(t testing.TB, cfg Config) *env {
+	dir := t.TempDir()
+	e := &env{t: t, cfg: cfg, dir: dir, skewFile: filepath.Join(dir, "agent-clock-skew")}
+	e.broker = mqtttest.Start(t, mqtttest.WithPersistence())
+	e.weather = weathertest.New()
+	t.Cleanup(e.weather.Close)
+
+	e.toxi = toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
+	e.proxy = toxiproxy.NewProxy(e.toxi, "broker", "127.0.0.1:0", e.broker.Addr())
+	if err := e.toxi.Collection.Add(e.proxy, true); err != nil {
+		t.Fatalf("chaos: starting the broker proxy: %v", err)
+	}
+	t.Cleanup(func() { e.toxi.Collection.Clear() })
+	e.watch = newWatcher(t, e.broker.URL())
+	if err := os.WriteFile(e.skewFile, []byte("0s"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// proxyURL is where the programs connect: through the fault proxy.
+func (e *env) proxyURL() string { return "tcp://" + e.proxy.Listen }
+
+func (e *env) agentArgs(stateDir string) []string {
+	a := []string{
+		"--broker", e.proxyURL(), "--agent-id", "main", "--weather", "open-meteo",
+		"--weather-url", e.weather.URL, "--interval", e.cfg.Interval.String(),
+		"--restart-grace", (2 * e.cfg.Interval).String(), "--offline-park", "1h",
+		"--http", "127.0.0.1:0", "--log-level", "info",
+	}
+	if stateDir != "" {
+		a = append(a, "--state-dir", stateDir)
+	}
+	return a
+}
+
+// startAgent starts a new agent process (a new host in a migration) with
+// its own state dir; "" means none.
+func (e *env) startAgent(stateDir string) *agentProc {
+	e.t.Helper()
+	e.agentSeq++
+	name := fmt.Sprintf("agent-%d", e.agentSeq)
+	p := newProc(name, filepath.Join(e.cfg.BinDir, "glowcast-agent"), filepath.Join(e.dir, name+".log"),
+		e.agentArgs(stateDir), "GLOWCAST_TEST_CLOCK_SKEW_FILE="+e.skewFile)
+	a := &agentProc{proc: p, stateDir: stateDir}
+	if err := p.start(); err != nil {
+		e.t.Fatal(err)
+	}
+	e.amu.Lock()
+	e.agents = append(e.agents, a)
+	e.amu.Unlock()
+	return a
+}
+
+func (e *env) agent() *agentProc { return e.agents[len(e.agents)-1] }
+
+// restartAgent starts the current agent's process again with the same args.
+func (e *env) restartAgent(a *agentProc, stateDir string) {
+	e.t.Helper()
+	a.stateDir = stateDir
+	a.args = e.agentArgs(stateDir)
+	a.httpAddr = ""
+	if err := a.start(); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) addDevice(i int) *device {
+	e.t.Helper()
+	d := &device{
+		id:  fmt.Sprintf("dev%02d", i),
+		lat: 10 + float64(i)*0.25, lon: 20 + float64(i)*0.25,
+	}
+	d.jsonl = filepath.Join(e.dir, d.id+".jsonl")
+	d.stateDir = filepath.Join(e.dir, d.id+"-state")
+	conf := filepath.Join(e.dir, d.id+".yaml")
+	yaml := fmt.Sprintf("location:\n  lat: %v\n  lon: %v\n", d.lat, d.lon)
+	if err := os.WriteFile(conf, []byte(yaml), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	args := []string{"-config", conf, "--broker", e.proxyURL(), "--device-id", d.id, "--led", "jsonl:" + d.jsonl,
+		"--state-dir", d.stateDir, "--stale-after", (10 * e.cfg.Interval).String(), "--log-level", "info"}
+	d.proc = newProc(d.id, filepath.Join(e.cfg.BinDir, "glowcastd"), filepath.Join(e.dir, d.id+".log"), args)
+	if err := d.proc.start(); err != nil {
+		e.t.Fatal(err)
+	}
+	e.devices = append(e.devices, d)
+	return d
+}
+
+var httpRE = regexp.MustCompile(`http_addr=(\S+)`)
+
+// metrics scrapes the agent's /metrics; ok is false while it is not up.
+func (e *env) metrics(a *agentProc) (map[string]float64, bool) {
+	if !a.alive() {
+		return nil, false
+	}
+	if a.httpAddr == "" {
+		m := httpRE.FindAllStringSubmatch(a.logText(), -1)
+		if len(m) == 0 {
+			return nil, false
+		}
+		a.httpAddr = m[len(m)-1][1]
+	}
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get("http://" + a.httpAddr + "/metrics")
+	if err != nil {
+		return nil, false
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, false
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err == nil {
+			out[line[:i]] = v
+		}
+	}
+	return out, true
+}
+
+// frame is one line of the jsonl strip.
+type frame struct {
+	TS    time.Time  `json:"ts"`
+	Temps []*float64 `json:"temps_c"`
+	State string     `json:"state"`
+}
+
+// lastFrame reads the last line of the device's jsonl strip.
+func lastFrame(path string) (frame, bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return frame{}, false
+	}
+	defer f.Close()
+	// Frames are small; read the tail only, the file grows all campaign.
+	if fi, err := f.Stat(); err == nil && fi.Size() > 8<<10 {
+		f.Seek(fi.Size()-8<<10, io.SeekStart)
+	}
+	var last []byte
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		last = append(last[:0], sc.Bytes()...)
+	}
+	var fr frame
+	if len(last) == 0 || json.Unmarshal(last, &fr) != nil {
+		return frame{}, false
+	}
+	return fr, true
+}
+
+// wantTemps is what a device must show at t for the local weather.
+func wantTemps(t time.Time) []float64 {
+	base := t.UTC().Truncate(time.Hour)
+	out := make([]float64, len(protocol.Offsets))
+	for i, o := range protocol.Offsets {
+		out[i] = weathertest.Temp(base.Add(time.Duration(o) * time.Hour))
+	}
+	return out
+}
+
+func sameTemps(got []*float64, want []float64) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for i := range got {
+		if got[i] == nil || *got[i] != want[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// savedIssued reads the issued_at of the temps a device keeps on disk.
+func (d *device) savedIssued() (time.Time, error) {
+	b, err := os.ReadFile(filepath.Join(d.stateDir, "temps.json"))
+	if err != nil {
+		return time.Time{}, err
+	}
+	t, err := protocol.ParseTemps(b)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return t.IssuedAt, nil
+}
+
+// freshSince reports whether d shows fresh, correct temps issued at or
+// after since.
+func (d *device) freshSince(since time.Time) bool {
+	issued, err := d.savedIssued()
+	if err != nil || issued.Before(since.Add(-time.Second)) {
+		return false
+	}
+	fr, ok := lastFrame(d.jsonl)
+	if !ok || fr.State != "fresh" {
+		return false
+	}
+	now := time.Now()
+	return sameTemps(fr.Temps, wantTemps(now)) || sameTemps(fr.Temps, wantTemps(now.Add(-5*time.Second)))
+}
+
+// checkStateFiles parses every state file; the error names the bad one.
+func (e *env) checkStateFiles() []string {
+	var bad []string
+	for _, a := range e.agents {
+		if a.stateDir == "" {
+			continue
+		}
+		dir := filepath.Join(a.stateDir, "devices")
+		ents, _ := os.ReadDir(dir)
+		for _, en := range ents {
+			n := en.Name()
+			if strings.HasPrefix(n, ".") || !strings.HasSuffix(n, ".json") {
+				continue
+			}
+			b, err := os.ReadFile(filepath.Join(dir, n))
+			if err == nil {
+				_, err = agent.ParseSaved(strings.TrimSuffix(n, ".json"), b)
+			}
+			if err != nil {
+				bad = append(bad, fmt.Sprintf("%s/%s: %v", a.name, n, err))
+			}
+		}
+	}
+	for _, d := range e.devices {
+		if _, err := d.savedIssued(); err != nil && !os.IsNotExist(err) {
+			bad = append(bad, fmt.Sprintf("%s/temps.json: %v", d.id, err))
+		}
+	}
+	return bad
+}
+
+// corruptFiles lists the files the programs moved aside as unreadable.
+func (e *env) corruptFiles() []string {
+	var out []string
+	for _, a := range e.agents {
+		if a.stateDir != "" {
+			m, _ := filepath.Glob(filepath.Join(a.stateDir, "devices", "*.corrupt"))
+			out = append(out, m...)
+		}
+	}
+	for _, d := range e.devices {
+		m, _ := filepath.Glob(filepath.Join(d.stateDir, "*.corrupt"))
+		out = append(out, m...)
+	}
+	return out
+}
+
+// watcher records every temps message on the broker (connected directly,
+// not through the proxy).
+type watcher struct {
+	c     mqtt.Client
+	mu    sync.Mutex
+	temps map[string][]time.Time
+}
+
+func newWatcher(t testing.TB, broker string) *watcher {
+	w := &watcher{temps: map[string][]time.Time{}}
+	opts := mqtt.NewClientOptions().AddBroker(broker).SetClientID(fmt.Sprintf("chaos-watcher-%d", os.Getpid())).
+		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(100 * time.Millisecond).
+		SetMaxReconnectInterval(250 * time.Millisecond).SetCleanSession(true)
+	opts.SetOnConnectHandler(func(c mqtt.Client) {
+		c.Subscribe(protocol.Prefix+"/+/agent/temps", 1, w.onMsg)
+	})
+	w.c = mqtt.NewClient(opts)
+	tok := w.c.Connect()
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("chaos: watcher connect: %v", tok.Error())
+	}
+	t.Cleanup(func() { w.c.Disconnect(50) })
+	return w
+}
+
+func (w *watcher) onMsg(_ mqtt.Client, m mqtt.Message) {
+	if m.Retained() {
+		return // a replay of the last one on (re)subscribe
+	}
+	parts := strings.Split(m.Topic(), "/")
+	w.mu.Lock()
+	w.temps[parts[2]] = append(w.temps[parts[2]], time.Now())
+	w.mu.Unlock()
+}
+
+// between returns the arrival times for dev in [from, to).
+func (w *watcher) between(dev string, from, to time.Time) []time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []time.Time
+	for _, t := range w.temps[dev] {
+		if !t.Before(from) && t.Before(to) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func (w *watcher) total() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, ts := range w.temps {
+		n += len(ts)
+	}
+	return n
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
