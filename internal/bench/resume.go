@@ -64,7 +64,7 @@ func (r *runner) resumeTrial(ctx context.Context, strategy string, k int) (resum
 	if err != nil {
 		return res, err
 	}
-	if err := poll(ctx, 30*time.Second, 10*time.Millisecond, func() bool { return len(dev.logTimes("temps received")) > 0 }); err != nil {
+	if err := poll(ctx, r.cfg.RestartGrace+30*time.Second, 10*time.Millisecond, func() bool { return len(dev.logTimes("temps received")) > 0 }); err != nil {
 		ag.stop(syscall.SIGKILL)
 		return res, fmt.Errorf("bench: first temps: %w\n%s\n%s", err, tail(ag.logText()), tail(dev.logText()))
 	}
