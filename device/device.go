@@ -133,7 +133,12 @@ func (d *Device) Run(ctx context.Context) error {
 		Dial:   d.Dial,
 		Logger: d.log,
 	}
-	if err := d.cfg.MQTT.Apply(d.cfg.Broker, &opts); err != nil {
+	mq := d.cfg.MQTT
+	if mq.Username == "" {
+		// The broker's ACL knows a device by its id.
+		mq.Username = d.cfg.DeviceID
+	}
+	if err := mq.Apply(d.cfg.Broker, &opts); err != nil {
 		return d.fail(fmt.Errorf("device: %w", err))
 	}
 	cl, err := mqttmsg.New(opts)

@@ -371,3 +371,18 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		})
 	}
 }
+
+func TestValidName(t *testing.T) {
+	tests := []struct {
+		name string
+		ok   bool
+	}{
+		{"temps", true}, {"wifi.scan-2_b", true}, {"", false}, {"a/b", false}, {"+", false}, {"#", false},
+		{"a b", false}, {strings.Repeat("x", 64), true}, {strings.Repeat("x", 65), false}, {"ü", false},
+	}
+	for _, tt := range tests {
+		if err := ValidName(tt.name); (err == nil) != tt.ok {
+			t.Errorf("ValidName(%q) = %v, want ok=%v", tt.name, err, tt.ok)
+		}
+	}
+}
