@@ -5,7 +5,7 @@ LDFLAGS := -s -w -X github.com/glowcast/glowcast/device.Version=$(VERSION) -X gi
 WEATHER ?= open-meteo
 BINS    := glowcastd glowcast-agent glowcast
 
-.PHONY: bench all build demo test test-short test-security pki vet fmt-check race fuzz-seeds clean dist deb
+.PHONY: chaos soak fuzz bench all build demo test test-short test-security pki vet fmt-check race fuzz-seeds clean dist deb
 
 all: build
 
@@ -81,3 +81,30 @@ bench: build
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/ ./cmd/glowcast-bench
 	./bin/glowcast-bench --bin bin $(BENCH_FLAGS)
 	$(GO) test -run '^$$' -bench . -benchtime 300x ./internal/bench/
+
+# The fault campaign (docs/RELIABILITY.md): every fault, the minute-long
+# ones included, ROUNDS times in all on a seeded schedule that is printed;
+# SEED=n replays one. make test runs a short version of it.
+SEED     ?= 0
+ROUNDS   ?= 60
+DURATION ?= 30m
+FUZZTIME ?= 5s
+chaos:
+	$(GO) test -count=1 -timeout 0 -v -run '^TestCampaign$$' ./internal/chaos \
+		-args -chaos.seed=$(SEED) -chaos.rounds=$(ROUNDS) -chaos.long -chaos.interval=2s -chaos.devices=5
+
+# 50 devices, interval 1 s, random faults for DURATION; prints resources
+# every minute and fails on growth.
+soak:
+	$(GO) test -count=1 -timeout 0 -v -run '^TestSoak$$' ./internal/chaos \
+		-args -chaos.seed=$(SEED) -soak.duration=$(DURATION) -soak.devices=50 -soak.interval=1s -chaos.long
+
+# Every fuzz target of every package for FUZZTIME each (make test runs
+# their checked-in seed corpora).
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "fuzz $$pkg $$t"; \
+			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
