@@ -102,9 +102,10 @@ soak:
 # Every fuzz target of every package for FUZZTIME each (make test runs
 # their checked-in seed corpora).
 fuzz:
-	@set -e; for pkg in $$($(GO) list ./...); do \
+	@failed=""; for pkg in $$($(GO) list ./...); do \
 		for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
 			echo "fuzz $$pkg $$t"; \
-			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || failed="$$failed $$pkg.$$t"; \
 		done; \
-	done
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz failures (inputs under testdata/fuzz/):$$failed"; exit 1; fi

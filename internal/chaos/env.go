@@ -288,7 +288,7 @@ func (d *device) savedIssued() (time.Time, error) {
 // after since.
 func (d *device) freshSince(since time.Time) bool {
 	issued, err := d.savedIssued()
-	if err != nil || issued.Before(since.Add(-time.Second)) {
+	if err != nil || issued.Before(since) {
 		return false
 	}
 	fr, ok := lastFrame(d.jsonl)

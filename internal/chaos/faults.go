@@ -302,8 +302,10 @@ func agentOverlap(ctx context.Context, e *env, r *rand.Rand, rd *round) string {
 	exited, err := old.waitExit(15 * time.Second)
 	switch {
 	case !exited:
-		old.kill()
-		e.violation("agent-overlap", "the older agent did not yield within 15s of a newer one with the same id")
+		// SIGQUIT makes the Go runtime write every goroutine's stack to
+		// the log: the evidence of where it hangs.
+		old.signal(syscall.SIGQUIT, 5*time.Second)
+		e.violation("agent-overlap", "the older agent did not yield within 15s of a newer one with the same id; its log ends:\n"+tail(old.logText(), 80))
 	case err != nil:
 		e.violation("agent-overlap", fmt.Sprintf("the older agent exited with %v, want 0 (yielded)", err))
 	case !strings.Contains(old.logText(), "yielded"):
