@@ -63,7 +63,7 @@ endef
 # serves every Pi), arm64 and amd64, built with nfpm from the tools module.
 # Debian versions must start with a digit: v1.2.3-4-gabc becomes 1.2.3+4+gabc.
 NFPM        := $(GO) tool -modfile=tools/go.mod nfpm
-DEB_VERSION ?= $(shell v='$(VERSION)'; v=$${v#v}; case $$v in [0-9]*) ;; *) v=0.0.0+$$v ;; esac; echo $$v | tr - +)
+DEB_VERSION ?= $(shell echo '$(VERSION)' | sed -e 's/^v//' -e 's/^[^0-9]/0.0.0+&/' -e 's/-/+/g')
 deb: dist
 	@mkdir -p $(DIST)/deb
 	@set -e; for t in armv6:arm6 arm64:arm64 amd64:amd64; do \
