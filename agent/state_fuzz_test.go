@@ -49,8 +49,11 @@ func FuzzParseSaved(f *testing.F) {
 // FuzzLoadAll: whatever lies in the state dir, loading moves the
 // unreadable aside and never fails the agent.
 func FuzzLoadAll(f *testing.F) {
+	// One directory for all inputs: a fresh one per input is slow enough
+	// to starve the fuzzer.
+	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, b []byte) {
-		dir := t.TempDir()
+		os.RemoveAll(filepath.Join(dir, "devices"))
 		st, err := openStore(dir, slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatal(err)

@@ -13,9 +13,10 @@ import (
 // full SD card may leave them. Loading shows them only when they are
 // valid, and otherwise moves the file aside and starts as if new.
 func FuzzLoadSaved(f *testing.F) {
+	dir := f.TempDir() // one for all inputs: a fresh one each is slow
 	f.Fuzz(func(t *testing.T, b []byte) {
-		dir := t.TempDir()
 		p := filepath.Join(dir, "temps.json")
+		os.Remove(p + ".corrupt")
 		if err := os.WriteFile(p, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
