@@ -77,6 +77,12 @@ func (s *store) loadAll() map[string]*Saved {
 	}
 	for _, e := range ents {
 		name := e.Name()
+		if !e.IsDir() && strings.HasPrefix(name, ".") && strings.Contains(name, ".json.tmp-") {
+			// Left by a crash between creating and renaming a save: no one
+			// else writes here while we start, and one per crash adds up.
+			os.Remove(filepath.Join(s.dir, name))
+			continue
+		}
 		if e.IsDir() || strings.HasPrefix(name, ".") || !strings.HasSuffix(name, ".json") {
 			continue
 		}

@@ -3,6 +3,8 @@ package device
 import (
 	"encoding/json"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -52,5 +54,24 @@ func TestAcceptOrdering(t *testing.T) {
 				t.Errorf("shown issued_at: got %v, want %v", got, tt.wantIssuedNow)
 			}
 		})
+	}
+}
+
+// Regression: temporary files left by a save that a crash interrupted were
+// never removed, one more per crash.
+func TestLoadSavedRemovesInterruptedSaves(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{".temps.json.tmp-1", ".temps.json.tmp-2"} {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte(`{"temps_c":[1,`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := &Device{cfg: Config{StateDir: dir}, log: slog.New(slog.DiscardHandler)}
+	if got := d.loadSaved(); got != nil {
+		t.Errorf("loadSaved: got %+v, want nil (no temps.json)", got)
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, ".temps.json.tmp-*"))
+	if len(left) != 0 {
+		t.Errorf("temporary files left: got %v, want none", left)
 	}
 }

@@ -420,6 +420,14 @@ func (d *Device) loadSaved() *protocol.Temps {
 	if p == "" {
 		return nil
 	}
+	// A crash or power cut between creating and renaming a temporary
+	// file leaves it behind; one per crash would fill the SD card.
+	if tmps, _ := filepath.Glob(filepath.Join(d.cfg.StateDir, ".temps.json.tmp-*")); len(tmps) > 0 {
+		for _, t := range tmps {
+			os.Remove(t)
+		}
+		d.log.Info("removed temporary files left by an interrupted save", "files", len(tmps))
+	}
 	b, err := os.ReadFile(p)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil

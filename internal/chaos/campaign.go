@@ -261,6 +261,9 @@ func (c *campaign) round(ctx context.Context, i int, name string) {
 	for _, b := range c.checkStateFiles() {
 		c.record(name, "state file unreadable: "+b)
 	}
+	if st := c.staleTemps(); len(st) > 0 {
+		c.record(name, fmt.Sprintf("temporary files of interrupted saves left after a restart: %v", st))
+	}
 	if n := len(c.corruptFiles()); n > corruptBefore && !rd.corruptOK {
 		c.record(name, fmt.Sprintf("%d state files moved aside as corrupt without the fault damaging any", n-corruptBefore))
 	}

@@ -330,6 +330,30 @@ func (e *env) checkStateFiles() []string {
 	return bad
 }
 
+// staleTemps lists temporary files of interrupted saves that outlived a
+// restart (a save in progress lives milliseconds, not seconds).
+func (e *env) staleTemps() []string {
+	var globs []string
+	for _, a := range e.agents {
+		if a.stateDir != "" {
+			globs = append(globs, filepath.Join(a.stateDir, "devices", ".*.tmp-*"))
+		}
+	}
+	for _, d := range e.devices {
+		globs = append(globs, filepath.Join(d.stateDir, ".*.tmp-*"))
+	}
+	var out []string
+	for _, g := range globs {
+		m, _ := filepath.Glob(g)
+		for _, p := range m {
+			if fi, err := os.Stat(p); err == nil && time.Since(fi.ModTime()) > 5*time.Second {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
 // corruptFiles lists the files the programs moved aside as unreadable.
 func (e *env) corruptFiles() []string {
 	var out []string
