@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/glowcast/glowcast/device"
+	"github.com/glowcast/glowcast/internal/brokerconf"
 	"github.com/glowcast/glowcast/internal/cliconf"
 	"github.com/glowcast/glowcast/mqttmsg"
 	"github.com/glowcast/glowcast/protocol"
@@ -147,11 +148,37 @@ func Main(ctx context.Context, args []string, out io.Writer) error {
 		// failure and go on with the checks that do not need it.
 		in.LoadErr = err
 	}
+	env := System()
+	if os.Getenv("CREDENTIALS_DIRECTORY") == "" {
+		unitCredentials(env.Root, &cfg.MQTT)
+	}
 	in.Config = cfg
-	if Write(out, Run(ctx, in, System())) {
+	if Write(out, Run(ctx, in, env)) {
 		return ErrFailed
 	}
 	return nil
+}
+
+// The files the packaged unit hands over as credentials (LoadCredential=).
+const (
+	unitKeyFile      = "/etc/glowcast/mqtt.key"
+	unitPasswordFile = "/etc/glowcast/mqtt-password"
+)
+
+// unitCredentials points the broker check at the files the unit would
+// hand the daemon, so `sudo glowcastd doctor` tests the credentials the
+// service will use. Settings given in the config win.
+func unitCredentials(root string, c *brokerconf.Config) {
+	nonEmpty := func(p string) bool {
+		st, err := os.Stat(filepath.Join(root, p))
+		return err == nil && st.Size() > 0
+	}
+	if c.CertFile != "" && c.KeyFile == "" && nonEmpty(unitKeyFile) {
+		c.KeyFile = filepath.Join(root, unitKeyFile)
+	}
+	if c.Username != "" && c.PasswordFile == "" && nonEmpty(unitPasswordFile) {
+		c.PasswordFile = filepath.Join(root, unitPasswordFile)
+	}
 }
 
 // configArg finds -config FILE in args, as cliconf does.
@@ -285,6 +312,14 @@ func checkPermissions(env Env, cfg device.Config, usesSPI bool, dev string) Resu
 				return r
 			}
 			ok = append(ok, dev+" read-write")
+			// The service reaches the bus through group spi
+			// (SupplementaryGroups=spi), whoever runs this check.
+			if g, mode, err := groupOf(env, p); err == nil && (g != "spi" || mode&0o060 != 0o060) {
+				r.Status = Fail
+				r.Detail = fmt.Sprintf("%s is group %q mode %v; the service needs group spi read-write", dev, g, mode)
+				r.Fix = "add /etc/udev/rules.d/90-spidev.rules with SUBSYSTEM==\"spidev\", GROUP=\"spi\", MODE=\"0660\" (Raspberry Pi OS ships it), then sudo udevadm trigger"
+				return r
+			}
 		}
 	}
 	if cfg.StateDir != "" {
@@ -305,6 +340,28 @@ func checkPermissions(env Env, cfg device.Config, usesSPI bool, dev string) Resu
 	}
 	r.Detail = strings.Join(ok, ", ")
 	return r
+}
+
+// groupOf returns the name (from Root's /etc/group) of p's group and
+// its permission bits.
+func groupOf(env Env, p string) (string, os.FileMode, error) {
+	st, err := os.Stat(p)
+	if err != nil {
+		return "", 0, err
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return "", 0, errors.New("doctor: no owner information")
+	}
+	gid := fmt.Sprint(sys.Gid)
+	b, _ := os.ReadFile(env.path("/etc/group"))
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) >= 3 && f[2] == gid {
+			return f[0], st.Mode().Perm(), nil
+		}
+	}
+	return gid, st.Mode().Perm(), nil
 }
 
 // piModel reads the board name the firmware puts in the device tree.

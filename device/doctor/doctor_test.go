@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/glowcast/glowcast/device"
+	"github.com/glowcast/glowcast/internal/brokerconf"
 	"github.com/glowcast/glowcast/internal/mqtttest"
 	"github.com/glowcast/glowcast/protocol"
 	"go.uber.org/goleak"
@@ -36,6 +37,15 @@ func tree(t *testing.T, files map[string]string) string {
 		}
 		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
 			t.Fatal(err)
+		}
+		// Device nodes as Raspberry Pi OS's udev rules leave them:
+		// group spi (the test's own group named so), mode 0660.
+		if strings.HasPrefix(p, "/dev/") {
+			os.Chmod(full, 0o660)
+			if _, ok := files["/etc/group"]; !ok {
+				os.MkdirAll(filepath.Join(root, "etc"), 0o755)
+				os.WriteFile(filepath.Join(root, "etc/group"), []byte("spi:x:"+strconv.Itoa(os.Getgid())+":\n"), 0o644)
+			}
 		}
 	}
 	return root
@@ -97,6 +107,8 @@ func TestHardwareChecks(t *testing.T) {
 			files: map[string]string{"/dev/spidev0.0": ""}},
 		{name: "spidev writable", check: "permissions", want: OK, detail: "/dev/spidev0.0 read-write",
 			files: map[string]string{"/dev/spidev0.0": ""}},
+		{name: "spidev not for group spi", check: "permissions", want: Fail, detail: `is group "nobody"`, fix: `GROUP="spi", MODE="0660"`,
+			files: map[string]string{"/dev/spidev0.0": "", "/etc/group": "nobody:x:" + strconv.Itoa(os.Getgid()) + ":\n"}},
 		{name: "state dir not writable", check: "permissions", want: Fail, led: "term", stateDir: "/var/lib/glowcast", noAccess: true, detail: "state_dir /var/lib/glowcast",
 			files: map[string]string{"/var/lib/glowcast/x": ""}},
 		{name: "pi 4 pinned", check: "core-clock", want: OK, detail: "core_freq=500 and core_freq_min=500",
@@ -312,6 +324,42 @@ func TestMainReportsABrokenFile(t *testing.T) {
 			}
 			if !strings.Contains(out.String(), "FAIL  config") || !strings.Contains(out.String(), tc.want) {
 				t.Errorf("output lacks the config failure %q:\n%s", tc.want, out.String())
+			}
+		})
+	}
+}
+
+func TestUnitCredentials(t *testing.T) {
+	tests := []struct {
+		name      string
+		files     map[string]string
+		in        brokerconf.Config
+		wantKey   string
+		wantPwd   string
+		prefixKey bool
+	}{
+		{name: "cert without key takes the unit's key", files: map[string]string{unitKeyFile: "KEY"},
+			in: brokerconf.Config{CertFile: "/etc/glowcast/mqtt.crt"}, wantKey: unitKeyFile},
+		{name: "user without password takes the unit's password", files: map[string]string{unitPasswordFile: "pw"},
+			in: brokerconf.Config{Username: "kitchen"}, wantPwd: unitPasswordFile},
+		{name: "empty credential files are none", files: map[string]string{unitKeyFile: "", unitPasswordFile: ""},
+			in: brokerconf.Config{Username: "kitchen", CertFile: "/c"}},
+		{name: "configured files win", files: map[string]string{unitKeyFile: "KEY", unitPasswordFile: "pw"},
+			in: brokerconf.Config{Username: "u", PasswordFile: "/mine", CertFile: "/c", KeyFile: "/my.key"}, wantKey: "/my.key", wantPwd: "/mine"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			root := tree(t, tc.files)
+			c := tc.in
+			unitCredentials(root, &c)
+			want := func(w string) string {
+				if w == unitKeyFile || w == unitPasswordFile {
+					return filepath.Join(root, w)
+				}
+				return w
+			}
+			if c.KeyFile != want(tc.wantKey) || c.PasswordFile != want(tc.wantPwd) {
+				t.Errorf("got key %q password %q, want %q and %q", c.KeyFile, c.PasswordFile, want(tc.wantKey), want(tc.wantPwd))
 			}
 		})
 	}
