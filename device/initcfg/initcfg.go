@@ -36,6 +36,7 @@ type Answers struct {
 	Username     string
 	PasswordFile string
 	CAFile       string
+	CertFile     string
 	LED          string
 	// Location is "LAT,LON" or empty.
 	Location string
@@ -56,6 +57,7 @@ func Main(args []string, in io.Reader, out io.Writer) error {
 	fs.StringVar(&a.Username, "mqtt-username", "", "MQTT `user` name (default: the device id, as the broker's ACL expects)")
 	fs.StringVar(&a.PasswordFile, "mqtt-password-file", "", "`file` holding the MQTT password (credentials file)")
 	fs.StringVar(&a.CAFile, "mqtt-ca", "", "CA certificate `file` for an mqtts:// broker (default: the system's roots)")
+	fs.StringVar(&a.CertFile, "mqtt-cert", "", "client certificate `file` (the broker's default; the key comes from the unit's mqtt-key credential)")
 	fs.StringVar(&a.LED, "led", "", "LED backend `SPEC` (default spi:/dev/spidev0.0)")
 	fs.StringVar(&a.Location, "location", "", "optional location `LAT,LON` (default: the agent decides)")
 	if err := fs.Parse(args); err != nil {
@@ -76,10 +78,11 @@ func Main(args []string, in io.Reader, out io.Writer) error {
 	}
 	a.Username = q.ask("MQTT user name (empty: none)", a.Username, a.DeviceID)
 	if a.Username != "" {
-		a.PasswordFile = q.ask("File holding the MQTT password (empty: none, or the systemd credential)", a.PasswordFile, "")
+		a.PasswordFile = q.ask("File holding the MQTT password (empty: none, or /etc/glowcast/mqtt-password handed over by the unit)", a.PasswordFile, "")
 	}
 	if u, err := url.Parse(a.Broker); err == nil && isTLS(u.Scheme) {
-		a.CAFile = q.ask("CA certificate file (empty: the system's roots)", a.CAFile, "")
+		a.CAFile = q.ask("CA certificate file (empty: the system's roots)", a.CAFile, existing("/etc/glowcast/ca.crt"))
+		a.CertFile = q.ask("Client certificate file (empty: none; its key is /etc/glowcast/mqtt.key, handed over by the unit)", a.CertFile, existing("/etc/glowcast/mqtt.crt"))
 	}
 	a.LED = q.ask("LED backend", a.LED, "spi:/dev/spidev0.0")
 	a.Location = q.ask("Location LAT,LON (empty: the agent decides)", a.Location, "")
@@ -90,7 +93,7 @@ func Main(args []string, in io.Reader, out io.Writer) error {
 	if err := atomicfile.Write(*path, b, 0o644); err != nil {
 		return fmt.Errorf("initcfg: writing %s: %w (run with sudo for /etc/glowcast)", *path, err)
 	}
-	fmt.Fprintf(out, "wrote %s\nnext: glowcastd doctor -config %s\n", *path, *path)
+	fmt.Fprintf(out, "wrote %s\nnext: sudo glowcastd doctor -config %s, then sudo systemctl enable --now glowcastd\n", *path, *path)
 	return nil
 }
 
@@ -172,6 +175,15 @@ func SanitizeID(s string) string {
 	return s
 }
 
+// existing returns p when it exists: the default for a file the fleet's
+// PKI script puts there.
+func existing(p string) string {
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	return ""
+}
+
 func isTLS(scheme string) bool {
 	switch scheme {
 	case "ssl", "tls", "mqtts", "wss":
@@ -239,9 +251,13 @@ mqtt:
 {{- else if .TLS}}
   # ca_file: /etc/glowcast/ca.crt    # when the broker's CA is not a public one
 {{- end}}
-  # For mutual TLS:
-  # cert_file: /etc/glowcast/device.crt
-  # key_file: /etc/glowcast/device.key
+{{- if .CertFile}}
+  # Client certificate; under systemd its key is the credential mqtt-key
+  # (/etc/glowcast/mqtt.key).
+  cert_file: {{q .CertFile}}
+{{- else if .TLS}}
+  # cert_file: /etc/glowcast/mqtt.crt  # client certificate (the broker's default)
+{{- end}}
 
 # The strip: spi:/dev/spidevB.C for WS2812 LEDs on the Pi's SPI MOSI pin
 # (GPIO 10), term to draw in a terminal, none to show nothing.

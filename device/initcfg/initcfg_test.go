@@ -22,13 +22,14 @@ func TestMainWritesAWorkingConfig(t *testing.T) {
 	}{
 		{
 			name: "all from flags",
-			args: []string{"-yes", "-device-id", "kitchen", "-broker", "mqtts://broker.example:8883", "-mqtt-password-file", "/etc/glowcast/pw", "-mqtt-ca", "/etc/glowcast/ca.crt", "-location", "52.52,13.4"},
+			args: []string{"-yes", "-device-id", "kitchen", "-broker", "mqtts://broker.example:8883", "-mqtt-password-file", "/etc/glowcast/pw", "-mqtt-ca", "/etc/glowcast/ca.crt", "-mqtt-cert", "/etc/glowcast/mqtt.crt", "-location", "52.52,13.4"},
 			want: func(t *testing.T, c device.Config) {
 				check(t, "device_id", c.DeviceID, "kitchen")
 				check(t, "broker", c.Broker, "mqtts://broker.example:8883")
 				check(t, "mqtt.username", c.MQTT.Username, "kitchen")
 				check(t, "mqtt.password_file", c.MQTT.PasswordFile, "/etc/glowcast/pw")
 				check(t, "mqtt.ca_file", c.MQTT.CAFile, "/etc/glowcast/ca.crt")
+				check(t, "mqtt.cert_file", c.MQTT.CertFile, "/etc/glowcast/mqtt.crt")
 				check(t, "led", c.LED, "spi:/dev/spidev0.0")
 				if c.Location == nil || c.Location.Lat != 52.52 || c.Location.Lon != 13.4 {
 					t.Errorf("location: got %+v, want 52.52,13.4", c.Location)
