@@ -80,6 +80,8 @@ type fleet struct {
 
 	mu        sync.Mutex
 	devices   map[string]*dev
+	nCycles   int       // devices with cycle set
+	nOnline   int       // devices with online set
 	started   time.Time // when the agent connected; resume latency is measured from it
 	graceDone bool
 	closed    bool
@@ -182,8 +184,7 @@ func (f *fleet) onStatus(id string, st *protocol.DeviceStatus, retained bool) {
 	}
 	d.statusSeen, d.statusBoot, d.statusTS = true, st.BootID, st.TS
 	was := d.online
-	d.online = st.Online
-	f.stats.setOnline(f.countOnline())
+	f.setOnline(d, st.Online)
 	if st.Online {
 		if d.parkTimer != nil {
 			d.parkTimer.Stop()
@@ -221,8 +222,8 @@ func (f *fleet) onReady(id string, r *protocol.Ready, retained bool) {
 		// A live ready proves the device is connected even if its status
 		// was lost (a broker restarted without persistence).
 		if !d.online || d.statusBoot != r.BootID {
-			d.online, d.statusSeen, d.statusBoot = true, true, r.BootID
-			f.stats.setOnline(f.countOnline())
+			d.statusSeen, d.statusBoot = true, r.BootID
+			f.setOnline(d, true)
 		}
 	}
 	if d.cycle && (same || r.BootID == d.cycleBoot) {
@@ -314,7 +315,7 @@ func (f *fleet) arm(d *dev, due time.Time, wait time.Duration) {
 	}
 	d.gen++
 	gen := d.gen
-	d.cycle = true
+	f.setCycle(d, true)
 	d.due = due
 	f.stats.setCycles(f.countCycles())
 	id := d.id
@@ -575,30 +576,41 @@ func (f *fleet) park(id string) {
 		d.runCancel()
 	}
 	d.pendingRun = false
-	d.cycle, d.parked, d.parkTimer = false, true, nil
-	f.stats.setCycles(f.countCycles())
+	d.parked, d.parkTimer = true, nil
+	f.setCycle(d, false)
 	f.log.Info("device offline too long; cycle parked until it returns", "device", id, "after", f.cfg.OfflinePark)
 }
 
-func (f *fleet) countCycles() int {
-	n := 0
-	for _, d := range f.devices {
-		if d.cycle {
-			n++
-		}
+// setCycle and setOnline keep the fleet's counts as flags change, so a
+// restart with many devices costs O(N), not a walk of the fleet per device.
+// Called with mu held.
+func (f *fleet) setCycle(d *dev, v bool) {
+	if d.cycle == v {
+		return
 	}
-	return n
+	d.cycle = v
+	if v {
+		f.nCycles++
+	} else {
+		f.nCycles--
+	}
+	f.stats.setCycles(f.nCycles)
 }
 
-func (f *fleet) countOnline() int {
-	n := 0
-	for _, d := range f.devices {
-		if d.online {
-			n++
-		}
+func (f *fleet) setOnline(d *dev, v bool) {
+	if d.online == v {
+		return
 	}
-	return n
+	d.online = v
+	if v {
+		f.nOnline++
+	} else {
+		f.nOnline--
+	}
+	f.stats.setOnline(f.nOnline)
 }
+
+func (f *fleet) countCycles() int { return f.nCycles }
 
 // close stops every timer and waits for runs in flight.
 func (f *fleet) close() {

@@ -382,9 +382,8 @@ func (o *ownership) yield(d *dev) {
 		d.runCancel()
 	}
 	d.pendingRun = false
-	d.cycle = false
+	o.f.setCycle(d, false)
 	delete(o.mine, d.id)
-	o.f.stats.setCycles(o.f.countCycles())
 }
 
 func (o *ownership) enqueue(id string, c Claim) {
