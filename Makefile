@@ -89,6 +89,7 @@ SEED     ?= 0
 ROUNDS   ?= 60
 DURATION ?= 30m
 FUZZTIME ?= 5s
+FUZZPKGS ?= ./...
 chaos:
 	$(GO) test -count=1 -timeout 0 -v -run '^TestCampaign$$' ./internal/chaos \
 		-args -chaos.seed=$(SEED) -chaos.rounds=$(ROUNDS) -chaos.long -chaos.interval=2s -chaos.devices=5
@@ -99,13 +100,24 @@ soak:
 	$(GO) test -count=1 -timeout 0 -v -run '^TestSoak$$' ./internal/chaos \
 		-args -chaos.seed=$(SEED) -soak.duration=$(DURATION) -soak.devices=50 -soak.interval=1s -chaos.long
 
-# Every fuzz target of every package for FUZZTIME each (make test runs
-# their checked-in seed corpora).
+# Every fuzz target of FUZZPKGS for FUZZTIME each (make test runs their
+# checked-in seed corpora). Go 1.26's fuzz coordinator can fail a target
+# with a bare "context deadline exceeded" as FUZZTIME ends
+# (go.dev/issue/75804): such a run, without a failing input written, is
+# reported and not counted as a failure.
 fuzz:
-	@failed=""; for pkg in $$($(GO) list ./...); do \
+	@failed=""; out=$$(mktemp); for pkg in $$($(GO) list $(FUZZPKGS)); do \
+		dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
 		for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
 			echo "fuzz $$pkg $$t"; \
-			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || failed="$$failed $$pkg.$$t"; \
+			before=$$(ls $$dir/testdata/fuzz/$$t 2>/dev/null | wc -l); \
+			if ! $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg > $$out 2>&1; then \
+				after=$$(ls $$dir/testdata/fuzz/$$t 2>/dev/null | wc -l); \
+				if [ "$$after" = "$$before" ] && grep -q '^    context deadline exceeded$$' $$out; then \
+					echo "  (fuzz coordinator deadline race, go.dev/issue/75804; no failing input)"; \
+				else cat $$out; failed="$$failed $$pkg.$$t"; fi; \
+			fi; \
 		done; \
 	done; \
+	rm -f $$out; \
 	if [ -n "$$failed" ]; then echo "fuzz failures (inputs under testdata/fuzz/):$$failed"; exit 1; fi
