@@ -154,15 +154,15 @@ func TestLocatesByWiFiScanAndPerDeviceProvider(t *testing.T) {
 	if len(aps) != 2 || consider != false {
 		t.Errorf("geolocate request: %d access points (want 2, the locally administered one dropped), considerIp=%v", len(aps), consider)
 	}
-	var view DeviceView
-	for _, v := range a.Devices() {
-		if v.ID == "paris" {
-			view = v
+	// The agent records the choice right after publishing.
+	waitUntil(t, 5*time.Second, "location source wifi in the agent's view", func() bool {
+		for _, v := range a.Devices() {
+			if v.ID == "paris" {
+				return v.LocationSource == "wifi"
+			}
 		}
-	}
-	if view.LocationSource != "wifi" {
-		t.Errorf("location source: got %q, want wifi", view.LocationSource)
-	}
+		return false
+	})
 	if ws.Total() != 1 {
 		t.Errorf("weather requests: got %d, want 1 (the demo device uses the sample)", ws.Total())
 	}
