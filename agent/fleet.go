@@ -290,7 +290,7 @@ func (f *fleet) startNow(d *dev, path string, forceNow bool) {
 	due := now
 	newBoot := d.saved == nil || d.saved.BootID != d.readyBoot
 	if !newBoot && !forceNow && !d.saved.NextDue.IsZero() && d.saved.NextDue.After(now) {
-		due = d.saved.NextDue
+		due = anchor(now, d.saved.NextDue)
 	}
 	if newBoot || forceNow {
 		d.attempt = 0
@@ -307,6 +307,13 @@ func (f *fleet) startNow(d *dev, path string, forceNow bool) {
 	f.stats.resumed(path, now.Sub(f.started), f.started.IsZero())
 	f.log.Info("cycle armed", "device", d.id, "path", path, "due", due.UTC().Format(time.RFC3339), "boot_id", d.readyBoot)
 }
+
+// anchor re-expresses t, a wall time read from disk or the broker (no
+// monotonic reading), as now plus the wait until it. Every later due time
+// is derived from this one: anchored, the chain is measured by the
+// monotonic clock, and a wall-clock step (NTP) cannot stall the cycle for
+// the size of the step.
+func anchor(now, t time.Time) time.Time { return now.Add(t.Sub(now)) }
 
 // arm (re)places d's timer. Called with mu held.
 func (f *fleet) arm(d *dev, due time.Time, wait time.Duration) {
