@@ -195,9 +195,9 @@ func Run(t testing.TB, cfg Config) *Report {
 		}
 		c.round(ctx, i, name)
 		if cfg.Duration > 0 {
-			for time.Now().After(nextSample) {
+			if time.Now().After(nextSample) {
 				c.sample(began)
-				nextSample = nextSample.Add(cfg.Every)
+				nextSample = time.Now().Add(cfg.Every)
 			}
 			sleep(ctx, jitter(c.r, 5*time.Second))
 		}
