@@ -84,15 +84,17 @@ bench: build
 
 # The fault campaign (docs/RELIABILITY.md): every fault, the minute-long
 # ones included, ROUNDS times in all on a seeded schedule that is printed;
-# SEED=n replays one. make test runs a short version of it.
+# SEED=n replays one; FAULTS=a,b draws from those faults only. make test
+# runs a short version of it.
 SEED     ?= 0
+FAULTS   ?=
 ROUNDS   ?= 60
 DURATION ?= 30m
 FUZZTIME ?= 5s
 FUZZPKGS ?= ./...
 chaos:
 	$(GO) test -count=1 -timeout 0 -v -run '^TestCampaign$$' ./internal/chaos \
-		-args -chaos.seed=$(SEED) -chaos.rounds=$(ROUNDS) -chaos.long -chaos.interval=2s -chaos.devices=5
+		-args -chaos.seed=$(SEED) -chaos.rounds=$(ROUNDS) -chaos.long -chaos.interval=2s -chaos.devices=5 -chaos.faults=$(FAULTS)
 
 # 50 devices, interval 1 s, random faults for DURATION; prints resources
 # every minute and fails on growth.
