@@ -111,8 +111,21 @@ func newEnv(t testing.TB, cfg Config) *env {
 // proxyURL is where the programs connect: through the fault proxy.
 func (e *env) proxyURL() string { return "tcp://" + e.proxy.Listen }
 
+// agentConfig scales the weather client's real-time budgets to the
+// compressed interval: a day's request quota is used up in minutes at an
+// interval of a second, and a 2 s jitter would exceed the interval.
+func (e *env) agentConfig() string {
+	p := filepath.Join(e.dir, "agent.yaml")
+	yaml := fmt.Sprintf("weather:\n  daily_quota: -1\n  jitter: %v\n", e.cfg.Interval/10)
+	if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	return p
+}
+
 func (e *env) agentArgs(stateDir string) []string {
 	a := []string{
+		"-config", e.agentConfig(),
 		"--broker", e.proxyURL(), "--agent-id", "main", "--weather", "open-meteo",
 		"--weather-url", e.weather.URL, "--interval", e.cfg.Interval.String(),
 		"--restart-grace", (2 * e.cfg.Interval).String(), "--offline-park", "1h",
