@@ -345,6 +345,11 @@ func copyDir(from, to string) {
 	os.MkdirAll(to, 0o750)
 	ents, _ := os.ReadDir(from)
 	for _, en := range ents {
+		// Take the state along, not the evidence of earlier rounds: a file
+		// already moved aside as corrupt would count again in the new dir.
+		if strings.HasSuffix(en.Name(), ".corrupt") {
+			continue
+		}
 		if b, err := os.ReadFile(filepath.Join(from, en.Name())); err == nil {
 			os.WriteFile(filepath.Join(to, en.Name()), b, 0o640)
 		}
