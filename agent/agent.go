@@ -121,7 +121,13 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	opts := mqttmsg.Options{
 		Broker:   a.cfg.Broker,
-		ClientID: "glowcast-agent-" + a.cfg.AgentID,
+		// Per process, not per agent id: a reconnect of this process takes
+		// its own old connection over, but a second process with the same
+		// agent id (a migration whose old host still runs) must not push
+		// this one off the broker and back in a takeover war. Both stay
+		// connected for the moment it takes the older to see the newer's
+		// status and yield.
+		ClientID: "glowcast-agent-" + a.cfg.AgentID + "-" + a.session,
 		Presence: &mqttmsg.Presence{Topic: protocol.AgentStatusTopic(a.cfg.AgentID), IDField: "session", ID: a.session, Since: a.since},
 		OnUp: []func(context.Context){func(context.Context) {
 			a.stats.connected.Set(1)
