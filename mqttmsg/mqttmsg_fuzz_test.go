@@ -41,7 +41,7 @@ func (m fuzzMsg) Ack()              {}
 // FuzzEnvelope feeds arbitrary topics and payloads to a hub's and a node's
 // dispatch, and to the client's own presence topic: oversized payloads
 // never reach a handler, a handler sees only its own name and node, and a
-// "takeover" is reported only for a well-formed newer online status.
+// "takeover" is reported only for a newer status of another process.
 func FuzzEnvelope(f *testing.F) {
 	f.Fuzz(func(t *testing.T, topic string, payload []byte, maxPayload uint16) {
 		since := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
