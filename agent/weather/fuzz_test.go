@@ -45,7 +45,7 @@ func FuzzRetryDelay(f *testing.F) {
 	f.Fuzz(func(t *testing.T, v string) {
 		e := &StatusError{Code: 429, RetryAfter: v}
 		d, ok := e.RetryDelay(t0)
-		if ok && (d < 0 || d > 7*24*time.Hour+time.Duration(math.MaxInt32)*time.Second) {
+		if ok && (d < 0 || d > 7*24*time.Hour) {
 			t.Fatalf("delay %v for %q", d, v)
 		}
 	})

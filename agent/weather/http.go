@@ -125,7 +125,9 @@ func (e *StatusError) RetryDelay(now time.Time) (d time.Duration, ok bool) {
 		return time.Duration(min(n, 7*24*3600)) * time.Second, true
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
+		// Same cap as the seconds form: a date centuries ahead would
+		// otherwise saturate time.Duration and pause a provider for ever.
+		return min(max(t.Sub(now), 0), 7*24*time.Hour), true
 	}
 	return 0, false
 }
