@@ -46,7 +46,7 @@ scale:
 		t.Errorf("got %+v, want %+v", got, want)
 	}
 
-	// The defaults survive a round trip, so the lead's config dump is
+	// The defaults survive a round trip, so a dumped device config is
 	// loadable again.
 	var buf bytes.Buffer
 	if err := yaml.NewEncoder(&buf).Encode(ledstrip.DefaultOptions()); err != nil {
