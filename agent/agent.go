@@ -120,7 +120,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	own := newOwnership(f, a.cfg.Shard, a.cfg.AgentID, a.session, a.stats.Registry)
 
 	opts := mqttmsg.Options{
-		Broker:   a.cfg.Broker,
+		Broker: a.cfg.Broker,
 		// Per process, not per agent id: a reconnect of this process takes
 		// its own old connection over, but a second process with the same
 		// agent id (a migration whose old host still runs) must not push
