@@ -574,18 +574,28 @@ func (f *fleet) park(id string) {
 	if f.closed || d == nil || d.online || !d.cycle {
 		return
 	}
+	f.stopCycle(d)
+	d.parked = true
+	f.log.Info("device offline too long; cycle parked until it returns", "device", id, "after", f.cfg.OfflinePark)
+}
+
+// stopCycle ends d's cycle: its timers, its run in flight and any run
+// waiting behind that one. Called with mu held.
+func (f *fleet) stopCycle(d *dev) {
 	if d.timer != nil {
 		d.timer.Stop()
 		d.timer = nil
+	}
+	if d.parkTimer != nil {
+		d.parkTimer.Stop()
+		d.parkTimer = nil
 	}
 	d.gen++
 	if d.running {
 		d.runCancel()
 	}
 	d.pendingRun = false
-	d.parked, d.parkTimer = true, nil
 	f.setCycle(d, false)
-	f.log.Info("device offline too long; cycle parked until it returns", "device", id, "after", f.cfg.OfflinePark)
 }
 
 // setCycle and setOnline keep the fleet's counts as flags change, so a

@@ -369,20 +369,7 @@ func (o *ownership) onAgentMsg(m mqttmsg.Message) {
 
 // yield stops d's cycle without parking it. Called with fleet.mu held.
 func (o *ownership) yield(d *dev) {
-	if d.timer != nil {
-		d.timer.Stop()
-		d.timer = nil
-	}
-	if d.parkTimer != nil {
-		d.parkTimer.Stop()
-		d.parkTimer = nil
-	}
-	d.gen++
-	if d.running {
-		d.runCancel()
-	}
-	d.pendingRun = false
-	o.f.setCycle(d, false)
+	o.f.stopCycle(d)
 	delete(o.mine, d.id)
 }
 

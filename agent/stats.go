@@ -30,7 +30,6 @@ type Stats struct {
 	inFlight map[string]int
 	resumedN map[string]int
 	publishN int
-	lastLat  map[string]time.Duration
 }
 
 func newStats() *Stats {
@@ -54,7 +53,6 @@ func newStats() *Stats {
 		brokerConns: prometheus.NewCounter(prometheus.CounterOpts{Name: "glowcast_agent_broker_connects_total", Help: "Completed broker connects."}),
 		inFlight:    map[string]int{},
 		resumedN:    map[string]int{},
-		lastLat:     map[string]time.Duration{},
 	}
 	s.Registry.MustRegister(s.online, s.cycles, s.resumes, s.resumeLat, s.fetches, s.fetchLat, s.publishes,
 		s.rebirths, s.violations, s.connected, s.brokerConns,
@@ -75,7 +73,6 @@ func (s *Stats) resumed(path string, since time.Duration, beforeConnect bool) {
 	}
 	s.mu.Lock()
 	s.resumedN[path]++
-	s.lastLat[path] = since
 	s.mu.Unlock()
 }
 
