@@ -139,7 +139,7 @@ func Main(ctx context.Context, args []string, out io.Writer) error {
 	cfg := device.Default()
 	fs := flag.NewFlagSet("glowcastd doctor", flag.ContinueOnError)
 	fs.SetOutput(out)
-	in := Input{ConfigPath: configArg(args)}
+	in := Input{ConfigPath: cliconf.ConfigArg(args)}
 	if err := cliconf.Load(fs, args, &cfg, cfg.Bind); err != nil {
 		if errors.Is(err, flag.ErrHelp) || fs.Parsed() {
 			return err // a flag error: the usage is printed
@@ -179,24 +179,6 @@ func unitCredentials(root string, c *brokerconf.Config) {
 	if c.Username != "" && c.PasswordFile == "" && nonEmpty(unitPasswordFile) {
 		c.PasswordFile = filepath.Join(root, unitPasswordFile)
 	}
-}
-
-// configArg finds -config FILE in args, as cliconf does.
-func configArg(args []string) string {
-	for i, a := range args {
-		if a == "--" {
-			break
-		}
-		for _, p := range []string{"-config", "--config"} {
-			if a == p && i+1 < len(args) {
-				return args[i+1]
-			}
-			if v, ok := strings.CutPrefix(a, p+"="); ok {
-				return v
-			}
-		}
-	}
-	return ""
 }
 
 // Write prints one line per result and reports whether any failed.

@@ -20,7 +20,7 @@ import (
 // defaults are therefore the file's values — and parses args, so that only
 // flags given explicitly override the file.
 func Load(fs *flag.FlagSet, args []string, cfg any, bind func(fs *flag.FlagSet)) error {
-	path := findConfig(args)
+	path := ConfigArg(args)
 	if path != "" {
 		if err := LoadFile(path, cfg); err != nil {
 			return err
@@ -50,7 +50,9 @@ func Decode(name string, b []byte, cfg any) error {
 	return nil
 }
 
-func findConfig(args []string) string {
+// ConfigArg returns the file named by -config FILE (or --config=FILE) in
+// args, or "" when there is none.
+func ConfigArg(args []string) string {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
