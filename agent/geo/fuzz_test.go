@@ -1,6 +1,7 @@
 package geo
 
 import (
+	"github.com/glowcast/glowcast/protocol"
 	"testing"
 )
 
@@ -14,7 +15,7 @@ func FuzzParseWiFi(f *testing.F) {
 			t.Fatalf("%d access points accepted", len(s.AccessPoints))
 		}
 		for _, ap := range Usable(s.AccessPoints) {
-			if LocallyAdministered(ap.BSSID) || OptedOut(ap.SSID) || ap.SignalDBm > 0 {
+			if protocol.LocallyAdministered(ap.BSSID) || protocol.OptedOut(ap.SSID) || ap.SignalDBm > 0 {
 				t.Fatalf("unusable %v passed", ap)
 			}
 		}

@@ -104,7 +104,7 @@ func TestResolveSendsOnlyUsable(t *testing.T) {
 		t.Fatalf("got %v, want wifi", res)
 	}
 	for _, ap := range w.got {
-		if LocallyAdministered(ap.BSSID) || OptedOut(ap.SSID) {
+		if protocol.LocallyAdministered(ap.BSSID) || protocol.OptedOut(ap.SSID) {
 			t.Errorf("sent %v to the service", ap)
 		}
 	}

@@ -1,135 +1,42 @@
 package geo
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"net/netip"
-	"slices"
-	"strings"
+
+	"github.com/glowcast/glowcast/protocol"
 )
 
 // MsgWiFi is the name of the device's access point scan message.
-const MsgWiFi = "wifi"
+const MsgWiFi = protocol.MsgWiFi
 
 // Limits of a wifi message.
 const (
-	MaxAccessPoints = 100
-	maxPayload      = 64 << 10
+	MaxAccessPoints = protocol.MaxAccessPoints
 	// MinAccessPoints is the least number of usable access points a
 	// geolocation request is made with; with one, the service could reveal
 	// where a single, possibly moved, router is.
 	MinAccessPoints = 2
 )
 
-// AccessPoint is one scanned network.
-type AccessPoint struct {
-	BSSID     string `json:"bssid"`
-	SignalDBm int    `json:"signal_dbm"`
-	SSID      string `json:"ssid,omitempty"`
-}
-
-// WiFiScan is the payload of the wifi message.
-type WiFiScan struct {
-	AccessPoints []AccessPoint `json:"access_points"`
-	// PublicIP is the device's public address, if it knows it; it enables
-	// IP geolocation.
-	PublicIP string `json:"public_ip,omitempty"`
-}
+// AccessPoint and WiFiScan are the wifi message's wire format.
+type (
+	AccessPoint = protocol.AccessPoint
+	WiFiScan    = protocol.WiFiScan
+)
 
 // ParseWiFi decodes and validates a wifi payload.
 func ParseWiFi(b []byte) (*WiFiScan, error) {
-	if len(b) > maxPayload {
-		return nil, fmt.Errorf("geo: wifi: payload of %d bytes exceeds %d", len(b), maxPayload)
-	}
-	var s WiFiScan
-	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("geo: wifi: %w", err)
-	}
-	if len(s.AccessPoints) > MaxAccessPoints {
-		return nil, fmt.Errorf("geo: wifi: %d access points, at most %d", len(s.AccessPoints), MaxAccessPoints)
-	}
-	for i, ap := range s.AccessPoints {
-		if _, err := normMAC(ap.BSSID); err != nil {
-			return nil, fmt.Errorf("geo: wifi: access_points[%d].bssid: %w", i, err)
-		}
-		if ap.SignalDBm < -127 || ap.SignalDBm > 0 {
-			return nil, fmt.Errorf("geo: wifi: access_points[%d].signal_dbm %d out of range -127…0", i, ap.SignalDBm)
-		}
-		if len(ap.SSID) > 32 {
-			return nil, fmt.Errorf("geo: wifi: access_points[%d].ssid longer than 32 bytes", i)
-		}
-	}
-	if s.PublicIP != "" {
-		if _, err := netip.ParseAddr(s.PublicIP); err != nil {
-			return nil, fmt.Errorf("geo: wifi: public_ip %q: %w", s.PublicIP, err)
-		}
-	}
-	return &s, nil
-}
-
-// normMAC returns a 48-bit MAC in lower-case colon form.
-func normMAC(s string) (string, error) {
-	hw, err := net.ParseMAC(s)
+	s, err := protocol.ParseWiFi(b)
 	if err != nil {
-		return "", err
+		return nil, fmt.Errorf("geo: %w", err)
 	}
-	if len(hw) != 6 {
-		return "", fmt.Errorf("%q is not a 48-bit MAC address", s)
-	}
-	return hw.String(), nil
+	return s, nil
 }
 
-// LocallyAdministered reports whether the BSSID has the locally
-// administered bit (0x02 of the first octet) set: randomised or
-// software-assigned addresses, phones' hotspots, that say nothing about a
-// place. Unparseable addresses count as such.
-func LocallyAdministered(bssid string) bool {
-	hw, err := net.ParseMAC(bssid)
-	if err != nil || len(hw) == 0 {
-		return true
-	}
-	return hw[0]&0x02 != 0
-}
-
-// OptedOut reports whether the SSID asks not to be mapped ("_nomap", and
-// "_optout" used by some services).
-func OptedOut(ssid string) bool {
-	s := strings.ToLower(ssid)
-	return strings.Contains(s, "_nomap") || strings.Contains(s, "_optout")
-}
-
-// Usable returns the access points fit for a geolocation request: valid,
-// globally administered, not opted out, each BSSID once (the strongest),
-// strongest first.
-func Usable(aps []AccessPoint) []AccessPoint {
-	best := map[string]AccessPoint{}
-	for _, ap := range aps {
-		mac, err := normMAC(ap.BSSID)
-		if err != nil || LocallyAdministered(mac) || OptedOut(ap.SSID) || mac == "00:00:00:00:00:00" {
-			continue
-		}
-		if ap.SignalDBm < -127 || ap.SignalDBm > 0 {
-			continue
-		}
-		ap.BSSID = mac
-		if b, ok := best[mac]; !ok || ap.SignalDBm > b.SignalDBm {
-			best[mac] = ap
-		}
-	}
-	out := make([]AccessPoint, 0, len(best))
-	for _, ap := range best {
-		out = append(out, ap)
-	}
-	slices.SortFunc(out, func(a, b AccessPoint) int {
-		if a.SignalDBm != b.SignalDBm {
-			return b.SignalDBm - a.SignalDBm
-		}
-		return strings.Compare(a.BSSID, b.BSSID)
-	})
-	return out
-}
+// Usable returns the access points fit for a geolocation request (see
+// protocol.UsableAccessPoints: the device applied the same rule).
+func Usable(aps []AccessPoint) []AccessPoint { return protocol.UsableAccessPoints(aps) }
 
 // ErrTooFewAccessPoints is returned when fewer than MinAccessPoints remain.
 var ErrTooFewAccessPoints = errors.New("geo: fewer than 2 usable access points")

@@ -1,6 +1,10 @@
 package wifiscan
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/glowcast/glowcast/protocol"
+)
 
 func FuzzParseNmcli(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -29,7 +33,7 @@ func FuzzParseIW(f *testing.F) {
 
 func checkFiltered(t *testing.T, aps []AccessPoint) {
 	for _, ap := range Filter(aps) {
-		if LocallyAdministered(ap.BSSID) || OptedOut(ap.SSID) || ap.SignalDBm > 0 || len(ap.SSID) > 32 {
+		if protocol.LocallyAdministered(ap.BSSID) || protocol.OptedOut(ap.SSID) || ap.SignalDBm > 0 || len(ap.SSID) > 32 {
 			t.Fatalf("Filter kept %v", ap)
 		}
 	}

@@ -27,38 +27,26 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
+	"github.com/glowcast/glowcast/protocol"
 	"os/exec"
-	"slices"
 	"strconv"
 	"strings"
 )
 
 // MsgName is the named message the payload is sent as.
-const MsgName = "wifi"
+const MsgName = protocol.MsgWiFi
 
 // MaxAccessPoints is the most access points a message carries, strongest
 // first; the agent refuses more.
-const MaxAccessPoints = 100
+const MaxAccessPoints = protocol.MaxAccessPoints
 
-// AccessPoint is one scanned network. Its JSON form is the wire format of
-// the wifi message.
-type AccessPoint struct {
-	BSSID     string `json:"bssid"`
-	SignalDBm int    `json:"signal_dbm"`
-	SSID      string `json:"ssid,omitempty"`
-}
-
-// Payload is the wifi message.
-type Payload struct {
-	AccessPoints []AccessPoint `json:"access_points"`
-	PublicIP     string        `json:"public_ip,omitempty"`
-}
+// AccessPoint is one scanned network, in the wifi message's wire format.
+type AccessPoint = protocol.AccessPoint
 
 // Message builds the wifi payload from a scan: filtered, strongest first,
 // at most MaxAccessPoints. publicIP may be empty.
 func Message(aps []AccessPoint, publicIP string) ([]byte, error) {
-	p := Payload{AccessPoints: Filter(aps), PublicIP: publicIP}
+	p := protocol.WiFiScan{AccessPoints: Filter(aps), PublicIP: publicIP}
 	if len(p.AccessPoints) > MaxAccessPoints {
 		p.AccessPoints = p.AccessPoints[:MaxAccessPoints]
 	}
@@ -199,7 +187,7 @@ func ParseNmcli(out []byte) ([]AccessPoint, error) {
 		if len(f) < 2 {
 			return nil, fmt.Errorf("wifiscan: nmcli line %d: %q has %d fields, want BSSID:SIGNAL:SSID", n, line, len(f))
 		}
-		mac, err := normMAC(f[0])
+		mac, err := protocol.NormBSSID(f[0])
 		if err != nil {
 			return nil, fmt.Errorf("wifiscan: nmcli line %d: %w", n, err)
 		}
@@ -245,7 +233,7 @@ func ParseIW(out []byte) ([]AccessPoint, error) {
 			if i := strings.IndexAny(mac, "( "); i >= 0 {
 				mac = mac[:i]
 			}
-			m, err := normMAC(mac)
+			m, err := protocol.NormBSSID(mac)
 			if err != nil {
 				return nil, fmt.Errorf("wifiscan: iw line %d: %w", n, err)
 			}
@@ -294,60 +282,6 @@ func unescapeIW(s string) string {
 	return b.String()
 }
 
-func normMAC(s string) (string, error) {
-	hw, err := net.ParseMAC(strings.TrimSpace(s))
-	if err != nil || len(hw) != 6 {
-		return "", fmt.Errorf("%q is not a 48-bit BSSID", s)
-	}
-	return hw.String(), nil
-}
-
-// LocallyAdministered reports whether the second-least-significant bit of
-// the BSSID's first octet is set.
-func LocallyAdministered(bssid string) bool {
-	hw, err := net.ParseMAC(bssid)
-	if err != nil || len(hw) == 0 {
-		return true
-	}
-	return hw[0]&0x02 != 0
-}
-
-// OptedOut reports whether the SSID asks not to be mapped.
-func OptedOut(ssid string) bool {
-	s := strings.ToLower(ssid)
-	return strings.Contains(s, "_nomap") || strings.Contains(s, "_optout")
-}
-
-// Filter drops opted-out and locally administered networks and SSIDs the
-// agent would refuse, keeps each BSSID once at its strongest reading, and
-// sorts strongest first.
-func Filter(aps []AccessPoint) []AccessPoint {
-	best := map[string]AccessPoint{}
-	for _, ap := range aps {
-		mac, err := normMAC(ap.BSSID)
-		if err != nil || LocallyAdministered(mac) || OptedOut(ap.SSID) || mac == "00:00:00:00:00:00" {
-			continue
-		}
-		if ap.SignalDBm < -127 || ap.SignalDBm > 0 {
-			continue
-		}
-		ap.BSSID = mac
-		if len(ap.SSID) > 32 {
-			ap.SSID = ""
-		}
-		if b, ok := best[mac]; !ok || ap.SignalDBm > b.SignalDBm {
-			best[mac] = ap
-		}
-	}
-	out := make([]AccessPoint, 0, len(best))
-	for _, ap := range best {
-		out = append(out, ap)
-	}
-	slices.SortFunc(out, func(a, b AccessPoint) int {
-		if a.SignalDBm != b.SignalDBm {
-			return b.SignalDBm - a.SignalDBm
-		}
-		return strings.Compare(a.BSSID, b.BSSID)
-	})
-	return out
-}
+// Filter keeps what may leave the device: see
+// protocol.UsableAccessPoints, the rule the agent applies too.
+func Filter(aps []AccessPoint) []AccessPoint { return protocol.UsableAccessPoints(aps) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/glowcast/glowcast/protocol"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,13 +35,13 @@ func TestParseNmcli(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []AccessPoint{
-		{"a4:2b:b0:c1:d2:e3", -64, "home"},
-		{"e8:de:27:12:34:56", -78, "Nachbar"},
-		{"00:1a:2b:3c:4d:5e", -85, "cafe_nomap"},
-		{"da:a1:19:00:11:22", -51, "Pixel 7"},
-		{"1c:3b:f3:aa:bb:cc", -72, `lab:net\2`},
-		{"3c:a6:2f:01:02:03", -90, ""},
-		{"a4:2b:b0:c1:d2:e3", -65, "home"},
+		{BSSID: "a4:2b:b0:c1:d2:e3", SignalDBm: -64, SSID: "home"},
+		{BSSID: "e8:de:27:12:34:56", SignalDBm: -78, SSID: "Nachbar"},
+		{BSSID: "00:1a:2b:3c:4d:5e", SignalDBm: -85, SSID: "cafe_nomap"},
+		{BSSID: "da:a1:19:00:11:22", SignalDBm: -51, SSID: "Pixel 7"},
+		{BSSID: "1c:3b:f3:aa:bb:cc", SignalDBm: -72, SSID: `lab:net\2`},
+		{BSSID: "3c:a6:2f:01:02:03", SignalDBm: -90, SSID: ""},
+		{BSSID: "a4:2b:b0:c1:d2:e3", SignalDBm: -65, SSID: "home"},
 	}
 	if fmt.Sprint(aps) != fmt.Sprint(want) {
 		t.Errorf("got  %v\nwant %v", aps, want)
@@ -70,11 +71,11 @@ func TestParseIW(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []AccessPoint{
-		{"a4:2b:b0:c1:d2:e3", -58, "home"},
-		{"e8:de:27:12:34:56", -72, "Nachbar"},
-		{"00:1a:2b:3c:4d:5e", -85, "cafe_nomap"},
-		{"da:a1:19:00:11:22", -41, "Pixel 7"},
-		{"3c:a6:2f:01:02:03", -90, ""},
+		{BSSID: "a4:2b:b0:c1:d2:e3", SignalDBm: -58, SSID: "home"},
+		{BSSID: "e8:de:27:12:34:56", SignalDBm: -72, SSID: "Nachbar"},
+		{BSSID: "00:1a:2b:3c:4d:5e", SignalDBm: -85, SSID: "cafe_nomap"},
+		{BSSID: "da:a1:19:00:11:22", SignalDBm: -41, SSID: "Pixel 7"},
+		{BSSID: "3c:a6:2f:01:02:03", SignalDBm: -90, SSID: ""},
 	}
 	if fmt.Sprint(aps) != fmt.Sprint(want) {
 		t.Errorf("got  %v\nwant %v", aps, want)
@@ -95,14 +96,6 @@ func TestFilter(t *testing.T) {
 	want := "[{a4:2b:b0:c1:d2:e3 -64 home} {1c:3b:f3:aa:bb:cc -72 lab:net\\2} {e8:de:27:12:34:56 -78 Nachbar} {3c:a6:2f:01:02:03 -90 }]"
 	if fmt.Sprint(got) != want {
 		t.Errorf("got  %v\nwant %s", got, want)
-	}
-}
-
-func TestLocallyAdministered(t *testing.T) {
-	for bssid, want := range map[string]bool{"a4:2b:b0:c1:d2:e3": false, "da:a1:19:00:11:22": true, "02:00:00:00:00:00": true, "03:00:00:00:00:00": true, "01:00:00:00:00:00": false, "x": true} {
-		if got := LocallyAdministered(bssid); got != want {
-			t.Errorf("%s: got %v, want %v", bssid, got, want)
-		}
 	}
 }
 
@@ -162,7 +155,7 @@ func TestScanner(t *testing.T) {
 				t.Errorf("got %v, want %s first", aps, tt.wantFirst)
 			}
 			for _, ap := range aps {
-				if LocallyAdministered(ap.BSSID) || OptedOut(ap.SSID) {
+				if protocol.LocallyAdministered(ap.BSSID) || protocol.OptedOut(ap.SSID) {
 					t.Errorf("scan returned %v", ap)
 				}
 			}
