@@ -2,13 +2,12 @@ package chaos
 
 import (
 	"flag"
-	"fmt"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/glowcast/glowcast/internal/binaries"
 )
 
 // The defaults are the short campaign that `make test` runs (well under
@@ -30,26 +29,8 @@ var binDir string
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	dir, err := os.MkdirTemp("", "glowcast-chaos-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if err := Build(dir); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	binDir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	// The agent is built with the test clock that can jump (clock_skew.go).
+	binaries.Main(m, &binDir, "glowcast_clockskew")
 }
 
 func pickSeed() uint64 {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -19,38 +18,13 @@ import (
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rs/zerolog"
-
 	"github.com/glowcast/glowcast/agent"
 	"github.com/glowcast/glowcast/internal/mqtttest"
 	"github.com/glowcast/glowcast/internal/weathertest"
 	"github.com/glowcast/glowcast/protocol"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
 )
-
-// Build compiles the two programs into dir. The agent is built with the
-// glowcast_clockskew tag, whose only difference is a wall clock that the
-// campaign can make jump (see agent/clock_skew.go); without the variable
-// set it is time.Now.
-func Build(dir string) error {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return fmt.Errorf("chaos: go env GOMOD: %w", err)
-	}
-	root := filepath.Dir(strings.TrimSpace(string(out)))
-	for _, b := range [][]string{
-		{"build", "-o", dir + "/", "./cmd/glowcastd"},
-		{"build", "-tags", "glowcast_clockskew", "-o", dir + "/", "./cmd/glowcast-agent"},
-	} {
-		cmd := exec.Command("go", b...)
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("chaos: go %s: %w\n%s", strings.Join(b, " "), err, out)
-		}
-	}
-	return nil
-}
 
 // env is one broker, the proxy in front of it, the local weather, the agent
 // and the devices.

@@ -1,0 +1,68 @@
+// Package binaries builds glowcast's daemons for the tests that run them as
+// real processes (end-to-end, security, fault campaign, benchmarks), so each
+// of those test binaries starts the same way.
+package binaries
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// Build compiles glowcastd and glowcast-agent into dir with CGO off, as
+// `make build` does. agentTags are build tags for the agent only (the
+// fault campaign's test clock).
+func Build(dir string, agentTags ...string) error {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return fmt.Errorf("binaries: go env GOMOD: %w", err)
+	}
+	root := filepath.Dir(strings.TrimSpace(string(out)))
+	agent := []string{"build", "-o", dir + "/"}
+	if len(agentTags) > 0 {
+		agent = append(agent, "-tags", strings.Join(agentTags, ","))
+	}
+	for _, args := range [][]string{
+		{"build", "-o", dir + "/", "./cmd/glowcastd"},
+		append(agent, "./cmd/glowcast-agent"),
+	} {
+		cmd := exec.Command("go", args...)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("binaries: go %s: %w\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	return nil
+}
+
+// Main is a TestMain: it builds the daemons into a temporary directory,
+// points *dir at it, runs the tests, removes it, and fails the run when a
+// goroutine was left behind. It does not return.
+func Main(m *testing.M, dir *string, agentTags ...string) {
+	tmp, err := os.MkdirTemp("", "glowcast-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if err := Build(tmp, agentTags...); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(tmp)
+		os.Exit(1)
+	}
+	*dir = tmp
+	code := m.Run()
+	os.RemoveAll(tmp)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
