@@ -236,28 +236,6 @@ func lastFrame(path string) (frame, bool) {
 	return fr, true
 }
 
-// wantTemps is what a device must show at t for the local weather.
-func wantTemps(t time.Time) []float64 {
-	base := t.UTC().Truncate(time.Hour)
-	out := make([]float64, len(protocol.Offsets))
-	for i, o := range protocol.Offsets {
-		out[i] = weathertest.Temp(base.Add(time.Duration(o) * time.Hour))
-	}
-	return out
-}
-
-func sameTemps(got []*float64, want []float64) bool {
-	if len(got) != len(want) {
-		return false
-	}
-	for i := range got {
-		if got[i] == nil || *got[i] != want[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // savedIssued reads the issued_at of the temps a device keeps on disk.
 func (d *device) savedIssued() (time.Time, error) {
 	b, err := os.ReadFile(filepath.Join(d.stateDir, "temps.json"))
@@ -283,7 +261,7 @@ func (d *device) freshSince(since time.Time) bool {
 		return false
 	}
 	now := time.Now()
-	return sameTemps(fr.Temps, wantTemps(now)) || sameTemps(fr.Temps, wantTemps(now.Add(-5*time.Second)))
+	return weathertest.SameTemps(fr.Temps, weathertest.Shown(now)) || weathertest.SameTemps(fr.Temps, weathertest.Shown(now.Add(-5*time.Second)))
 }
 
 // checkStateFiles parses every state file; the error names the bad one.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/glowcast/glowcast/internal/mqtttest"
+	"github.com/glowcast/glowcast/internal/weathertest"
 	"github.com/glowcast/glowcast/protocol"
 )
 
@@ -20,7 +21,7 @@ func waitFresh(t *testing.T, jsonl string, timeout time.Duration) frame {
 	waitFor(t, timeout, "a fresh frame with the forecast's temps", func() bool {
 		f, ok := lastFrame(t, jsonl)
 		got = f
-		return ok && f.State == "fresh" && sameTemps(f.Temps, wantTemps(time.Now()))
+		return ok && f.State == "fresh" && weathertest.SameTemps(f.Temps, weathertest.Shown(time.Now()))
 	})
 	return got
 }
@@ -146,10 +147,10 @@ func TestDeviceRestartShowsFreshTempsAtOnce(t *testing.T) {
 	var after []frame
 	waitFor(t, 3*time.Second, "a fresh frame from the restarted device", func() bool {
 		after = readFrames(t, jsonl)[n:]
-		return len(after) > 0 && after[len(after)-1].State == "fresh" && sameTemps(after[len(after)-1].Temps, wantTemps(time.Now()))
+		return len(after) > 0 && after[len(after)-1].State == "fresh" && weathertest.SameTemps(after[len(after)-1].Temps, weathertest.Shown(time.Now()))
 	})
 	took := time.Since(t0)
-	if after[0].State != "stale" || !sameTemps(after[0].Temps, wantTemps(time.Now())) {
+	if after[0].State != "stale" || !weathertest.SameTemps(after[0].Temps, weathertest.Shown(time.Now())) {
 		t.Errorf("first frame after restart: %+v, want the saved temps shown as stale", after[0])
 	}
 	t.Logf("fresh temps %v after restart", took)
@@ -294,7 +295,7 @@ func TestBadInputIsDroppedNotFatal(t *testing.T) {
 		t.Fatalf("a process died on bad input\nagent:\n%s\ndevice:\n%s", ag.logText(), dev.logText())
 	}
 	f, _ := lastFrame(t, jsonl)
-	if f.State != "fresh" || !sameTemps(f.Temps, wantTemps(time.Now())) {
+	if f.State != "fresh" || !weathertest.SameTemps(f.Temps, weathertest.Shown(time.Now())) {
 		t.Fatalf("device after bad input shows %+v, want the last valid temps %+v", f, good)
 	}
 	if !strings.Contains(dev.logText(), "invalid temps dropped") {

@@ -290,28 +290,6 @@ func metric(t *testing.T, addr, name string) float64 {
 	return 0
 }
 
-// wantTemps is what the device must show at now for the local weather.
-func wantTemps(now time.Time) []float64 {
-	base := now.UTC().Truncate(time.Hour)
-	out := make([]float64, len(protocol.Offsets))
-	for i, o := range protocol.Offsets {
-		out[i] = weathertest.Temp(base.Add(time.Duration(o) * time.Hour))
-	}
-	return out
-}
-
-func sameTemps(got []*float64, want []float64) bool {
-	if len(got) != len(want) {
-		return false
-	}
-	for i := range got {
-		if got[i] == nil || *got[i] != want[i] {
-			return false
-		}
-	}
-	return true
-}
-
 func lastFrame(t *testing.T, path string) (frame, bool) {
 	fs := readFrames(t, path)
 	if len(fs) == 0 {

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/glowcast/glowcast/protocol"
 )
 
 //go:embed testdata/openmeteo_berlin.json
@@ -170,4 +172,28 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	json.NewEncoder(w).Encode(a)
+}
+
+// Shown is what a device must show at t for this server's weather: the
+// five slots at floor(t, hour) + protocol.Offsets.
+func Shown(t time.Time) []float64 {
+	base := t.UTC().Truncate(time.Hour)
+	out := make([]float64, len(protocol.Offsets))
+	for i, o := range protocol.Offsets {
+		out[i] = Temp(base.Add(time.Duration(o) * time.Hour))
+	}
+	return out
+}
+
+// SameTemps reports whether a frame's temps_c (null for missing) equal want.
+func SameTemps(got []*float64, want []float64) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for i := range got {
+		if got[i] == nil || *got[i] != want[i] {
+			return false
+		}
+	}
+	return true
 }
