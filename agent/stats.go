@@ -28,8 +28,6 @@ type Stats struct {
 
 	mu       sync.Mutex
 	inFlight map[string]int
-	resumedN map[string]int
-	publishN int
 }
 
 func newStats() *Stats {
@@ -52,7 +50,6 @@ func newStats() *Stats {
 		connected:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "glowcast_agent_broker_connected", Help: "1 while connected and subscribed."}),
 		brokerConns: prometheus.NewCounter(prometheus.CounterOpts{Name: "glowcast_agent_broker_connects_total", Help: "Completed broker connects."}),
 		inFlight:    map[string]int{},
-		resumedN:    map[string]int{},
 	}
 	s.Registry.MustRegister(s.online, s.cycles, s.resumes, s.resumeLat, s.fetches, s.fetchLat, s.publishes,
 		s.rebirths, s.violations, s.connected, s.brokerConns,
@@ -71,9 +68,6 @@ func (s *Stats) resumed(path string, since time.Duration, beforeConnect bool) {
 	if !beforeConnect && (path == PathFast || path == PathTimer || path == PathRebirth) {
 		s.resumeLat.WithLabelValues(path).Observe(since.Seconds())
 	}
-	s.mu.Lock()
-	s.resumedN[path]++
-	s.mu.Unlock()
 }
 
 func (s *Stats) fetched(err error, d time.Duration) {
@@ -87,9 +81,6 @@ func (s *Stats) fetched(err error, d time.Duration) {
 
 func (s *Stats) published(string) {
 	s.publishes.Inc()
-	s.mu.Lock()
-	s.publishN++
-	s.mu.Unlock()
 }
 
 func (s *Stats) runStarted(id string) {
@@ -110,22 +101,31 @@ func (s *Stats) runEnded(id string) {
 	}
 }
 
-// Resumed returns how many cycles started by each path.
+// Resumed returns how many cycles started by each path, read from the
+// glowcast_agent_cycle_starts_total counters.
 func (s *Stats) Resumed() map[string]int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make(map[string]int, len(s.resumedN))
-	for k, v := range s.resumedN {
-		out[k] = v
+	ch := make(chan prometheus.Metric)
+	go func() { s.resumes.Collect(ch); close(ch) }()
+	out := map[string]int{}
+	for m := range ch {
+		var d dto.Metric
+		if m.Write(&d) != nil {
+			continue
+		}
+		for _, l := range d.GetLabel() {
+			if l.GetName() == "path" {
+				out[l.GetValue()] = int(d.GetCounter().GetValue())
+			}
+		}
 	}
 	return out
 }
 
 // Published returns how many temps messages were published.
 func (s *Stats) Published() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.publishN
+	var d dto.Metric
+	s.publishes.Write(&d)
+	return int(d.GetCounter().GetValue())
 }
 
 // violationsN is how many times two runs of one device overlapped.
