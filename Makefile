@@ -35,7 +35,7 @@ test-short: build
 # The security suite alone: production broker config and ACL, TLS and
 # credentials, the PKI script, limits, and the systemd units' exposure.
 test-security:
-	$(GO) test -race -count=1 -v -run . ./internal/securitytest ./internal/brokerconf ./internal/sdnotify ./protocol
+	$(GO) test -race -count=1 -v -run . ./test/security ./internal/brokerconf ./internal/sdnotify ./protocol
 
 # A fleet's credentials: make pki ARGS="device kitchen" (see scripts/glowcast-pki).
 pki:
@@ -80,7 +80,7 @@ deb: dist
 bench: build
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/ ./cmd/glowcast-bench
 	./bin/glowcast-bench --bin bin $(BENCH_FLAGS)
-	$(GO) test -run '^$$' -bench . -benchtime 300x ./internal/bench/
+	$(GO) test -run '^$$' -bench . -benchtime 300x ./cmd/glowcast-bench/bench/
 
 # The fault campaign (docs/RELIABILITY.md): every fault, the minute-long
 # ones included, ROUNDS times in all on a seeded schedule that is printed;
@@ -93,13 +93,13 @@ DURATION ?= 30m
 FUZZTIME ?= 5s
 FUZZPKGS ?= ./...
 chaos:
-	$(GO) test -count=1 -timeout 0 -v -run '^TestCampaign$$' ./internal/chaos \
+	$(GO) test -count=1 -timeout 0 -v -run '^TestCampaign$$' ./test/chaos \
 		-args -chaos.seed=$(SEED) -chaos.rounds=$(ROUNDS) -chaos.long -chaos.interval=2s -chaos.devices=5 -chaos.faults=$(FAULTS)
 
 # 50 devices, interval 1 s, random faults for DURATION; prints resources
 # every minute and fails on growth.
 soak:
-	$(GO) test -count=1 -timeout 0 -v -run '^TestSoak$$' ./internal/chaos \
+	$(GO) test -count=1 -timeout 0 -v -run '^TestSoak$$' ./test/chaos \
 		-args -chaos.seed=$(SEED) -soak.duration=$(DURATION) -soak.devices=50 -soak.interval=1s -chaos.long
 
 # Every fuzz target of FUZZPKGS for FUZZTIME each (make test runs their

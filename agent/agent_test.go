@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"github.com/glowcast/glowcast/agent/weather"
-	"github.com/glowcast/glowcast/internal/mqtttest"
-	"github.com/glowcast/glowcast/internal/weathertest"
 	"github.com/glowcast/glowcast/mqttmsg"
 	"github.com/glowcast/glowcast/protocol"
+	"github.com/glowcast/glowcast/test/kit/mqtttest"
+	"github.com/glowcast/glowcast/test/kit/weathertest"
 )
 
 // simDevice speaks the device side of the protocol with mqttmsg and records

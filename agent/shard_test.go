@@ -13,9 +13,9 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/glowcast/glowcast/internal/mqtttest"
-	"github.com/glowcast/glowcast/internal/sim"
-	"github.com/glowcast/glowcast/internal/weathertest"
+	"github.com/glowcast/glowcast/cmd/glowcast/sim"
+	"github.com/glowcast/glowcast/test/kit/mqtttest"
+	"github.com/glowcast/glowcast/test/kit/weathertest"
 )
 
 func TestParseShard(t *testing.T) {

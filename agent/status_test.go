@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/glowcast/glowcast/agent/statuspage"
-	"github.com/glowcast/glowcast/internal/mqtttest"
 	"github.com/glowcast/glowcast/mqttmsg"
 	"github.com/glowcast/glowcast/protocol"
+	"github.com/glowcast/glowcast/test/kit/mqtttest"
 )
 
 func get(t *testing.T, url string) (int, string) {

@@ -14,10 +14,10 @@ import (
 
 	"github.com/glowcast/glowcast/agent/geo"
 	"github.com/glowcast/glowcast/device/wifiscan"
-	"github.com/glowcast/glowcast/internal/mqtttest"
 	"github.com/glowcast/glowcast/ledstrip"
 	"github.com/glowcast/glowcast/mqttmsg"
 	"github.com/glowcast/glowcast/protocol"
+	"github.com/glowcast/glowcast/test/kit/mqtttest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -14,7 +14,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/glowcast/glowcast/internal/mqtttest"
+	"github.com/glowcast/glowcast/test/kit/mqtttest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/glowcast/glowcast/internal/bench"
+	"github.com/glowcast/glowcast/cmd/glowcast-bench/bench"
 )
 
 func main() {

@@ -11,9 +11,9 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/glowcast/glowcast/cmd/glowcast/demo"
 	"github.com/glowcast/glowcast/device"
 	"github.com/glowcast/glowcast/internal/cliconf"
-	"github.com/glowcast/glowcast/internal/demo"
 	"github.com/glowcast/glowcast/ledstrip"
 )
 

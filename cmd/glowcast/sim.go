@@ -6,7 +6,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/glowcast/glowcast/internal/sim"
+	"github.com/glowcast/glowcast/cmd/glowcast/sim"
 )
 
 // runSim is `glowcast sim`: simulated devices until interrupted.

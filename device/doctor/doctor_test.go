@@ -14,8 +14,8 @@ import (
 
 	"github.com/glowcast/glowcast/device"
 	"github.com/glowcast/glowcast/internal/brokerconf"
-	"github.com/glowcast/glowcast/internal/mqtttest"
 	"github.com/glowcast/glowcast/protocol"
+	"github.com/glowcast/glowcast/test/kit/mqtttest"
 	"go.uber.org/goleak"
 )
 

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/glowcast/glowcast/internal/securitytest"
 	"github.com/glowcast/glowcast/mqttmsg"
+	"github.com/glowcast/glowcast/test/security"
 )
 
 func write(t *testing.T, dir, name, content string) string {

@@ -8,9 +8,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/glowcast/glowcast/internal/sim"
-	"github.com/glowcast/glowcast/internal/weathertest"
+	"github.com/glowcast/glowcast/cmd/glowcast/sim"
 	"github.com/glowcast/glowcast/protocol"
+	"github.com/glowcast/glowcast/test/kit/weathertest"
 )
 
 // fleetResult is one fleet size on one agent process.

@@ -15,9 +15,9 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/glowcast/glowcast/internal/mqtttest"
-	"github.com/glowcast/glowcast/internal/weathertest"
 	"github.com/glowcast/glowcast/protocol"
+	"github.com/glowcast/glowcast/test/kit/mqtttest"
+	"github.com/glowcast/glowcast/test/kit/weathertest"
 )
 
 // proc is one of our binaries running as its own process.

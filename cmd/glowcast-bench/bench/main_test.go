@@ -3,7 +3,7 @@ package bench
 import (
 	"testing"
 
-	"github.com/glowcast/glowcast/internal/binaries"
+	"github.com/glowcast/glowcast/test/kit/binaries"
 )
 
 var binDir string

@@ -22,10 +22,10 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
-	"github.com/glowcast/glowcast/internal/binaries"
-	"github.com/glowcast/glowcast/internal/mqtttest"
-	"github.com/glowcast/glowcast/internal/weathertest"
 	"github.com/glowcast/glowcast/protocol"
+	"github.com/glowcast/glowcast/test/kit/binaries"
+	"github.com/glowcast/glowcast/test/kit/mqtttest"
+	"github.com/glowcast/glowcast/test/kit/weathertest"
 )
 
 var binDir string

@@ -20,8 +20,8 @@ import (
 	"time"
 
 	"github.com/glowcast/glowcast/agent"
-	"github.com/glowcast/glowcast/internal/sim"
-	"github.com/glowcast/glowcast/internal/weathertest"
+	"github.com/glowcast/glowcast/cmd/glowcast/sim"
+	"github.com/glowcast/glowcast/test/kit/weathertest"
 )
 
 // Config selects what to measure and how long.

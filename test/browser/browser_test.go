@@ -22,9 +22,9 @@ import (
 	"github.com/glowcast/glowcast/agent"
 	"github.com/glowcast/glowcast/agent/statuspage"
 	"github.com/glowcast/glowcast/device"
-	"github.com/glowcast/glowcast/internal/mqtttest"
 	"github.com/glowcast/glowcast/ledstrip"
 	"github.com/glowcast/glowcast/protocol"
+	"github.com/glowcast/glowcast/test/kit/mqtttest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

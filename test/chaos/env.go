@@ -19,9 +19,9 @@ import (
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/glowcast/glowcast/agent"
-	"github.com/glowcast/glowcast/internal/mqtttest"
-	"github.com/glowcast/glowcast/internal/weathertest"
 	"github.com/glowcast/glowcast/protocol"
+	"github.com/glowcast/glowcast/test/kit/mqtttest"
+	"github.com/glowcast/glowcast/test/kit/weathertest"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 )

@@ -14,8 +14,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/glowcast/glowcast/internal/brokerconf"
-	"github.com/glowcast/glowcast/internal/mqtttest"
 	"github.com/glowcast/glowcast/mqttmsg"
+	"github.com/glowcast/glowcast/test/kit/mqtttest"
 )
 
 // syncBuffer is a log sink safe for the client's goroutines.

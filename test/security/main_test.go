@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/glowcast/glowcast/internal/binaries"
+	"github.com/glowcast/glowcast/test/kit/binaries"
 	"go.uber.org/goleak"
 )
 

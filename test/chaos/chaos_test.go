@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/glowcast/glowcast/internal/binaries"
+	"github.com/glowcast/glowcast/test/kit/binaries"
 )
 
 // The defaults are the short campaign that `make test` runs (well under

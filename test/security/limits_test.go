@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/glowcast/glowcast/internal/mqtttest"
 	"github.com/glowcast/glowcast/protocol"
+	"github.com/glowcast/glowcast/test/kit/mqtttest"
 )
 
 // TestUnsafeIDsRefusedAtStart: both programs refuse ids outside the safe

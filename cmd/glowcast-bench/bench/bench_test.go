@@ -34,7 +34,7 @@ func TestPct(t *testing.T) {
 // end to end, and its figures have the right shape.
 func TestSmoke(t *testing.T) {
 	cfg := Default()
-	cfg.Bin, cfg.Module = binDir, "../.."
+	cfg.Bin, cfg.Module = binDir, "../../.."
 	cfg.Parts = []string{"resume", "fleet", "light"}
 	cfg.Trials, cfg.RestartGrace, cfg.ResumeInterval = 2, 2*time.Second, time.Second
 	cfg.Fleets, cfg.Places = []int{40}, 8

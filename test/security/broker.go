@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/glowcast/glowcast/internal/mqtttest"
+	"github.com/glowcast/glowcast/test/kit/mqtttest"
 )
 
 // Root is the repository's root directory.

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/glowcast/glowcast/internal/mqtttest"
-	"github.com/glowcast/glowcast/internal/weathertest"
 	"github.com/glowcast/glowcast/protocol"
+	"github.com/glowcast/glowcast/test/kit/mqtttest"
+	"github.com/glowcast/glowcast/test/kit/weathertest"
 )
 
 // fresh waits until the device shows fresh temps equal to the local weather.

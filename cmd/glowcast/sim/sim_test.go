@@ -11,8 +11,8 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"go.uber.org/goleak"
 
-	"github.com/glowcast/glowcast/internal/mqtttest"
 	"github.com/glowcast/glowcast/protocol"
+	"github.com/glowcast/glowcast/test/kit/mqtttest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

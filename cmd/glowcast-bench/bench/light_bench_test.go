@@ -5,7 +5,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/glowcast/glowcast/internal/mqtttest"
+	"github.com/glowcast/glowcast/test/kit/mqtttest"
 )
 
 // BenchmarkMessageToLight times a temps message from the publish call to
