@@ -13,11 +13,11 @@ import (
 	"time"
 
 	"periph.io/x/conn/v3"
+	"periph.io/x/conn/v3/driver/driverreg"
 	"periph.io/x/conn/v3/physic"
 	"periph.io/x/conn/v3/spi"
 	"periph.io/x/conn/v3/spi/spireg"
 	"periph.io/x/devices/v3/nrzled"
-	"periph.io/x/host/v3"
 )
 
 // SPI timing for NRZ LEDs; see nrz.go.
@@ -39,6 +39,11 @@ const fadeStep = 20 * time.Millisecond
 
 // openSPIDevice opens a spidev path through periph, turning the usual
 // set-up mistakes into messages that say how to fix them.
+//
+// The host drivers that register spidev ports are linked by the programs
+// that drive a strip (a blank import of periph.io/x/host/v3 in their main),
+// not by this package: the agent renders colours with it and must not
+// carry SPI and GPIO drivers.
 func openSPIDevice(path string) (spi.PortCloser, error) {
 	// Probe first: periph reports a missing or forbidden device only as an
 	// unknown port or a flattened string.
@@ -47,7 +52,7 @@ func openSPIDevice(path string) (spi.PortCloser, error) {
 		return nil, deviceError(path, err)
 	}
 	f.Close()
-	if _, err := host.Init(); err != nil {
+	if _, err := driverreg.Init(); err != nil {
 		return nil, fmt.Errorf("ledstrip: initialise periph host drivers for %s: %w", path, err)
 	}
 	p, err := spireg.Open(path)
@@ -56,7 +61,7 @@ func openSPIDevice(path string) (spi.PortCloser, error) {
 		for _, r := range spireg.All() {
 			names = append(names, r.Name)
 		}
-		return nil, fmt.Errorf("ledstrip: %s is not an SPI port periph knows (found: %s): check ls /dev/spidev* and pass that path as --led spi:PATH: %w",
+		return nil, fmt.Errorf("ledstrip: %s is not an SPI port periph knows (found: %s): check ls /dev/spidev* and pass that path as --led spi:PATH (a program that drives a strip must import periph.io/x/host/v3): %w",
 			path, cmp.Or(strings.Join(names, ", "), "none"), err)
 	}
 	return p, nil

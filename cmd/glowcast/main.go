@@ -15,6 +15,9 @@ import (
 	"github.com/glowcast/glowcast/device"
 	"github.com/glowcast/glowcast/internal/cliconf"
 	"github.com/glowcast/glowcast/ledstrip"
+
+	// Registers periph's host drivers (spidev) for ledstrip's spi backend.
+	_ "periph.io/x/host/v3"
 )
 
 const usage = `usage: glowcast <command> [flags]

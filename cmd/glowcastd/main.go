@@ -25,6 +25,9 @@ import (
 	"github.com/glowcast/glowcast/internal/cliconf"
 	"github.com/glowcast/glowcast/internal/logging"
 	"github.com/glowcast/glowcast/ledstrip"
+
+	// Registers periph's host drivers (spidev) for ledstrip's spi backend.
+	_ "periph.io/x/host/v3"
 )
 
 func main() {
