@@ -74,9 +74,6 @@ func ShardOf(device string, n int) int {
 	return int(h.Sum32() % uint32(n))
 }
 
-// OwnerTopic is glowcast/v1/<device>/owner, the retained ownership claim.
-func OwnerTopic(device string) string { return protocol.Prefix + "/" + device + "/owner" }
-
 // Claim is the payload of a device's ownership claim.
 type Claim struct {
 	// Agent and Session name the claiming agent and its process.
@@ -172,15 +169,13 @@ func newOwnership(f *fleet, shardSpec, agentID, session string, reg prometheus.R
 	return o
 }
 
-func syncTopic(agentID string) string { return protocol.Prefix + "/agent/" + agentID + "/sync" }
-
 // attach subscribes the ownership topics on cl (before Connect) and starts
 // the claim publishers, which end with the fleet's runs.
 func (o *ownership) attach(cl *mqttmsg.Client) {
 	o.pub = cl
-	cl.Handle(protocol.Prefix+"/+/owner", o.onClaimMsg)
-	cl.Handle(protocol.Prefix+"/agent/+/status", o.onAgentMsg)
-	cl.Handle(syncTopic(o.agent), o.onSync)
+	cl.Handle(protocol.OwnerFilter, o.onClaimMsg)
+	cl.Handle(protocol.AgentStatusFilter, o.onAgentMsg)
+	cl.Handle(protocol.SyncTopic(o.agent), o.onSync)
 	for range claimWorkers {
 		o.f.wg.Add(1)
 		go o.publishLoop()
@@ -191,7 +186,7 @@ func (o *ownership) attach(cl *mqttmsg.Client) {
 // retained message of our subscriptions, so when it is back we know every
 // claim the broker holds.
 func (o *ownership) up(ctx context.Context) {
-	if err := o.pub.Publish(ctx, syncTopic(o.agent), []byte(o.session), false); err != nil {
+	if err := o.pub.Publish(ctx, protocol.SyncTopic(o.agent), []byte(o.session), false); err != nil {
 		o.f.log.Warn("publishing ownership sync failed; the restart timer settles claims instead", "err", err)
 	}
 	o.wake()
@@ -273,8 +268,8 @@ func (o *ownership) armed(d *dev) {
 }
 
 func (o *ownership) onClaimMsg(m mqttmsg.Message) {
-	id := strings.TrimSuffix(strings.TrimPrefix(m.Topic, protocol.Prefix+"/"), "/owner")
-	if protocol.ValidDeviceID(id) != nil {
+	id, ok := protocol.DeviceOfOwnerTopic(m.Topic)
+	if !ok || protocol.ValidDeviceID(id) != nil {
 		return
 	}
 	var c *Claim
@@ -426,7 +421,7 @@ func (o *ownership) publishLoop() {
 			}
 			b, _ := json.Marshal(c)
 			pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			err := o.pub.Publish(pctx, OwnerTopic(id), b, true)
+			err := o.pub.Publish(pctx, protocol.OwnerTopic(id), b, true)
 			cancel()
 			if err != nil {
 				o.qmu.Lock()

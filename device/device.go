@@ -154,7 +154,7 @@ func (d *Device) Run(ctx context.Context) error {
 		default:
 		}
 	})
-	cl.Handle(protocol.Prefix+"/agent/+/status", d.onAgentStatus)
+	cl.Handle(protocol.AgentStatusFilter, d.onAgentStatus)
 	d.mu.Lock()
 	d.cl = cl
 	d.mu.Unlock()

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -93,6 +94,46 @@ func DeviceTopic(device, side, name string) string {
 // AgentStatusTopic is glowcast/v1/agent/<agent-id>/status.
 func AgentStatusTopic(agentID string) string {
 	return Prefix + "/agent/" + agentID + "/status"
+}
+
+// AgentStatusFilter matches every agent's status topic.
+const AgentStatusFilter = Prefix + "/agent/+/status"
+
+// AgentOfStatusTopic returns the agent id of an agent status topic, and
+// false for any other topic.
+func AgentOfStatusTopic(topic string) (string, bool) {
+	return between(topic, Prefix+"/agent/", "/status")
+}
+
+// OwnerTopic is glowcast/v1/<device>/owner, the retained claim of the agent
+// that runs the device's cycle.
+func OwnerTopic(device string) string { return Prefix + "/" + device + "/owner" }
+
+// OwnerFilter matches every device's owner topic.
+const OwnerFilter = Prefix + "/+/owner"
+
+// DeviceOfOwnerTopic returns the device id of an owner topic, and false for
+// any other topic.
+func DeviceOfOwnerTopic(topic string) (string, bool) {
+	return between(topic, Prefix+"/", "/owner")
+}
+
+// SyncTopic is glowcast/v1/agent/<agent-id>/sync, on which an agent sees
+// its own marker come back once the broker has delivered everything it
+// sent before it.
+func SyncTopic(agentID string) string { return Prefix + "/agent/" + agentID + "/sync" }
+
+// between returns the one topic level between prefix and suffix.
+func between(topic, prefix, suffix string) (string, bool) {
+	rest, ok := strings.CutPrefix(topic, prefix)
+	if !ok {
+		return "", false
+	}
+	id, ok := strings.CutSuffix(rest, suffix)
+	if !ok || id == "" || strings.ContainsAny(id, "/+#") {
+		return "", false
+	}
+	return id, true
 }
 
 // DeviceStatus is the retained presence of a device (birth and last will).

@@ -455,7 +455,7 @@ func checkBroker(ctx context.Context, env Env, in Input) []Result {
 	}
 	var mu sync.Mutex
 	agents := map[string]protocol.AgentStatus{}
-	cl.Handle(protocol.Prefix+"/agent/+/status", func(m mqttmsg.Message) {
+	cl.Handle(protocol.AgentStatusFilter, func(m mqttmsg.Message) {
 		s, err := protocol.ParseAgentStatus(m.Payload)
 		if err != nil {
 			return
@@ -513,7 +513,8 @@ func checkBroker(ctx context.Context, env Env, in Input) []Result {
 		var ids []string
 		for topic, s := range agents {
 			if s.Online {
-				ids = append(ids, strings.TrimSuffix(strings.TrimPrefix(topic, protocol.Prefix+"/agent/"), "/status"))
+				id, _ := protocol.AgentOfStatusTopic(topic)
+				ids = append(ids, id)
 			}
 		}
 		ag.Detail = "agent online: " + strings.Join(ids, ", ")
@@ -522,7 +523,7 @@ func checkBroker(ctx context.Context, env Env, in Input) []Result {
 		ag.Fix = "start the agent on the server: sudo systemctl start glowcast-agent (journalctl -u glowcast-agent says why it stopped)"
 	default:
 		ag.Status, ag.Detail = Fail, "no agent status on this broker; no forecasts will come"
-		ag.Fix = "start glowcast-agent with the same broker; if it runs, check the broker ACL lets this user read " + protocol.Prefix + "/agent/+/status"
+		ag.Fix = "start glowcast-agent with the same broker; if it runs, check the broker ACL lets this user read " + protocol.AgentStatusFilter
 	}
 	return []Result{br, ag}
 }

@@ -217,7 +217,7 @@ func watch(brokerURL, id string, filters ...string) (*watcher, error) {
 	if tok := w.c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		return nil, fmt.Errorf("bench: watcher connect: %v", tok.Error())
 	}
-	subs := map[string]byte{protocol.Prefix + "/agent/+/status": 1}
+	subs := map[string]byte{protocol.AgentStatusFilter: 1}
 	for _, f := range filters {
 		subs[f] = 1
 	}
