@@ -3,29 +3,37 @@
 // that show in `systemctl status`, STOPPING=1, and watchdog pings from the
 // daemon's main loop. Outside systemd ($NOTIFY_SOCKET unset) every call
 // does nothing.
+//
+// The calls return nothing: a daemon cannot do anything useful about a
+// notify socket that refuses a message, so the first failure is logged (to
+// slog's default logger) and later ones are not, to keep a broken socket
+// from flooding the journal once per status line.
 package sdnotify
 
 import (
+	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
 )
 
-func send(state string) error {
-	_, err := daemon.SdNotify(false, state)
-	return err
+var warned atomic.Bool
+
+func send(state string) {
+	if _, err := daemon.SdNotify(false, state); err != nil && !warned.Swap(true) {
+		slog.Warn("systemd notify failed; further failures are not logged", "err", err)
+	}
 }
 
 // Ready says the service is up, with a status line.
-func Ready(status string) error {
-	return send(daemon.SdNotifyReady + "\nSTATUS=" + oneLine(status))
-}
+func Ready(status string) { send(daemon.SdNotifyReady + "\nSTATUS=" + oneLine(status)) }
 
 // Status sets the line `systemctl status` shows.
-func Status(status string) error { return send("STATUS=" + oneLine(status)) }
+func Status(status string) { send("STATUS=" + oneLine(status)) }
 
 // Stopping says the service is shutting down on purpose.
-func Stopping() error { return send(daemon.SdNotifyStopping) }
+func Stopping() { send(daemon.SdNotifyStopping) }
 
 // Watchdog paces watchdog pings at half the unit's WatchdogSec=. Its C is
 // nil without a watchdog, and a nil channel never fires in a select, so a
@@ -56,11 +64,10 @@ func (w *Watchdog) Interval() time.Duration {
 
 // Ping tells systemd the loop is alive. Call it from the loop whose
 // progress it vouches for, not from a goroutine of its own.
-func (w *Watchdog) Ping() error {
-	if w.t == nil {
-		return nil
+func (w *Watchdog) Ping() {
+	if w.t != nil {
+		send(daemon.SdNotifyWatchdog)
 	}
-	return send(daemon.SdNotifyWatchdog)
 }
 
 // Stop releases the ticker.
