@@ -4,33 +4,18 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/glowcast/glowcast/agent"
 	"github.com/glowcast/glowcast/internal/cliconf"
 	"github.com/glowcast/glowcast/internal/logging"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:])
-	stop()
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-	case errors.Is(err, agent.ErrSupplanted):
-		// A newer process owns this agent id: exit cleanly so a supervisor
-		// with Restart=on-failure does not start a takeover war.
-		fmt.Fprintln(os.Stderr, "glowcast-agent:", err)
-	default:
-		fmt.Fprintln(os.Stderr, "glowcast-agent:", err)
-		os.Exit(1)
-	}
-}
+// A newer process owning this agent id is a clean exit, so a supervisor
+// with Restart=on-failure does not start a takeover war.
+func main() { cliconf.Main("glowcast-agent", run, agent.ErrSupplanted) }
 
 func run(ctx context.Context, args []string) error {
 	if len(args) > 0 && args[0] == "version" {

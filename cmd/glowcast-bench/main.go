@@ -4,27 +4,17 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
+	"github.com/glowcast/glowcast/internal/cliconf"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/glowcast/glowcast/cmd/glowcast-bench/bench"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:])
-	stop()
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "glowcast-bench:", err)
-		os.Exit(1)
-	}
-}
+func main() { cliconf.Main("glowcast-bench", run) }
 
 func run(ctx context.Context, args []string) error {
 	cfg := bench.Default()

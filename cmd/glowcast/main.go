@@ -8,8 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/glowcast/glowcast/cmd/glowcast/demo"
 	"github.com/glowcast/glowcast/device"
@@ -28,15 +26,7 @@ commands:
   sim      run simulated devices against a broker (--devices N), for load tests
 `
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:])
-	stop()
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "glowcast:", err)
-		os.Exit(1)
-	}
-}
+func main() { cliconf.Main("glowcast", run) }
 
 func run(ctx context.Context, args []string) error {
 	if len(args) == 0 {

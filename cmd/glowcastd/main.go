@@ -15,8 +15,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/glowcast/glowcast/device"
@@ -30,15 +28,7 @@ import (
 	_ "periph.io/x/host/v3"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:])
-	stop()
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "glowcastd:", err)
-		os.Exit(1)
-	}
-}
+func main() { cliconf.Main("glowcastd", run) }
 
 func run(ctx context.Context, args []string) error {
 	cmd := ""
