@@ -134,8 +134,8 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.stats.brokerConns.Inc()
 			f.connected()
 		}},
-		OnDown:       func(error) { a.stats.connected.Set(0) },
-		OnSupplanted: func(string) { cancel(ErrSupplanted) },
+		OnDown:       []func(error){func(error) { a.stats.connected.Set(0) }},
+		OnSupplanted: []func(string){func(string) { cancel(ErrSupplanted) }},
 		Dial:         a.Dial,
 		Logger:       a.log,
 	}

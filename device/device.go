@@ -129,7 +129,7 @@ func (d *Device) Run(ctx context.Context) error {
 				go d.sendScan(node)
 			}
 		}},
-		OnDown: func(error) { d.setConnected(false) },
+		OnDown: []func(error){func(error) { d.setConnected(false) }},
 		Dial:   d.Dial,
 		Logger: d.log,
 	}

@@ -67,15 +67,17 @@ type Options struct {
 	// and the birth are in place. They run on a goroutine of their own and
 	// may publish and wait.
 	OnUp []func(ctx context.Context)
-	// OnDown is called when an established connection is lost.
-	OnDown func(err error)
-	// OnConnectError is called with the error of each failed connection
+	// OnDown hooks are called, in order, when an established connection is
+	// lost. Like all hooks here they are lists: a layer adds its own with
+	// append and never has to save and re-chain another's.
+	OnDown []func(err error)
+	// OnConnectError hooks are called with the error of each failed connection
 	// attempt (TLS handshake, refused credentials); without it such errors
 	// are logged at debug level only, since attempts repeat every second.
-	OnConnectError func(err error)
-	// OnSupplanted is called when a newer process with the same presence
+	OnConnectError []func(err error)
+	// OnSupplanted hooks are called when a newer process with the same presence
 	// topic announced itself online (same identity started elsewhere).
-	OnSupplanted func(otherID string)
+	OnSupplanted []func(otherID string)
 	// Dial, if set, replaces the network dial (tests use net.Pipe).
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
 	// Logger receives the client's events; nil discards them.
@@ -300,8 +302,8 @@ func (c *Client) onConnect(mqtt.Client) {
 func (c *Client) onLost(_ mqtt.Client, err error) {
 	c.connected.Store(false)
 	c.log.Warn("broker connection lost; reconnecting", "err", err)
-	if c.opts.OnDown != nil {
-		c.opts.OnDown(err)
+	for _, f := range c.opts.OnDown {
+		f(err)
 	}
 }
 
@@ -310,11 +312,12 @@ func (c *Client) onNotification(_ mqtt.Client, n mqtt.ConnectionNotification) {
 	if !ok || c.lifetime.Err() != nil {
 		return
 	}
-	if c.opts.OnConnectError != nil {
-		c.opts.OnConnectError(f.Reason)
-		return
+	if len(c.opts.OnConnectError) == 0 {
+		c.log.Debug("connection attempt failed", "err", f.Reason)
 	}
-	c.log.Debug("connection attempt failed", "err", f.Reason)
+	for _, h := range c.opts.OnConnectError {
+		h(f.Reason)
+	}
 }
 
 func (c *Client) dispatch(_ mqtt.Client, m mqtt.Message) {
@@ -372,8 +375,8 @@ func (c *Client) ownStatus(m Message) {
 		// will, published because our reconnect just pushed it off the
 		// broker: it is still the newer one, and it will be back.
 		c.log.Warn("a newer process took over this identity", p.IDField, id, "since", ts, "online", online)
-		if c.opts.OnSupplanted != nil {
-			c.opts.OnSupplanted(id)
+		for _, f := range c.opts.OnSupplanted {
+			f(id)
 		}
 	default:
 		// An older process's status (a late will, or its online status

@@ -49,7 +49,7 @@ func FuzzEnvelope(f *testing.F) {
 		c, err := New(Options{
 			Broker: "tcp://127.0.0.1:1", ClientID: "fuzz", MaxPayload: int(maxPayload) + 1,
 			Presence:     &Presence{Topic: "r/agent/a/status", IDField: "session", ID: "me", Since: since},
-			OnSupplanted: func(id string) { supplanted = append(supplanted, id) },
+			OnSupplanted: []func(string){func(id string) { supplanted = append(supplanted, id) }},
 		})
 		if err != nil {
 			t.Fatal(err)

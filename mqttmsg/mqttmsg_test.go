@@ -291,7 +291,7 @@ func TestSupplantedByNewerProcess(t *testing.T) {
 	old, err := New(Options{
 		Broker: b.URL(), ClientID: "agent-x-old",
 		Presence:     &Presence{Topic: "p/agent", IDField: "session", ID: "s1", Since: time.Now().Add(-time.Hour)},
-		OnSupplanted: func(id string) { got <- id },
+		OnSupplanted: []func(string){func(id string) { got <- id }},
 	})
 	if err != nil {
 		t.Fatal(err)

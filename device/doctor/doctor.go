@@ -432,7 +432,9 @@ func checkBroker(ctx context.Context, env Env, in Input) []Result {
 		ClientID:             "glowcastd-doctor-" + randomSuffix(),
 		ConnectTimeout:       env.BrokerTimeout,
 		MaxReconnectInterval: time.Second,
-		Logger:               slog.New(rec),
+		// The report says what failed and why; the client's own log lines
+		// would repeat it out of order.
+		Logger: slog.New(slog.DiscardHandler),
 	}
 	if err := cfg.MQTT.Apply(cfg.Broker, &opts); err != nil {
 		br.Status, br.Detail = Fail, err.Error()
@@ -440,13 +442,8 @@ func checkBroker(ctx context.Context, env Env, in Input) []Result {
 		ag.Status, ag.Detail = Skip, "no broker connection"
 		return []Result{br, ag}
 	}
-	prev := opts.OnConnectError
-	opts.OnConnectError = func(err error) {
-		rec.connErr(err)
-		if prev != nil {
-			prev(err)
-		}
-	}
+	mqttCfg := cfg.MQTT
+	opts.OnConnectError = append(opts.OnConnectError, func(err error) { rec.connErr(err, mqttCfg.Explain(err)) })
 	cl, err := mqttmsg.New(opts)
 	if err != nil {
 		br.Status, br.Detail, br.Fix = Fail, err.Error(), "fix broker (--broker) in "+orNone(in.ConfigPath)
@@ -567,17 +564,17 @@ func orNone(p string) string {
 	return p
 }
 
-// recorder keeps the last connection error and the explanation brokerconf
-// logged for it (the "fix" attribute).
+// recorder keeps the last connection error and brokerconf's explanation
+// of it.
 type recorder struct {
 	mu   sync.Mutex
 	err  error
 	hint string
 }
 
-func (r *recorder) connErr(err error) {
+func (r *recorder) connErr(err error, hint string) {
 	r.mu.Lock()
-	r.err = err
+	r.err, r.hint = err, hint
 	r.mu.Unlock()
 }
 
@@ -585,21 +582,6 @@ func (r *recorder) last() (error, string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.err, r.hint
-}
-
-func (r *recorder) Enabled(context.Context, slog.Level) bool { return true }
-func (r *recorder) WithAttrs([]slog.Attr) slog.Handler       { return r }
-func (r *recorder) WithGroup(string) slog.Handler            { return r }
-func (r *recorder) Handle(_ context.Context, rec slog.Record) error {
-	rec.Attrs(func(a slog.Attr) bool {
-		if a.Key == "fix" {
-			r.mu.Lock()
-			r.hint = a.Value.String()
-			r.mu.Unlock()
-		}
-		return true
-	})
-	return nil
 }
 
 func checkClock(env Env) Result {

@@ -137,7 +137,7 @@ func (c *Config) Apply(broker string, o *mqttmsg.Options) error {
 		}
 		o.TLS, keyFrom = tc, from
 	}
-	o.OnConnectError = c.reporter(o.Logger, broker, pwFrom, keyFrom)
+	o.OnConnectError = append(o.OnConnectError, c.reporter(o.Logger, broker, pwFrom, keyFrom))
 	return nil
 }
 
@@ -242,6 +242,15 @@ func (c *Config) tlsConfig() (*tls.Config, string, error) {
 	}
 	tc.Certificates = []tls.Certificate{pair}
 	return tc, c.CertFile, nil
+}
+
+// Explain returns what to check for a failed connection attempt of a
+// client configured by Apply, naming the settings involved, or "" when the
+// error is not about TLS or credentials (the broker is down, say). It is
+// the "fix" that Apply's reporter logs; doctor shows it as its advice.
+func (c *Config) Explain(err error) string {
+	_, pwFrom, _ := c.password()
+	return c.explain(err, pwFrom, c.CertFile)
 }
 
 // explain returns what to check for a failed connection attempt, naming

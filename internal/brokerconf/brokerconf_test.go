@@ -126,7 +126,7 @@ func TestApplyPassword(t *testing.T) {
 			if o.Username != tc.cfg.Username {
 				t.Errorf("username: got %q, want %q", o.Username, tc.cfg.Username)
 			}
-			if o.OnConnectError == nil {
+			if len(o.OnConnectError) == 0 {
 				t.Errorf("OnConnectError not set, want a reporter")
 			}
 		})
