@@ -334,10 +334,10 @@ func compose(now time.Time, v view, staleAfter time.Duration) ledstrip.Frame {
 	if v.cur != nil {
 		temps, _ := v.cur.Slot(now)
 		f.Temps = temps
-		if v.cur.Provider == "sample" {
-			f.Source = "sample"
+		if v.cur.Sample() {
+			f.Source = protocol.ProviderSample
 		}
-		if fresh(now, v.cur, staleAfter) && !v.fromSaved {
+		if v.cur.Fresh(now, staleAfter) && !v.fromSaved {
 			f.State = ledstrip.StateFresh
 		} else {
 			f.State = ledstrip.StateStale
@@ -355,10 +355,6 @@ func compose(now time.Time, v view, staleAfter time.Duration) ledstrip.Frame {
 		f.State = ledstrip.StateWaiting
 	}
 	return f
-}
-
-func fresh(now time.Time, t *protocol.Temps, staleAfter time.Duration) bool {
-	return now.Before(t.ValidUntil) && now.Sub(t.IssuedAt) < staleAfter
 }
 
 // nextChange is how long until the frame may change by itself: the next

@@ -300,6 +300,21 @@ func (h Hourly) At(t time.Time) float64 {
 	return h.TempsC[i]
 }
 
+// ProviderSample is the Provider of the bundled demo forecast: what shows
+// it must say it is not real weather.
+const ProviderSample = "sample"
+
+// Sample reports whether t is bundled demo data, not a real forecast.
+func (t *Temps) Sample() bool { return t.Provider == ProviderSample }
+
+// Fresh is the one rule for whether a device shows t as current rather than
+// dimmed: before ValidUntil and less than staleAfter (the device's
+// stale_after) since it was issued. The device and the agent's status page
+// both apply it, so the page cannot drift from the strip.
+func (t *Temps) Fresh(now time.Time, staleAfter time.Duration) bool {
+	return now.Before(t.ValidUntil) && now.Sub(t.IssuedAt) < staleAfter
+}
+
 // Slot returns the five temperatures for now from the hourly series, so a
 // device can re-slot its LEDs at each hour boundary without the agent.
 // ok is false when now lies outside the series for the first slot.

@@ -81,8 +81,11 @@ func Frame(d Device, now time.Time, staleAfter time.Duration) ledstrip.Frame {
 		return f
 	}
 	f.Temps, _ = d.Temps.Slot(now)
+	if d.Temps.Sample() {
+		f.Source = protocol.ProviderSample
+	}
 	f.State = ledstrip.StateStale
-	if now.Before(d.Temps.ValidUntil) && now.Sub(d.Temps.IssuedAt) < staleAfter {
+	if d.Temps.Fresh(now, staleAfter) {
 		f.State = ledstrip.StateFresh
 	}
 	return f

@@ -149,3 +149,20 @@ func TestAge(t *testing.T) {
 		})
 	}
 }
+
+// The page draws what the device draws: sample data is marked as such,
+// real data is not.
+func TestFrameMarksSample(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		provider, want string
+	}{{"sample", "sample"}, {"open-meteo", ""}} {
+		d := Device{ID: "kitchen", Temps: &protocol.Temps{
+			IssuedAt: now, ValidUntil: now.Add(time.Hour), Provider: tc.provider,
+			Hourly: protocol.Hourly{Start: now, TempsC: make([]float64, 13)},
+		}}
+		if got := Frame(d, now, time.Hour).Source; got != tc.want {
+			t.Errorf("provider %q: frame source %q, want %q", tc.provider, got, tc.want)
+		}
+	}
+}
