@@ -170,10 +170,10 @@ func (f *fleet) onStatus(id string, st *protocol.DeviceStatus, retained bool) {
 		return
 	}
 	d := f.get(id)
-	if d.statusSeen && st.TS.Before(d.statusTS) {
-		f.log.Debug("stale device status ignored", "device", id, "ts", st.TS, "newest", d.statusTS)
-		return
-	}
+	// Statuses of one device arrive in the broker's order of its topic: the
+	// last one is the newest, whatever its ts says (a Pi without a
+	// real-time clock boots with a stale time; a will can be dated hours
+	// ahead by a host whose clock was fast).
 	if !st.Online && d.statusSeen && st.BootID != d.statusBoot {
 		// A late will of an earlier boot: the device is running as another.
 		f.log.Debug("late will of an old boot ignored", "device", id, "boot_id", st.BootID, "current", d.statusBoot)

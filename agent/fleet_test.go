@@ -432,7 +432,7 @@ func TestOfflineDeviceParksAndResumes(t *testing.T) {
 	})
 }
 
-func TestLateAndStaleStatusIgnored(t *testing.T) {
+func TestLateWillOfAnOldBootIgnored(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, "", ResumeFast)
 		h.f.connected()
@@ -441,8 +441,8 @@ func TestLateAndStaleStatusIgnored(t *testing.T) {
 		h.announce("d", "b2", false)
 		// The will of the previous boot arrives late.
 		h.f.onStatus("d", offline("b1", t0), false)
-		// And an old online status replayed.
-		h.f.onStatus("d", online("b1", t0), false)
+		// Dated hours ahead, it is still the late will of another boot.
+		h.f.onStatus("d", offline("b1", t0.Add(5*time.Hour)), false)
 		h.f.mu.Lock()
 		d := h.f.devices["d"]
 		on, boot := d.online, d.statusBoot

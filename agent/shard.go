@@ -354,8 +354,8 @@ func (o *ownership) onAgentMsg(m mqttmsg.Message) {
 	if f.closed {
 		return
 	}
-	if prev, ok := o.agents[agentID]; ok && st.TS.Before(prev.TS) {
-		return // a late will of an older process
+	if prev, ok := o.agents[agentID]; ok && !st.Online && prev.Online && st.Session != prev.Session {
+		return // a late will of an older process; the broker's order, not ts, says so
 	}
 	o.agents[agentID] = *st
 	for id := range o.waiting {

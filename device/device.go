@@ -233,8 +233,10 @@ func (d *Device) onAgentStatus(m mqttmsg.Message) {
 		return
 	}
 	d.mu.Lock()
+	// The broker's order decides, not ts: only a will of an older
+	// session after a newer session's birth is ignored.
 	prev, seen := d.agents[m.Topic]
-	if !seen || !s.TS.Before(prev.TS) {
+	if !seen || s.Online || !prev.Online || s.Session == prev.Session {
 		d.agents[m.Topic] = *s
 	}
 	d.mu.Unlock()

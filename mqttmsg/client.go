@@ -36,8 +36,8 @@ type Presence struct {
 	IDField string
 	// ID identifies this process; random per start.
 	ID string
-	// Since is the process start; it is the status's "ts" and orders
-	// statuses of different processes.
+	// Since is the process start; it is the status's "ts", for people
+	// only: statuses are ordered by the broker, never by two hosts' clocks.
 	Since time.Time
 }
 
@@ -97,6 +97,9 @@ type Client struct {
 	connected atomic.Bool
 	closing   atomic.Bool  // set once Close starts: no more births
 	up        atomic.Int64 // completed birth count, for tests and health
+	// birthSeen is set when our latest birth came back to us live: any
+	// other process's birth after it is newer than ours.
+	birthSeen atomic.Bool
 	lifetime  context.Context
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -284,6 +287,7 @@ func (c *Client) onConnect(mqtt.Client) {
 		}
 	}
 	if c.opts.Presence != nil {
+		c.birthSeen.Store(false)
 		if err := c.publishWait(ctx, c.opts.Presence.Topic, c.presencePayload(true), true); err != nil {
 			c.log.Warn("publishing online status failed", "err", err)
 			return
@@ -359,25 +363,36 @@ func (c *Client) ownStatus(m Message) {
 	}
 	online, _ := st["online"].(bool)
 	id, _ := st[p.IDField].(string)
-	tsStr, _ := st["ts"].(string)
-	ts, _ := time.Parse(time.RFC3339Nano, tsStr)
 	switch {
 	case id == p.ID && online:
-		// Our own birth echoing back.
+		// Our own birth. Live, it is the broker's mark of where our birth
+		// stands in the topic's order; retained, it is an earlier birth of
+		// ours replayed at subscribe time and marks nothing.
+		if !m.Retained {
+			c.birthSeen.Store(true)
+		}
 	case id == p.ID && !online:
 		c.log.Info("own last will seen while connected; re-publishing online status")
 		c.kickRebirth()
-	case ts.After(p.Since):
-		// A newer process with our identity exists. Its status may be its
-		// will, published because our reconnect just pushed it off the
-		// broker: it is still the newer one, and it will be back.
-		c.log.Warn("a newer process took over this identity", p.IDField, id, "since", ts, "online", online)
+	case !online:
+		// Another process's will. Whatever its ts says (its host's clock
+		// may be hours ahead of ours), a process that said goodbye does not
+		// own the identity: ours must be what stays retained.
+		c.kickRebirth()
+	case c.birthSeen.Load() && c.opts.OnSupplanted != nil:
+		// Another process's birth, after ours in the broker's order of
+		// this topic: it is the newer process. Every subscriber sees the
+		// same order, so of two births exactly one is last. (A client that
+		// cannot yield, a device, re-announces itself instead below.)
+		c.log.Warn("a newer process took over this identity", p.IDField, id, "online", online)
 		if c.opts.OnSupplanted != nil {
 			c.opts.OnSupplanted(id)
 		}
 	default:
-		// An older process's status (a late will, or its online status
-		// retained from before we came): ours must be what stays retained.
+		// Another process's birth before ours in the broker's order (a
+		// retained one seen at subscribe, or a live one that beat our
+		// birth): we are the newer. Our birth, published or about to be,
+		// is what stays retained.
 		c.kickRebirth()
 	}
 }
@@ -408,6 +423,7 @@ func (c *Client) rebirthLoop() {
 		var err error
 		if !c.closing.Load() {
 			ctx, cancel := context.WithTimeout(c.lifetime, c.opts.ConnectTimeout)
+			c.birthSeen.Store(false)
 			err = c.publishWait(ctx, c.opts.Presence.Topic, c.presencePayload(true), true)
 			cancel()
 		}
