@@ -106,6 +106,9 @@ type dev struct {
 
 	// Saved state.
 	saved *Saved
+	// tempsSeq is the highest temps seq known for the device: published
+	// by us, saved, claimed by another agent or reported in its ready.
+	tempsSeq uint64
 
 	// The cycle. cycle is true while a timer is armed or a run is in
 	// flight; gen invalidates superseded timers and runs.
@@ -136,7 +139,11 @@ func newFleet(ctx context.Context, cfg fleetConfig, log *slog.Logger, send Sende
 		devices: map[string]*dev{},
 	}
 	for id, s := range st.loadAll() {
-		f.devices[id] = &dev{id: id, saved: s}
+		d := &dev{id: id, saved: s}
+		if s.LastTemps != nil {
+			d.tempsSeq = s.LastTemps.Seq
+		}
+		f.devices[id] = d
 	}
 	return f
 }
@@ -218,6 +225,7 @@ func (f *fleet) onReady(id string, r *protocol.Ready, retained bool) {
 		d.scan = nil // a scan belongs to one boot
 	}
 	d.readyBoot, d.ready = r.BootID, r
+	d.tempsSeq = max(d.tempsSeq, r.TempsSeq)
 	if !retained {
 		// A live ready proves the device is connected even if its status
 		// was lost (a broker restarted without persistence).
@@ -448,17 +456,22 @@ func (f *fleet) step(ctx context.Context, id string, gen uint64, due time.Time, 
 	}
 	now := now()
 	t := buildTemps(fc, now, *loc, f.cfg.Interval)
-	b, err := json.Marshal(t)
-	if err != nil {
-		return err
-	}
-	// Check we are still the cycle before we speak for it.
+	// Check we are still the cycle before we speak for it, and number the
+	// message above every temps the device may have seen.
 	f.mu.Lock()
 	d := f.devices[id]
 	live := !f.closed && d != nil && d.gen == gen
+	if live {
+		d.tempsSeq++
+		t.Seq = d.tempsSeq
+	}
 	f.mu.Unlock()
 	if !live {
 		return nil
+	}
+	b, err := json.Marshal(t)
+	if err != nil {
+		return err
 	}
 	if err := f.send.SendRetained(ctx, id, protocol.MsgTemps, b); err != nil {
 		return err
@@ -541,7 +554,9 @@ func (f *fleet) graceExpired() {
 				continue
 			}
 			f.startNow(d, PathTimer, f.cfg.Resume == ResumeTimerOnly)
-		case !d.statusSeen && d.saved != nil:
+		case !d.statusSeen && d.saved != nil && (f.own == nil || f.own.shard.Owns(d.id)):
+			// Only our own shard's: another shard's devices are its agent's
+			// to wake, and a state dir can hold devices that left ours.
 			rebirth = append(rebirth, d.id)
 		}
 	}

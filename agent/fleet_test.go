@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -62,12 +63,13 @@ func (f *fakeForecaster) setFail(err error) {
 type fakeSender struct {
 	mu      sync.Mutex
 	temps   map[string][]time.Time
+	seqs    map[string][]uint64
 	rebirth map[string]int
 	fail    error
 }
 
 func newFakeSender() *fakeSender {
-	return &fakeSender{temps: map[string][]time.Time{}, rebirth: map[string]int{}}
+	return &fakeSender{temps: map[string][]time.Time{}, seqs: map[string][]uint64{}, rebirth: map[string]int{}}
 }
 
 func (s *fakeSender) Send(ctx context.Context, id, name string, b []byte) error {
@@ -85,10 +87,12 @@ func (s *fakeSender) SendRetained(ctx context.Context, id, name string, b []byte
 	if s.fail != nil {
 		return s.fail
 	}
-	if _, err := protocol.ParseTemps(b); err != nil {
+	tp, err := protocol.ParseTemps(b)
+	if err != nil {
 		panic("fleet sent invalid temps: " + err.Error())
 	}
 	s.temps[id] = append(s.temps[id], time.Now())
+	s.seqs[id] = append(s.seqs[id], tp.Seq)
 	return nil
 }
 
@@ -512,6 +516,49 @@ func TestManyDevicesRandomEventsNeverOverlap(t *testing.T) {
 		}
 		if got := h.f.countCycles(); got > len(ids) {
 			t.Fatalf("cycles: got %d, want at most %d", got, len(ids))
+		}
+	})
+}
+
+func (s *fakeSender) seqsOf(id string) []uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]uint64(nil), s.seqs[id]...)
+}
+
+// Temps are numbered per device, and the numbering goes on across an agent
+// restart (saved state) and for an agent that knows the device only from
+// its ready (temps_seq of what it shows), so a device can order them
+// without trusting issued_at, the fetch time of a possibly cached forecast.
+func TestTempsSeqIsMonotonicAcrossRestarts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		h1 := newHarness(t, dir, ResumeFast)
+		h1.f.connected()
+		h1.announce("d", "b1", false)
+		synctest.Wait()
+		time.Sleep(tInterval + time.Second)
+		synctest.Wait()
+		if got := h1.snd.seqsOf("d"); !slices.Equal(got, []uint64{1, 2}) {
+			t.Fatalf("first agent's seqs: got %v, want [1 2]", got)
+		}
+		h1.close()
+
+		h2 := newHarness(t, dir, ResumeFast)
+		h2.f.connected()
+		h2.announce("d", "b2", false) // a new boot: fetched at once
+		synctest.Wait()
+		if got := h2.snd.seqsOf("d"); !slices.Equal(got, []uint64{3}) {
+			t.Fatalf("restarted agent's seqs: got %v, want [3]", got)
+		}
+
+		h3 := newHarness(t, "", ResumeFast) // no state at all
+		h3.f.connected()
+		h3.f.onStatus("e", online("b1", time.Now()), false)
+		h3.f.onReady("e", &protocol.Ready{BootID: "b1", LEDs: 5, TempsSeq: 41}, false)
+		synctest.Wait()
+		if got := h3.snd.seqsOf("e"); !slices.Equal(got, []uint64{42}) {
+			t.Fatalf("seqs after a ready with temps_seq 41: got %v, want [42]", got)
 		}
 	})
 }

@@ -104,8 +104,12 @@ func (d *Device) Run(ctx context.Context) error {
 	d.life, stop = context.WithCancel(context.Background())
 	defer stop()
 	saved := d.loadSaved()
-
-	ready, err := json.Marshal(protocol.Ready{BootID: d.bootID, Version: Version, LEDs: d.cfg.LEDs, Location: d.cfg.Location})
+	bootSeq := d.nextBootSeq()
+	r := protocol.Ready{BootID: d.bootID, Version: Version, LEDs: d.cfg.LEDs, Location: d.cfg.Location, BootSeq: bootSeq}
+	if saved != nil {
+		r.TempsSeq = saved.Seq
+	}
+	ready, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
@@ -115,6 +119,7 @@ func (d *Device) Run(ctx context.Context) error {
 		ClientID: "glowcastd-" + d.cfg.DeviceID,
 		Presence: &mqttmsg.Presence{
 			Topic: protocol.DeviceTopic(d.cfg.DeviceID, protocol.SideDevice, protocol.MsgStatus), IDField: "boot_id", ID: d.bootID, Since: d.since,
+			Extra: map[string]any{"boot_seq": bootSeq},
 		},
 		OnUp: []func(context.Context){func(ctx context.Context) {
 			// Subscriptions and status are in place: now say ready.
@@ -313,7 +318,15 @@ func (d *Device) accept(v *view, b []byte) {
 		d.log.Warn("invalid temps dropped; last valid kept", "err", err)
 		return
 	}
-	if v.cur != nil && t.IssuedAt.Before(v.cur.IssuedAt) {
+	if v.cur != nil && t.Seq != 0 && v.cur.Seq != 0 {
+		// Both numbered by agents: the seq orders them, not issued_at,
+		// which is the fetch time of a forecast that may have been cached
+		// or fetched on a host whose clock was wrong.
+		if t.Seq < v.cur.Seq {
+			d.log.Info("temps with a lower seq than those shown dropped", "seq", t.Seq, "shown_seq", v.cur.Seq)
+			return
+		}
+	} else if v.cur != nil && t.IssuedAt.Before(v.cur.IssuedAt) {
 		// Temps "issued" in our future came from a clock that was wrong
 		// (an agent before its NTP correction): trusting their date would
 		// refuse every correct forecast until that future arrives.
@@ -323,7 +336,7 @@ func (d *Device) accept(v *view, b []byte) {
 		}
 		d.log.Warn("shown temps were issued in the future (the agent's clock was wrong); replaced", "issued_at", t.IssuedAt, "shown", v.cur.IssuedAt)
 	}
-	changed := v.cur == nil || !t.IssuedAt.Equal(v.cur.IssuedAt)
+	changed := v.cur == nil || !t.IssuedAt.Equal(v.cur.IssuedAt) || t.Seq != v.cur.Seq
 	v.cur, v.fromSaved = t, false
 	d.log.Info("temps received", "temps_c", []float64(t.TempsC), "issued_at", t.IssuedAt.Format(time.RFC3339))
 	if changed {
@@ -445,6 +458,35 @@ func (d *Device) loadSaved() *protocol.Temps {
 	d.log.Error("saved temps unreadable; moved aside", "file", p, "err", err)
 	os.Rename(p, p+".corrupt")
 	return nil
+}
+
+// nextBootSeq raises the boot counter kept in the state dir and saves it
+// (atomically, synced) before the first connect, so every will and birth
+// of this boot carries a number above the last boot's, power cuts
+// included. Without a state dir, or when the file cannot be written, it
+// is 0: the broker's order still decides (see docs/PROTOCOL.md).
+func (d *Device) nextBootSeq() uint64 {
+	if d.cfg.StateDir == "" {
+		return 0
+	}
+	p := filepath.Join(d.cfg.StateDir, "boot_seq")
+	var n uint64
+	if b, err := os.ReadFile(p); err == nil {
+		if _, err := fmt.Sscan(string(b), &n); err != nil {
+			d.log.Warn("boot counter unreadable; starting again from 1", "file", p, "err", err)
+			n = 0
+		}
+	}
+	n++
+	if err := os.MkdirAll(d.cfg.StateDir, 0o750); err != nil {
+		d.log.Error("state dir (--state-dir)", "err", err)
+		return 0
+	}
+	if err := atomicfile.Write(p, []byte(fmt.Sprintf("%d\n", n)), 0o640); err != nil {
+		d.log.Error("saving boot counter", "file", p, "err", err)
+		return 0
+	}
+	return n
 }
 
 func (d *Device) save(b []byte) {

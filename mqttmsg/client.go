@@ -39,6 +39,9 @@ type Presence struct {
 	// Since is the process start; it is the status's "ts", for people
 	// only: statuses are ordered by the broker, never by two hosts' clocks.
 	Since time.Time
+	// Extra fields carried in every status, birth and will alike (a
+	// device's boot counter).
+	Extra map[string]any
 }
 
 // Options configure a Client.
@@ -493,7 +496,13 @@ func (c *Client) RepublishPresence() { c.kickRebirth() }
 
 func (c *Client) presencePayload(online bool) []byte {
 	p := c.opts.Presence
-	b, _ := json.Marshal(map[string]any{"online": online, p.IDField: p.ID, "ts": p.Since.UTC().Format(time.RFC3339Nano)})
+	m := map[string]any{"online": online, p.IDField: p.ID, "ts": p.Since.UTC().Format(time.RFC3339Nano)}
+	for k, v := range p.Extra {
+		if _, set := m[k]; !set {
+			m[k] = v
+		}
+	}
+	b, _ := json.Marshal(m)
 	return b
 }
 
