@@ -203,6 +203,11 @@ func (f *fleet) onStatus(id string, st *protocol.DeviceStatus, retained bool) {
 		}
 		if !was {
 			f.maybeStart(d, path, retained)
+		} else if d.cycle && st.BootID != d.cycleBoot && st.BootID == d.readyBoot {
+			// The ready of a new boot came first (retained messages of a
+			// wildcard arrive in no set order): now both agree.
+			f.log.Info("device restarted; new cycle replaces the old", "device", id, "boot_id", st.BootID)
+			f.startNow(d, PathReady, true)
 		}
 		return
 	}
@@ -237,9 +242,12 @@ func (f *fleet) onReady(id string, r *protocol.Ready, retained bool) {
 	if d.cycle && (same || r.BootID == d.cycleBoot) {
 		return // exactly one cycle: a repeated ready changes nothing
 	}
-	if d.cycle && !retained {
+	if d.cycle && (!retained || d.statusBoot == r.BootID) {
 		// A new boot while a cycle runs: restart it for the new process
-		// (re-locate and fetch now); arming replaces the old timer.
+		// (re-locate and fetch now); arming replaces the old timer. A
+		// retained ready counts too when the status names the same boot:
+		// it is what a reconnect shows of a device that restarted while
+		// we were away.
 		f.log.Info("device restarted; new cycle replaces the old", "device", id, "boot_id", r.BootID)
 		f.startNow(d, PathReady, true)
 		return

@@ -562,3 +562,45 @@ func TestTempsSeqIsMonotonicAcrossRestarts(t *testing.T) {
 		}
 	})
 }
+
+// Regression: after the agent's connection dropped and came back while a
+// device restarted, the device's new ready arrived retained (at subscribe
+// time) while the old boot's cycle still ran; it was taken for resume state
+// and the old cycle went on, with the old boot's location, until the next
+// interval.
+func TestRetainedReadyOfANewBootAfterReconnectRestartsTheCycle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, "", ResumeFast)
+		var mu sync.Mutex
+		var boots []string
+		h.f.cfg.Locate = func(_ context.Context, _ string, in locateInput) (*geo.Saved, error) {
+			mu.Lock()
+			boots = append(boots, in.Boot)
+			mu.Unlock()
+			return &geo.Saved{Result: geo.Result{Location: protocol.Location{Lat: 1, Lon: 2}, Source: geo.SourceDefault}}, nil
+		}
+		h.f.connected()
+		h.announce("d", "b1", false)
+		synctest.Wait()
+		time.Sleep(5 * time.Minute)
+		h.announce("d", "b2", true) // retained, after a reconnect
+		synctest.Wait()
+		if got := h.snd.count("d"); got != 2 {
+			t.Fatalf("temps after the new boot's retained ready: got %d, want 2", got)
+		}
+		// Ready before status: retained messages of a wildcard arrive in
+		// no set order.
+		time.Sleep(5 * time.Minute)
+		h.f.onReady("d", ready("b3"), true)
+		h.f.onStatus("d", online("b3", time.Now()), true)
+		synctest.Wait()
+		if got := h.snd.count("d"); got != 3 {
+			t.Fatalf("temps after b3's retained ready then status: got %d, want 3", got)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !slices.Equal(boots, []string{"b1", "b2", "b3"}) {
+			t.Fatalf("located for boots %v, want [b1 b2 b3]", boots)
+		}
+	})
+}
