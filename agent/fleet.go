@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -82,6 +83,7 @@ type fleet struct {
 	devices   map[string]*dev
 	nCycles   int       // devices with cycle set
 	nOnline   int       // devices with online set
+	nDup      int       // devices with dup set
 	started   time.Time // when the agent connected; resume latency is measured from it
 	graceDone bool
 	closed    bool
@@ -97,6 +99,14 @@ type dev struct {
 	statusSeen bool
 	statusBoot string
 	statusTS   time.Time
+
+	// liveBoot is the boot last seen live (a live birth or ready), and
+	// prevBoots the few it replaced. A boot id that comes back after
+	// another replaced it means two processes run with this one id (a
+	// cloned SD card): no restarted process reuses its random boot id.
+	liveBoot  string
+	prevBoots []string
+	dup       []string // the two boot ids, once detected
 
 	// Readiness.
 	readyBoot string
@@ -177,6 +187,7 @@ func (f *fleet) onStatus(id string, st *protocol.DeviceStatus, retained bool) {
 		return
 	}
 	d := f.get(id)
+	dup := st.Online && !retained && f.sawLive(d, st.BootID)
 	// Statuses of one device arrive in the broker's order of its topic: the
 	// last one is the newest, whatever its ts says (a Pi without a
 	// real-time clock boots with a stale time; a will can be dated hours
@@ -203,7 +214,7 @@ func (f *fleet) onStatus(id string, st *protocol.DeviceStatus, retained bool) {
 		}
 		if !was {
 			f.maybeStart(d, path, retained)
-		} else if d.cycle && st.BootID != d.cycleBoot && st.BootID == d.readyBoot {
+		} else if d.cycle && !dup && st.BootID != d.cycleBoot && st.BootID == d.readyBoot {
 			// The ready of a new boot came first (retained messages of a
 			// wildcard arrive in no set order): now both agree.
 			f.log.Info("device restarted; new cycle replaces the old", "device", id, "boot_id", st.BootID)
@@ -225,6 +236,7 @@ func (f *fleet) onReady(id string, r *protocol.Ready, retained bool) {
 		return
 	}
 	d := f.get(id)
+	dup := !retained && f.sawLive(d, r.BootID)
 	same := r.BootID == d.readyBoot
 	if !same && !retained {
 		d.scan = nil // a scan belongs to one boot
@@ -241,6 +253,12 @@ func (f *fleet) onReady(id string, r *protocol.Ready, retained bool) {
 	}
 	if d.cycle && (same || r.BootID == d.cycleBoot) {
 		return // exactly one cycle: a repeated ready changes nothing
+	}
+	if d.cycle && dup {
+		// Two devices with one id announce in turn. Both read the same
+		// temps topic, so the one cycle serves both; restarting it at
+		// every announcement would fetch and relocate in a loop.
+		return
 	}
 	if d.cycle && (!retained || d.statusBoot == r.BootID) {
 		// A new boot while a cycle runs: restart it for the new process
@@ -260,6 +278,31 @@ func (f *fleet) onReady(id string, r *protocol.Ready, retained bool) {
 		}
 	}
 	f.maybeStart(d, path, retained)
+}
+
+// sawLive records a live announcement of boot and reports whether d is
+// known to be two devices with one id. Called with mu held.
+func (f *fleet) sawLive(d *dev, boot string) bool {
+	if boot == d.liveBoot || boot == "" {
+		return d.dup != nil
+	}
+	if slices.Contains(d.prevBoots, boot) {
+		if d.dup == nil {
+			f.nDup++
+			f.stats.duplicates.Set(float64(f.nDup))
+			f.log.Error("two devices are running with one device id (a cloned SD card?): give one a device_id of its own; one cycle serves both meanwhile",
+				"device", d.id, "boot_id", d.liveBoot, "other_boot_id", boot)
+		}
+		d.dup = []string{d.liveBoot, boot}
+		slices.Sort(d.dup)
+	} else if d.liveBoot != "" {
+		d.prevBoots = append(d.prevBoots, d.liveBoot)
+		if len(d.prevBoots) > 4 {
+			d.prevBoots = d.prevBoots[1:]
+		}
+	}
+	d.liveBoot = boot
+	return d.dup != nil
 }
 
 // onWiFi keeps a device's WiFi scan for the next location choice.
@@ -683,6 +726,8 @@ type DeviceView struct {
 	Location       *protocol.Location
 	LocationSource string
 	LastTemps      *protocol.Temps
+	// Duplicate holds the boot ids of two devices running with this id.
+	Duplicate []string
 }
 
 func (f *fleet) snapshot() []DeviceView {
@@ -690,7 +735,7 @@ func (f *fleet) snapshot() []DeviceView {
 	defer f.mu.Unlock()
 	out := make([]DeviceView, 0, len(f.devices))
 	for _, d := range f.devices {
-		v := DeviceView{ID: d.id, Online: d.online, Cycle: d.cycle, Parked: d.parked, BootID: d.readyBoot}
+		v := DeviceView{ID: d.id, Online: d.online, Cycle: d.cycle, Parked: d.parked, BootID: d.readyBoot, Duplicate: slices.Clone(d.dup)}
 		if d.cycle {
 			v.Due = d.due
 		}

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	dto "github.com/prometheus/client_model/go"
 	"log/slog"
 	"slices"
 	"sync"
@@ -601,6 +602,50 @@ func TestRetainedReadyOfANewBootAfterReconnectRestartsTheCycle(t *testing.T) {
 		defer mu.Unlock()
 		if !slices.Equal(boots, []string{"b1", "b2", "b3"}) {
 			t.Fatalf("located for boots %v, want [b1 b2 b3]", boots)
+		}
+	})
+}
+
+// Two devices with one id (a cloned SD card) announce in turn: the agent
+// says so (log, metric, status page) and keeps one cycle instead of
+// restarting it at every announcement.
+func TestDuplicateDeviceIDDetectedWithoutFlapping(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, "", ResumeFast)
+		h.f.connected()
+		h.announce("d", "b1", false)
+		synctest.Wait()
+		h.announce("d", "b2", false) // a restart, as far as anyone can tell
+		synctest.Wait()
+		if got := h.snd.count("d"); got != 2 {
+			t.Fatalf("temps after the second boot: got %d, want 2", got)
+		}
+		for range 5 { // the clones take turns
+			time.Sleep(10 * time.Second)
+			h.announce("d", "b1", false)
+			time.Sleep(10 * time.Second)
+			h.announce("d", "b2", false)
+		}
+		synctest.Wait()
+		if got := h.snd.count("d"); got != 2 {
+			t.Fatalf("temps while two devices share the id: got %d, want 2 (no cycle restarts)", got)
+		}
+		var dup []string
+		for _, v := range h.f.snapshot() {
+			if v.ID == "d" {
+				dup = v.Duplicate
+			}
+		}
+		if !slices.Equal(dup, []string{"b1", "b2"}) {
+			t.Fatalf("duplicate boot ids: got %v, want [b1 b2]", dup)
+		}
+		var m dto.Metric
+		h.stats.duplicates.Write(&m)
+		if got := m.GetGauge().GetValue(); got != 1 {
+			t.Fatalf("glowcast_agent_duplicate_device_ids: got %v, want 1", got)
+		}
+		if !h.cycles("d") {
+			t.Fatal("the device's cycle stopped")
 		}
 	})
 }
