@@ -134,6 +134,10 @@ type dev struct {
 	pendingRun bool               // a newer run waits for it to end
 
 	parkTimer *time.Timer
+
+	saveVer  uint64     // version of the newest snapshot taken (mu)
+	saveMu   sync.Mutex // orders this device's writes, outside mu
+	savedVer uint64     // version last written (saveMu)
 }
 
 func newFleet(ctx context.Context, cfg fleetConfig, log *slog.Logger, send Sender, fc Forecaster, st *store, stats *Stats) *fleet {
@@ -434,6 +438,12 @@ func (f *fleet) run(ctx context.Context, id string, gen uint64, due time.Time, i
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
+	var save func()
+	defer func() {
+		if save != nil {
+			save() // after mu is released: handlers never wait on a disk
+		}
+	}()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	d := f.devices[id]
@@ -481,7 +491,7 @@ func (f *fleet) run(ctx context.Context, id string, gen uint64, due time.Time, i
 		d.saved.NextDue = next
 	}
 	f.arm(d, next, next.Sub(now))
-	f.saveLocked(d)
+	save = f.saveLater(d)
 }
 
 // ErrNoLocation is a device's cycle error when nothing tells where it is.
@@ -540,15 +550,28 @@ func (f *fleet) step(ctx context.Context, id string, gen uint64, due time.Time, 
 	return nil
 }
 
-// saveLocked writes d's state. The write is fast (one small file); doing it
-// under mu orders saves of one device without another lock.
-func (f *fleet) saveLocked(d *dev) {
-	if d.saved == nil {
-		return
+// saveLater snapshots d's state with mu held and returns the write, to be
+// run after mu is released: an fsync can take a second on an SD card or a
+// busy disk, and every MQTT handler waits on mu. Saves of one device are
+// ordered by their version, so a slow older write never lands last.
+func (f *fleet) saveLater(d *dev) func() {
+	if d.saved == nil || f.st == nil {
+		return nil
 	}
 	d.saved.Updated = now()
-	if err := f.st.save(d.saved); err != nil {
-		f.log.Error("saving device state", "device", d.id, "err", err)
+	snap := *d.saved // its pointers are replaced, never written through
+	d.saveVer++
+	ver := d.saveVer
+	return func() {
+		d.saveMu.Lock()
+		defer d.saveMu.Unlock()
+		if ver <= d.savedVer {
+			return
+		}
+		d.savedVer = ver
+		if err := f.st.save(&snap); err != nil {
+			f.log.Error("saving device state", "device", d.id, "err", err)
+		}
 	}
 }
 

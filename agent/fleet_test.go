@@ -3,8 +3,10 @@ package agent
 import (
 	"context"
 	"errors"
+	"github.com/glowcast/glowcast/internal/atomicfile"
 	dto "github.com/prometheus/client_model/go"
 	"log/slog"
+	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -646,6 +648,37 @@ func TestDuplicateDeviceIDDetectedWithoutFlapping(t *testing.T) {
 		}
 		if !h.cycles("d") {
 			t.Fatal("the device's cycle stopped")
+		}
+	})
+}
+
+// Regression: device state was written (with fsync) while holding the
+// fleet's lock, so one slow disk write stalled every MQTT handler.
+func TestStateIsWrittenOutsideTheFleetLock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, t.TempDir(), ResumeFast)
+		var mu sync.Mutex
+		writes, underLock := 0, 0
+		h.f.st.write = func(path string, data []byte, perm os.FileMode) error {
+			mu.Lock()
+			writes++
+			if h.f.mu.TryLock() {
+				h.f.mu.Unlock()
+			} else {
+				underLock++
+			}
+			mu.Unlock()
+			return atomicfile.Write(path, data, perm)
+		}
+		h.f.connected()
+		h.announce("d", "b1", false)
+		synctest.Wait()
+		time.Sleep(tInterval + time.Second)
+		synctest.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		if writes < 2 || underLock != 0 {
+			t.Fatalf("state writes: %d, of them under the fleet lock: %d; want ≥ 2 and 0", writes, underLock)
 		}
 	})
 }
