@@ -12,6 +12,7 @@ import (
 
 	"github.com/glowcast/glowcast/agent/geo"
 	"github.com/glowcast/glowcast/agent/weather"
+	"github.com/glowcast/glowcast/internal/clock"
 	"github.com/glowcast/glowcast/protocol"
 )
 
@@ -62,6 +63,8 @@ type fleetConfig struct {
 	Locate func(ctx context.Context, device string, in locateInput) (*geo.Saved, error)
 	// Concurrency bounds fetches in flight across the fleet.
 	Concurrency int
+	// Clock tells the wall time; nil is the system clock.
+	Clock clock.Clock
 }
 
 // fleet owns every device's cycle. All fields of dev are guarded by mu;
@@ -75,6 +78,7 @@ type fleet struct {
 	stats *Stats
 	sem   chan struct{}
 	own   *ownership // shard and ownership claims; nil runs every device
+	clock clock.Clock
 
 	ctx context.Context // ends all runs
 	wg  sync.WaitGroup
@@ -150,7 +154,10 @@ func newFleet(ctx context.Context, cfg fleetConfig, log *slog.Logger, send Sende
 	f := &fleet{
 		cfg: cfg, log: log, send: send, fc: fc, st: st, stats: stats,
 		sem: make(chan struct{}, cfg.Concurrency), ctx: ctx,
-		devices: map[string]*dev{},
+		devices: map[string]*dev{}, clock: cfg.Clock,
+	}
+	if f.clock == nil {
+		f.clock = clock.System{}
 	}
 	for id, s := range st.loadAll() {
 		d := &dev{id: id, saved: s}
@@ -161,6 +168,8 @@ func newFleet(ctx context.Context, cfg fleetConfig, log *slog.Logger, send Sende
 	}
 	return f
 }
+
+func (f *fleet) now() time.Time { return f.clock.Now() }
 
 func (f *fleet) get(id string) *dev {
 	d := f.devices[id]
@@ -179,7 +188,7 @@ func (f *fleet) connected() {
 	if !f.started.IsZero() || f.closed {
 		return
 	}
-	f.started = now()
+	f.started = f.now()
 	f.graceT = time.AfterFunc(f.cfg.RestartGrace, f.graceExpired)
 }
 
@@ -349,7 +358,7 @@ func (f *fleet) maybeStart(d *dev, path string, retained bool) {
 // startNow arms d's cycle: at the saved due time when it serves the same
 // boot as before, else at once. Arming always replaces the previous timer.
 func (f *fleet) startNow(d *dev, path string, forceNow bool) {
-	now := now()
+	now := f.now()
 	due := now
 	newBoot := d.saved == nil || d.saved.BootID != d.readyBoot
 	if !newBoot && !forceNow && !d.saved.NextDue.IsZero() && d.saved.NextDue.After(now) {
@@ -389,7 +398,11 @@ func (f *fleet) arm(d *dev, due time.Time, wait time.Duration) {
 	d.due = due
 	f.stats.setCycles(f.countCycles())
 	id := d.id
-	d.timer = time.AfterFunc(max(wait, 0), func() { f.fire(id, gen) })
+	// No wait is longer than one interval: a due time computed before a
+	// wall-clock step back (or read from another host's claim) must not
+	// stall the cycle for the size of the step.
+	wait = min(max(wait, 0), f.cfg.Interval)
+	d.timer = time.AfterFunc(wait, func() { f.fire(id, gen) })
 	if f.own != nil {
 		f.own.armed(d)
 	}
@@ -463,7 +476,7 @@ func (f *fleet) run(ctx context.Context, id string, gen uint64, due time.Time, i
 		}
 		return
 	}
-	now := now()
+	now := f.now()
 	if err != nil {
 		d.attempt++
 		backoff := f.cfg.Retry << min(d.attempt-1, 10)
@@ -509,13 +522,13 @@ func (f *fleet) step(ctx context.Context, id string, gen uint64, due time.Time, 
 		return err
 	}
 	loc, src := &g.Location, g.Source
-	start := now()
+	start := f.now()
 	fc, err := f.fc.Forecast(ctx, id, loc.Lat, loc.Lon)
 	f.stats.fetched(err, time.Since(start))
 	if err != nil {
 		return err
 	}
-	now := now()
+	now := f.now()
 	t := buildTemps(fc, now, *loc, f.cfg.Interval)
 	// Check we are still the cycle before we speak for it, and number the
 	// message above every temps the device may have seen.
@@ -558,7 +571,7 @@ func (f *fleet) saveLater(d *dev) func() {
 	if d.saved == nil || f.st == nil {
 		return nil
 	}
-	d.saved.Updated = now()
+	d.saved.Updated = f.now()
 	snap := *d.saved // its pointers are replaced, never written through
 	d.saveVer++
 	ver := d.saveVer

@@ -248,7 +248,7 @@ func (o *ownership) mayStart(d *dev, path string, retained bool) bool {
 		// hours ahead would leave the device without temps for hours.
 		// A due time is never more than one interval away.
 		due := c.NextDue
-		if lim := now().Add(o.f.cfg.Interval); due.After(lim) {
+		if lim := o.f.now().Add(o.f.cfg.Interval); due.After(lim) {
 			due = lim
 		}
 		switch {
@@ -276,7 +276,7 @@ func (o *ownership) liveOther(c *Claim) bool {
 func (o *ownership) armed(d *dev) {
 	start, ok := o.mine[d.id]
 	if !ok {
-		start = time.Now()
+		start = o.f.now()
 		o.mine[d.id] = start
 	}
 	o.enqueue(d.id, Claim{Agent: o.agent, Session: o.session, TS: start.UTC(), BootID: d.cycleBoot, NextDue: d.due.UTC(), TempsSeq: d.tempsSeq})
@@ -318,7 +318,7 @@ func (o *ownership) onClaimMsg(m mqttmsg.Message) {
 		// shard: hand it over at the due time it had.
 		f.log.Info("device left this agent's shard; releasing it", "device", id, "shard", o.shard, "next_due", c.NextDue.Format(time.RFC3339))
 		o.handovers.WithLabelValues("released").Inc()
-		o.enqueue(id, Claim{Agent: o.agent, Session: o.session, TS: time.Now().UTC(), BootID: c.BootID, NextDue: c.NextDue, TempsSeq: c.TempsSeq, Released: true})
+		o.enqueue(id, Claim{Agent: o.agent, Session: o.session, TS: f.now().UTC(), BootID: c.BootID, NextDue: c.NextDue, TempsSeq: c.TempsSeq, Released: true})
 		return
 	}
 	d := f.devices[id]

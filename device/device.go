@@ -26,6 +26,7 @@ import (
 
 	"github.com/glowcast/glowcast/device/wifiscan"
 	"github.com/glowcast/glowcast/internal/atomicfile"
+	"github.com/glowcast/glowcast/internal/clock"
 	"github.com/glowcast/glowcast/internal/sdnotify"
 	"github.com/glowcast/glowcast/ledstrip"
 	"github.com/glowcast/glowcast/mqttmsg"
@@ -53,6 +54,8 @@ type Device struct {
 
 	// Dial replaces the network dial to the broker (tests).
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
+	// Clock tells the wall time (set before Run); nil is the system clock.
+	Clock clock.Clock
 
 	temps   mailbox[[]byte]
 	rebirth chan struct{}
@@ -81,7 +84,7 @@ func New(cfg Config, strip ledstrip.Strip, log *slog.Logger) (*Device, error) {
 	}
 	return &Device{
 		cfg: cfg, log: log.With("device", cfg.DeviceID), strip: strip,
-		bootID: randomID(), since: time.Now(),
+		bootID: randomID(),
 		rebirth: make(chan struct{}, 1), wake: make(chan struct{}, 1),
 		agents: map[string]protocol.AgentStatus{},
 	}, nil
@@ -100,6 +103,10 @@ func (d *Device) Connected() bool {
 // Run connects, announces and shows temps until ctx ends; then it turns the
 // LEDs off and publishes its offline status.
 func (d *Device) Run(ctx context.Context) error {
+	if d.Clock == nil {
+		d.Clock = clock.System{}
+	}
+	d.since = d.Clock.Now()
 	var stop context.CancelFunc
 	d.life, stop = context.WithCancel(context.Background())
 	defer stop()
@@ -260,8 +267,8 @@ type view struct {
 }
 
 func (d *Device) loop(ctx context.Context, saved *protocol.Temps, node *mqttmsg.Node, ready []byte) error {
-	v := view{cur: saved, fromSaved: saved != nil, started: time.Now()}
-	d.show(compose(time.Now(), v, d.cfg.StaleAfter))
+	v := view{cur: saved, fromSaved: saved != nil, started: d.Clock.Now()}
+	d.show(compose(d.Clock.Now(), v, d.cfg.StaleAfter))
 	// The strip is open and showing: ready for systemd, without waiting for
 	// the network. The watchdog is pinged from this loop only.
 	sdnotify.Ready("strip open; connecting to " + d.cfg.Broker)
@@ -305,7 +312,7 @@ func (d *Device) loop(ctx context.Context, saved *protocol.Temps, node *mqttmsg.
 			v.agentUp = v.agentUp || s.Online
 		}
 		d.mu.Unlock()
-		now := time.Now()
+		now := d.Clock.Now()
 		d.show(compose(now, v, d.cfg.StaleAfter))
 		timer.Reset(nextChange(now, v, d.cfg.StaleAfter))
 	}
@@ -330,7 +337,7 @@ func (d *Device) accept(v *view, b []byte) {
 		// Temps "issued" in our future came from a clock that was wrong
 		// (an agent before its NTP correction): trusting their date would
 		// refuse every correct forecast until that future arrives.
-		if !v.cur.IssuedAt.After(time.Now().Add(maxClockAhead)) {
+		if !v.cur.IssuedAt.After(d.now().Add(maxClockAhead)) {
 			d.log.Info("temps older than those shown dropped", "issued_at", t.IssuedAt, "shown", v.cur.IssuedAt)
 			return
 		}
@@ -524,6 +531,13 @@ func (m *mailbox[T]) take() (T, bool) {
 	var zero T
 	m.v, m.set = zero, false
 	return v, ok
+}
+
+func (d *Device) now() time.Time {
+	if d.Clock == nil {
+		return time.Now()
+	}
+	return d.Clock.Now()
 }
 
 func randomID() string {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/glowcast/glowcast/internal/clock"
 	"os"
 	"os/signal"
 	"syscall"
@@ -58,5 +59,7 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
+	// The fault campaign moves the clock by a file named in the environment.
+	a.Clock = clock.FromEnv()
 	return a.Run(ctx)
 }
