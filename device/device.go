@@ -84,7 +84,7 @@ func New(cfg Config, strip ledstrip.Strip, log *slog.Logger) (*Device, error) {
 	}
 	return &Device{
 		cfg: cfg, log: log.With("device", cfg.DeviceID), strip: strip,
-		bootID: randomID(),
+		bootID:  randomID(),
 		rebirth: make(chan struct{}, 1), wake: make(chan struct{}, 1),
 		agents: map[string]protocol.AgentStatus{},
 	}, nil
