@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"github.com/glowcast/glowcast/internal/atomicfile"
 	dto "github.com/prometheus/client_model/go"
 	"log/slog"
@@ -679,6 +680,43 @@ func TestStateIsWrittenOutsideTheFleetLock(t *testing.T) {
 		defer mu.Unlock()
 		if writes < 2 || underLock != 0 {
 			t.Fatalf("state writes: %d, of them under the fleet lock: %d; want ≥ 2 and 0", writes, underLock)
+		}
+	})
+}
+
+// Regression: the restart timer sent rebirth to every device of the state
+// dir, including those of other shards, whose own agents serve them.
+func TestRestartTimerRebirthsOnlyItsShard(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		st, err := openStore(dir, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mine, other string
+		for i := 0; mine == "" || other == ""; i++ {
+			id := fmt.Sprintf("dev-%d", i)
+			if ShardOf(id, 2) == 0 {
+				mine = id
+			} else {
+				other = id
+			}
+		}
+		for _, id := range []string{mine, other} {
+			if err := st.save(&Saved{Device: id, BootID: "b"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		h := newHarness(t, dir, ResumeFast)
+		newOwnership(h.f, "0/2", "a0", "s0", nil)
+		h.f.connected()
+		time.Sleep(tGrace + time.Second)
+		synctest.Wait()
+		if got := h.snd.rebirths(mine); got != 1 {
+			t.Errorf("rebirths to this shard's device: got %d, want 1", got)
+		}
+		if got := h.snd.rebirths(other); got != 0 {
+			t.Errorf("rebirths to another shard's device: got %d, want 0", got)
 		}
 	})
 }
