@@ -21,6 +21,7 @@ import (
 
 	"github.com/glowcast/glowcast/agent/geo"
 	"github.com/glowcast/glowcast/agent/weather"
+	"github.com/glowcast/glowcast/internal/clock"
 	"github.com/glowcast/glowcast/internal/sdnotify"
 	"github.com/glowcast/glowcast/mqttmsg"
 	"github.com/glowcast/glowcast/protocol"
@@ -41,6 +42,8 @@ type Agent struct {
 
 	// Dial replaces the network dial to the broker (tests).
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
+	// Clock tells the wall time (set before Run); nil is the system clock.
+	Clock clock.Clock
 
 	mu    sync.Mutex
 	fleet *fleet
@@ -63,7 +66,7 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Agent{cfg: cfg, log: log, stats: stats, session: randomID(), since: now(), src: src}, nil
+	return &Agent{cfg: cfg, log: log, stats: stats, session: randomID(), src: src}, nil
 }
 
 // SetProvider replaces the default weather provider (before Run).
@@ -106,6 +109,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
+	if a.Clock == nil {
+		a.Clock = clock.System{}
+	}
+	a.since = a.Clock.Now()
+	a.src.clock = a.Clock
 	st, err := openStore(a.cfg.StateDir, a.log)
 	if err != nil {
 		return err
@@ -115,7 +123,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer stopRuns()
 	f := newFleet(runCtx, fleetConfig{
 		Interval: a.cfg.Interval, RestartGrace: a.cfg.RestartGrace, OfflinePark: a.cfg.OfflinePark,
-		Resume: a.cfg.Resume, Locate: a.src.Locate, Retry: min(5*time.Second, a.cfg.Interval/4),
+		Resume: a.cfg.Resume, Locate: a.src.Locate, Retry: min(5*time.Second, a.cfg.Interval/4), Clock: a.Clock,
 	}, a.log, &sender, a.src, st, a.stats)
 	own := newOwnership(f, a.cfg.Shard, a.cfg.AgentID, a.session, a.stats.Registry)
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -234,4 +235,72 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 func weatherSample() (w weather.Config) {
 	w.Provider = "sample"
 	return w
+}
+
+// Regression: a retained last will on the agent's own status topic whose ts
+// lay ahead of the new process's start (the previous host's clock was fast)
+// made the new agent decide a newer process owned its id: it yielded and
+// exited 0 within 0.1s, and no agent served the fleet. An offline status is
+// never a reason to yield, whatever its ts says.
+func TestFutureDatedOwnWillDoesNotStopTheAgent(t *testing.T) {
+	b := mqtttest.Start(t)
+	pub, err := mqttmsg.New(mqttmsg.Options{Broker: b.URL(), ClientID: "operator"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub.Connect()
+	defer pub.Close(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := pub.WaitUp(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	will := fmt.Sprintf(`{"online":false,"session":"previous","ts":%q}`, time.Now().Add(2*time.Hour).UTC().Format(time.RFC3339Nano))
+	if err := pub.Publish(ctx, protocol.AgentStatusTopic("main"), []byte(will), true); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Default()
+	cfg.Broker, cfg.AgentID, cfg.Location = b.URL(), "main", "1,1"
+	cfg.Weather.Provider = "sample"
+	a, _, ended := runAgent(t, cfg)
+	waitUntil(t, 10*time.Second, "agent connected", a.connectedForTest)
+	d := startSimDevice(t, b.URL(), "dev-a")
+	select {
+	case err := <-ended:
+		t.Fatalf("agent ended with %v; want it to keep serving", err)
+	case <-time.After(2 * time.Second):
+	}
+	waitUntil(t, 10*time.Second, "temps for the device", func() bool { return d.last() != nil })
+}
+
+// A retained will on a device's status topic dated hours ahead (the
+// device's previous boot had a clock set fast) changes nothing: the
+// broker's order decides, and a live birth is newer than what was retained.
+// (The agent used to drop that birth as "stale" by its ts; the live ready
+// that follows it hid the bug, which this guards against returning.)
+func TestFutureDatedDeviceWillChangesNothing(t *testing.T) {
+	b := mqtttest.Start(t)
+	pub, err := mqttmsg.New(mqttmsg.Options{Broker: b.URL(), ClientID: "operator"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub.Connect()
+	defer pub.Close(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := pub.WaitUp(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	will := fmt.Sprintf(`{"online":false,"boot_id":"previous","ts":%q}`, time.Now().Add(3*time.Hour).UTC().Format(time.RFC3339Nano))
+	if err := pub.Publish(ctx, protocol.DeviceTopic("dev-f", protocol.SideDevice, protocol.MsgStatus), []byte(will), true); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Default()
+	cfg.Broker, cfg.AgentID, cfg.Location = b.URL(), "main", "1,1"
+	cfg.Weather.Provider = "sample"
+	a, _, _ := runAgent(t, cfg)
+	waitUntil(t, 10*time.Second, "agent connected", a.connectedForTest)
+	time.Sleep(200 * time.Millisecond) // the agent has seen the retained will
+	d := startSimDevice(t, b.URL(), "dev-f")
+	waitUntil(t, 5*time.Second, "temps for the device", func() bool { return d.last() != nil })
 }

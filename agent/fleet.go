@@ -6,11 +6,13 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/glowcast/glowcast/agent/geo"
 	"github.com/glowcast/glowcast/agent/weather"
+	"github.com/glowcast/glowcast/internal/clock"
 	"github.com/glowcast/glowcast/protocol"
 )
 
@@ -61,6 +63,8 @@ type fleetConfig struct {
 	Locate func(ctx context.Context, device string, in locateInput) (*geo.Saved, error)
 	// Concurrency bounds fetches in flight across the fleet.
 	Concurrency int
+	// Clock tells the wall time; nil is the system clock.
+	Clock clock.Clock
 }
 
 // fleet owns every device's cycle. All fields of dev are guarded by mu;
@@ -74,6 +78,7 @@ type fleet struct {
 	stats *Stats
 	sem   chan struct{}
 	own   *ownership // shard and ownership claims; nil runs every device
+	clock clock.Clock
 
 	ctx context.Context // ends all runs
 	wg  sync.WaitGroup
@@ -82,6 +87,7 @@ type fleet struct {
 	devices   map[string]*dev
 	nCycles   int       // devices with cycle set
 	nOnline   int       // devices with online set
+	nDup      int       // devices with dup set
 	started   time.Time // when the agent connected; resume latency is measured from it
 	graceDone bool
 	closed    bool
@@ -98,6 +104,14 @@ type dev struct {
 	statusBoot string
 	statusTS   time.Time
 
+	// liveBoot is the boot last seen live (a live birth or ready), and
+	// prevBoots the few it replaced. A boot id that comes back after
+	// another replaced it means two processes run with this one id (a
+	// cloned SD card): no restarted process reuses its random boot id.
+	liveBoot  string
+	prevBoots []string
+	dup       []string // the two boot ids, once detected
+
 	// Readiness.
 	readyBoot string
 	ready     *protocol.Ready
@@ -106,6 +120,9 @@ type dev struct {
 
 	// Saved state.
 	saved *Saved
+	// tempsSeq is the highest temps seq known for the device: published
+	// by us, saved, claimed by another agent or reported in its ready.
+	tempsSeq uint64
 
 	// The cycle. cycle is true while a timer is armed or a run is in
 	// flight; gen invalidates superseded timers and runs.
@@ -121,6 +138,10 @@ type dev struct {
 	pendingRun bool               // a newer run waits for it to end
 
 	parkTimer *time.Timer
+
+	saveVer  uint64     // version of the newest snapshot taken (mu)
+	saveMu   sync.Mutex // orders this device's writes, outside mu
+	savedVer uint64     // version last written (saveMu)
 }
 
 func newFleet(ctx context.Context, cfg fleetConfig, log *slog.Logger, send Sender, fc Forecaster, st *store, stats *Stats) *fleet {
@@ -133,13 +154,22 @@ func newFleet(ctx context.Context, cfg fleetConfig, log *slog.Logger, send Sende
 	f := &fleet{
 		cfg: cfg, log: log, send: send, fc: fc, st: st, stats: stats,
 		sem: make(chan struct{}, cfg.Concurrency), ctx: ctx,
-		devices: map[string]*dev{},
+		devices: map[string]*dev{}, clock: cfg.Clock,
+	}
+	if f.clock == nil {
+		f.clock = clock.System{}
 	}
 	for id, s := range st.loadAll() {
-		f.devices[id] = &dev{id: id, saved: s}
+		d := &dev{id: id, saved: s}
+		if s.LastTemps != nil {
+			d.tempsSeq = s.LastTemps.Seq
+		}
+		f.devices[id] = d
 	}
 	return f
 }
+
+func (f *fleet) now() time.Time { return f.clock.Now() }
 
 func (f *fleet) get(id string) *dev {
 	d := f.devices[id]
@@ -158,7 +188,7 @@ func (f *fleet) connected() {
 	if !f.started.IsZero() || f.closed {
 		return
 	}
-	f.started = now()
+	f.started = f.now()
 	f.graceT = time.AfterFunc(f.cfg.RestartGrace, f.graceExpired)
 }
 
@@ -170,10 +200,11 @@ func (f *fleet) onStatus(id string, st *protocol.DeviceStatus, retained bool) {
 		return
 	}
 	d := f.get(id)
-	if d.statusSeen && st.TS.Before(d.statusTS) {
-		f.log.Debug("stale device status ignored", "device", id, "ts", st.TS, "newest", d.statusTS)
-		return
-	}
+	dup := st.Online && !retained && f.sawLive(d, st.BootID)
+	// Statuses of one device arrive in the broker's order of its topic: the
+	// last one is the newest, whatever its ts says (a Pi without a
+	// real-time clock boots with a stale time; a will can be dated hours
+	// ahead by a host whose clock was fast).
 	if !st.Online && d.statusSeen && st.BootID != d.statusBoot {
 		// A late will of an earlier boot: the device is running as another.
 		f.log.Debug("late will of an old boot ignored", "device", id, "boot_id", st.BootID, "current", d.statusBoot)
@@ -196,6 +227,11 @@ func (f *fleet) onStatus(id string, st *protocol.DeviceStatus, retained bool) {
 		}
 		if !was {
 			f.maybeStart(d, path, retained)
+		} else if d.cycle && !dup && st.BootID != d.cycleBoot && st.BootID == d.readyBoot {
+			// The ready of a new boot came first (retained messages of a
+			// wildcard arrive in no set order): now both agree.
+			f.log.Info("device restarted; new cycle replaces the old", "device", id, "boot_id", st.BootID)
+			f.startNow(d, PathReady, true)
 		}
 		return
 	}
@@ -213,11 +249,13 @@ func (f *fleet) onReady(id string, r *protocol.Ready, retained bool) {
 		return
 	}
 	d := f.get(id)
+	dup := !retained && f.sawLive(d, r.BootID)
 	same := r.BootID == d.readyBoot
 	if !same && !retained {
 		d.scan = nil // a scan belongs to one boot
 	}
 	d.readyBoot, d.ready = r.BootID, r
+	d.tempsSeq = max(d.tempsSeq, r.TempsSeq)
 	if !retained {
 		// A live ready proves the device is connected even if its status
 		// was lost (a broker restarted without persistence).
@@ -229,9 +267,18 @@ func (f *fleet) onReady(id string, r *protocol.Ready, retained bool) {
 	if d.cycle && (same || r.BootID == d.cycleBoot) {
 		return // exactly one cycle: a repeated ready changes nothing
 	}
-	if d.cycle && !retained {
+	if d.cycle && dup {
+		// Two devices with one id announce in turn. Both read the same
+		// temps topic, so the one cycle serves both; restarting it at
+		// every announcement would fetch and relocate in a loop.
+		return
+	}
+	if d.cycle && (!retained || d.statusBoot == r.BootID) {
 		// A new boot while a cycle runs: restart it for the new process
-		// (re-locate and fetch now); arming replaces the old timer.
+		// (re-locate and fetch now); arming replaces the old timer. A
+		// retained ready counts too when the status names the same boot:
+		// it is what a reconnect shows of a device that restarted while
+		// we were away.
 		f.log.Info("device restarted; new cycle replaces the old", "device", id, "boot_id", r.BootID)
 		f.startNow(d, PathReady, true)
 		return
@@ -244,6 +291,31 @@ func (f *fleet) onReady(id string, r *protocol.Ready, retained bool) {
 		}
 	}
 	f.maybeStart(d, path, retained)
+}
+
+// sawLive records a live announcement of boot and reports whether d is
+// known to be two devices with one id. Called with mu held.
+func (f *fleet) sawLive(d *dev, boot string) bool {
+	if boot == d.liveBoot || boot == "" {
+		return d.dup != nil
+	}
+	if slices.Contains(d.prevBoots, boot) {
+		if d.dup == nil {
+			f.nDup++
+			f.stats.duplicates.Set(float64(f.nDup))
+			f.log.Error("two devices are running with one device id (a cloned SD card?): give one a device_id of its own; one cycle serves both meanwhile",
+				"device", d.id, "boot_id", d.liveBoot, "other_boot_id", boot)
+		}
+		d.dup = []string{d.liveBoot, boot}
+		slices.Sort(d.dup)
+	} else if d.liveBoot != "" {
+		d.prevBoots = append(d.prevBoots, d.liveBoot)
+		if len(d.prevBoots) > 4 {
+			d.prevBoots = d.prevBoots[1:]
+		}
+	}
+	d.liveBoot = boot
+	return d.dup != nil
 }
 
 // onWiFi keeps a device's WiFi scan for the next location choice.
@@ -286,7 +358,7 @@ func (f *fleet) maybeStart(d *dev, path string, retained bool) {
 // startNow arms d's cycle: at the saved due time when it serves the same
 // boot as before, else at once. Arming always replaces the previous timer.
 func (f *fleet) startNow(d *dev, path string, forceNow bool) {
-	now := now()
+	now := f.now()
 	due := now
 	newBoot := d.saved == nil || d.saved.BootID != d.readyBoot
 	if !newBoot && !forceNow && !d.saved.NextDue.IsZero() && d.saved.NextDue.After(now) {
@@ -326,7 +398,11 @@ func (f *fleet) arm(d *dev, due time.Time, wait time.Duration) {
 	d.due = due
 	f.stats.setCycles(f.countCycles())
 	id := d.id
-	d.timer = time.AfterFunc(max(wait, 0), func() { f.fire(id, gen) })
+	// No wait is longer than one interval: a due time computed before a
+	// wall-clock step back (or read from another host's claim) must not
+	// stall the cycle for the size of the step.
+	wait = min(max(wait, 0), f.cfg.Interval)
+	d.timer = time.AfterFunc(wait, func() { f.fire(id, gen) })
 	if f.own != nil {
 		f.own.armed(d)
 	}
@@ -375,6 +451,12 @@ func (f *fleet) run(ctx context.Context, id string, gen uint64, due time.Time, i
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
+	var save func()
+	defer func() {
+		if save != nil {
+			save() // after mu is released: handlers never wait on a disk
+		}
+	}()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	d := f.devices[id]
@@ -394,7 +476,7 @@ func (f *fleet) run(ctx context.Context, id string, gen uint64, due time.Time, i
 		}
 		return
 	}
-	now := now()
+	now := f.now()
 	if err != nil {
 		d.attempt++
 		backoff := f.cfg.Retry << min(d.attempt-1, 10)
@@ -422,7 +504,7 @@ func (f *fleet) run(ctx context.Context, id string, gen uint64, due time.Time, i
 		d.saved.NextDue = next
 	}
 	f.arm(d, next, next.Sub(now))
-	f.saveLocked(d)
+	save = f.saveLater(d)
 }
 
 // ErrNoLocation is a device's cycle error when nothing tells where it is.
@@ -440,25 +522,30 @@ func (f *fleet) step(ctx context.Context, id string, gen uint64, due time.Time, 
 		return err
 	}
 	loc, src := &g.Location, g.Source
-	start := now()
+	start := f.now()
 	fc, err := f.fc.Forecast(ctx, id, loc.Lat, loc.Lon)
 	f.stats.fetched(err, time.Since(start))
 	if err != nil {
 		return err
 	}
-	now := now()
+	now := f.now()
 	t := buildTemps(fc, now, *loc, f.cfg.Interval)
-	b, err := json.Marshal(t)
-	if err != nil {
-		return err
-	}
-	// Check we are still the cycle before we speak for it.
+	// Check we are still the cycle before we speak for it, and number the
+	// message above every temps the device may have seen.
 	f.mu.Lock()
 	d := f.devices[id]
 	live := !f.closed && d != nil && d.gen == gen
+	if live {
+		d.tempsSeq++
+		t.Seq = d.tempsSeq
+	}
 	f.mu.Unlock()
 	if !live {
 		return nil
+	}
+	b, err := json.Marshal(t)
+	if err != nil {
+		return err
 	}
 	if err := f.send.SendRetained(ctx, id, protocol.MsgTemps, b); err != nil {
 		return err
@@ -476,15 +563,28 @@ func (f *fleet) step(ctx context.Context, id string, gen uint64, due time.Time, 
 	return nil
 }
 
-// saveLocked writes d's state. The write is fast (one small file); doing it
-// under mu orders saves of one device without another lock.
-func (f *fleet) saveLocked(d *dev) {
-	if d.saved == nil {
-		return
+// saveLater snapshots d's state with mu held and returns the write, to be
+// run after mu is released: an fsync can take a second on an SD card or a
+// busy disk, and every MQTT handler waits on mu. Saves of one device are
+// ordered by their version, so a slow older write never lands last.
+func (f *fleet) saveLater(d *dev) func() {
+	if d.saved == nil || f.st == nil {
+		return nil
 	}
-	d.saved.Updated = now()
-	if err := f.st.save(d.saved); err != nil {
-		f.log.Error("saving device state", "device", d.id, "err", err)
+	d.saved.Updated = f.now()
+	snap := *d.saved // its pointers are replaced, never written through
+	d.saveVer++
+	ver := d.saveVer
+	return func() {
+		d.saveMu.Lock()
+		defer d.saveMu.Unlock()
+		if ver <= d.savedVer {
+			return
+		}
+		d.savedVer = ver
+		if err := f.st.save(&snap); err != nil {
+			f.log.Error("saving device state", "device", d.id, "err", err)
+		}
 	}
 }
 
@@ -541,7 +641,9 @@ func (f *fleet) graceExpired() {
 				continue
 			}
 			f.startNow(d, PathTimer, f.cfg.Resume == ResumeTimerOnly)
-		case !d.statusSeen && d.saved != nil:
+		case !d.statusSeen && d.saved != nil && (f.own == nil || f.own.shard.Owns(d.id)):
+			// Only our own shard's: another shard's devices are its agent's
+			// to wake, and a state dir can hold devices that left ours.
 			rebirth = append(rebirth, d.id)
 		}
 	}
@@ -660,6 +762,8 @@ type DeviceView struct {
 	Location       *protocol.Location
 	LocationSource string
 	LastTemps      *protocol.Temps
+	// Duplicate holds the boot ids of two devices running with this id.
+	Duplicate []string
 }
 
 func (f *fleet) snapshot() []DeviceView {
@@ -667,7 +771,7 @@ func (f *fleet) snapshot() []DeviceView {
 	defer f.mu.Unlock()
 	out := make([]DeviceView, 0, len(f.devices))
 	for _, d := range f.devices {
-		v := DeviceView{ID: d.id, Online: d.online, Cycle: d.cycle, Parked: d.parked, BootID: d.readyBoot}
+		v := DeviceView{ID: d.id, Online: d.online, Cycle: d.cycle, Parked: d.parked, BootID: d.readyBoot, Duplicate: slices.Clone(d.dup)}
 		if d.cycle {
 			v.Due = d.due
 		}

@@ -3,7 +3,12 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
+	"github.com/glowcast/glowcast/internal/atomicfile"
+	dto "github.com/prometheus/client_model/go"
 	"log/slog"
+	"os"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -62,12 +67,13 @@ func (f *fakeForecaster) setFail(err error) {
 type fakeSender struct {
 	mu      sync.Mutex
 	temps   map[string][]time.Time
+	seqs    map[string][]uint64
 	rebirth map[string]int
 	fail    error
 }
 
 func newFakeSender() *fakeSender {
-	return &fakeSender{temps: map[string][]time.Time{}, rebirth: map[string]int{}}
+	return &fakeSender{temps: map[string][]time.Time{}, seqs: map[string][]uint64{}, rebirth: map[string]int{}}
 }
 
 func (s *fakeSender) Send(ctx context.Context, id, name string, b []byte) error {
@@ -85,10 +91,12 @@ func (s *fakeSender) SendRetained(ctx context.Context, id, name string, b []byte
 	if s.fail != nil {
 		return s.fail
 	}
-	if _, err := protocol.ParseTemps(b); err != nil {
+	tp, err := protocol.ParseTemps(b)
+	if err != nil {
 		panic("fleet sent invalid temps: " + err.Error())
 	}
 	s.temps[id] = append(s.temps[id], time.Now())
+	s.seqs[id] = append(s.seqs[id], tp.Seq)
 	return nil
 }
 
@@ -432,7 +440,7 @@ func TestOfflineDeviceParksAndResumes(t *testing.T) {
 	})
 }
 
-func TestLateAndStaleStatusIgnored(t *testing.T) {
+func TestLateWillOfAnOldBootIgnored(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, "", ResumeFast)
 		h.f.connected()
@@ -441,8 +449,8 @@ func TestLateAndStaleStatusIgnored(t *testing.T) {
 		h.announce("d", "b2", false)
 		// The will of the previous boot arrives late.
 		h.f.onStatus("d", offline("b1", t0), false)
-		// And an old online status replayed.
-		h.f.onStatus("d", online("b1", t0), false)
+		// Dated hours ahead, it is still the late will of another boot.
+		h.f.onStatus("d", offline("b1", t0.Add(5*time.Hour)), false)
 		h.f.mu.Lock()
 		d := h.f.devices["d"]
 		on, boot := d.online, d.statusBoot
@@ -512,6 +520,203 @@ func TestManyDevicesRandomEventsNeverOverlap(t *testing.T) {
 		}
 		if got := h.f.countCycles(); got > len(ids) {
 			t.Fatalf("cycles: got %d, want at most %d", got, len(ids))
+		}
+	})
+}
+
+func (s *fakeSender) seqsOf(id string) []uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]uint64(nil), s.seqs[id]...)
+}
+
+// Temps are numbered per device, and the numbering goes on across an agent
+// restart (saved state) and for an agent that knows the device only from
+// its ready (temps_seq of what it shows), so a device can order them
+// without trusting issued_at, the fetch time of a possibly cached forecast.
+func TestTempsSeqIsMonotonicAcrossRestarts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		h1 := newHarness(t, dir, ResumeFast)
+		h1.f.connected()
+		h1.announce("d", "b1", false)
+		synctest.Wait()
+		time.Sleep(tInterval + time.Second)
+		synctest.Wait()
+		if got := h1.snd.seqsOf("d"); !slices.Equal(got, []uint64{1, 2}) {
+			t.Fatalf("first agent's seqs: got %v, want [1 2]", got)
+		}
+		h1.close()
+
+		h2 := newHarness(t, dir, ResumeFast)
+		h2.f.connected()
+		h2.announce("d", "b2", false) // a new boot: fetched at once
+		synctest.Wait()
+		if got := h2.snd.seqsOf("d"); !slices.Equal(got, []uint64{3}) {
+			t.Fatalf("restarted agent's seqs: got %v, want [3]", got)
+		}
+
+		h3 := newHarness(t, "", ResumeFast) // no state at all
+		h3.f.connected()
+		h3.f.onStatus("e", online("b1", time.Now()), false)
+		h3.f.onReady("e", &protocol.Ready{BootID: "b1", LEDs: 5, TempsSeq: 41}, false)
+		synctest.Wait()
+		if got := h3.snd.seqsOf("e"); !slices.Equal(got, []uint64{42}) {
+			t.Fatalf("seqs after a ready with temps_seq 41: got %v, want [42]", got)
+		}
+	})
+}
+
+// Regression: after the agent's connection dropped and came back while a
+// device restarted, the device's new ready arrived retained (at subscribe
+// time) while the old boot's cycle still ran; it was taken for resume state
+// and the old cycle went on, with the old boot's location, until the next
+// interval.
+func TestRetainedReadyOfANewBootAfterReconnectRestartsTheCycle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, "", ResumeFast)
+		var mu sync.Mutex
+		var boots []string
+		h.f.cfg.Locate = func(_ context.Context, _ string, in locateInput) (*geo.Saved, error) {
+			mu.Lock()
+			boots = append(boots, in.Boot)
+			mu.Unlock()
+			return &geo.Saved{Result: geo.Result{Location: protocol.Location{Lat: 1, Lon: 2}, Source: geo.SourceDefault}}, nil
+		}
+		h.f.connected()
+		h.announce("d", "b1", false)
+		synctest.Wait()
+		time.Sleep(5 * time.Minute)
+		h.announce("d", "b2", true) // retained, after a reconnect
+		synctest.Wait()
+		if got := h.snd.count("d"); got != 2 {
+			t.Fatalf("temps after the new boot's retained ready: got %d, want 2", got)
+		}
+		// Ready before status: retained messages of a wildcard arrive in
+		// no set order.
+		time.Sleep(5 * time.Minute)
+		h.f.onReady("d", ready("b3"), true)
+		h.f.onStatus("d", online("b3", time.Now()), true)
+		synctest.Wait()
+		if got := h.snd.count("d"); got != 3 {
+			t.Fatalf("temps after b3's retained ready then status: got %d, want 3", got)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !slices.Equal(boots, []string{"b1", "b2", "b3"}) {
+			t.Fatalf("located for boots %v, want [b1 b2 b3]", boots)
+		}
+	})
+}
+
+// Two devices with one id (a cloned SD card) announce in turn: the agent
+// says so (log, metric, status page) and keeps one cycle instead of
+// restarting it at every announcement.
+func TestDuplicateDeviceIDDetectedWithoutFlapping(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, "", ResumeFast)
+		h.f.connected()
+		h.announce("d", "b1", false)
+		synctest.Wait()
+		h.announce("d", "b2", false) // a restart, as far as anyone can tell
+		synctest.Wait()
+		if got := h.snd.count("d"); got != 2 {
+			t.Fatalf("temps after the second boot: got %d, want 2", got)
+		}
+		for range 5 { // the clones take turns
+			time.Sleep(10 * time.Second)
+			h.announce("d", "b1", false)
+			time.Sleep(10 * time.Second)
+			h.announce("d", "b2", false)
+		}
+		synctest.Wait()
+		if got := h.snd.count("d"); got != 2 {
+			t.Fatalf("temps while two devices share the id: got %d, want 2 (no cycle restarts)", got)
+		}
+		var dup []string
+		for _, v := range h.f.snapshot() {
+			if v.ID == "d" {
+				dup = v.Duplicate
+			}
+		}
+		if !slices.Equal(dup, []string{"b1", "b2"}) {
+			t.Fatalf("duplicate boot ids: got %v, want [b1 b2]", dup)
+		}
+		var m dto.Metric
+		h.stats.duplicates.Write(&m)
+		if got := m.GetGauge().GetValue(); got != 1 {
+			t.Fatalf("glowcast_agent_duplicate_device_ids: got %v, want 1", got)
+		}
+		if !h.cycles("d") {
+			t.Fatal("the device's cycle stopped")
+		}
+	})
+}
+
+// Regression: device state was written (with fsync) while holding the
+// fleet's lock, so one slow disk write stalled every MQTT handler.
+func TestStateIsWrittenOutsideTheFleetLock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, t.TempDir(), ResumeFast)
+		var mu sync.Mutex
+		writes, underLock := 0, 0
+		h.f.st.write = func(path string, data []byte, perm os.FileMode) error {
+			mu.Lock()
+			writes++
+			if h.f.mu.TryLock() {
+				h.f.mu.Unlock()
+			} else {
+				underLock++
+			}
+			mu.Unlock()
+			return atomicfile.Write(path, data, perm)
+		}
+		h.f.connected()
+		h.announce("d", "b1", false)
+		synctest.Wait()
+		time.Sleep(tInterval + time.Second)
+		synctest.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		if writes < 2 || underLock != 0 {
+			t.Fatalf("state writes: %d, of them under the fleet lock: %d; want ≥ 2 and 0", writes, underLock)
+		}
+	})
+}
+
+// Regression: the restart timer sent rebirth to every device of the state
+// dir, including those of other shards, whose own agents serve them.
+func TestRestartTimerRebirthsOnlyItsShard(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		st, err := openStore(dir, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mine, other string
+		for i := 0; mine == "" || other == ""; i++ {
+			id := fmt.Sprintf("dev-%d", i)
+			if ShardOf(id, 2) == 0 {
+				mine = id
+			} else {
+				other = id
+			}
+		}
+		for _, id := range []string{mine, other} {
+			if err := st.save(&Saved{Device: id, BootID: "b"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		h := newHarness(t, dir, ResumeFast)
+		newOwnership(h.f, "0/2", "a0", "s0", nil)
+		h.f.connected()
+		time.Sleep(tGrace + time.Second)
+		synctest.Wait()
+		if got := h.snd.rebirths(mine); got != 1 {
+			t.Errorf("rebirths to this shard's device: got %d, want 1", got)
+		}
+		if got := h.snd.rebirths(other); got != 0 {
+			t.Errorf("rebirths to another shard's device: got %d, want 0", got)
 		}
 	})
 }

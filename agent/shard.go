@@ -87,6 +87,9 @@ type Claim struct {
 	// NextDue is when the device's next forecast is due: a new owner
 	// resumes there, without an extra fetch.
 	NextDue time.Time `json:"next_due,omitzero"`
+	// TempsSeq is the seq of the last temps this agent published for the
+	// device: a new owner numbers its temps above it.
+	TempsSeq uint64 `json:"temps_seq,omitempty"`
 	// Released hands the device over: any agent whose shard holds it may
 	// take it on at once.
 	Released bool `json:"released,omitempty"`
@@ -236,11 +239,18 @@ func (o *ownership) mayStart(d *dev, path string, retained bool) bool {
 		o.handovers.WithLabelValues("taken").Inc()
 	}
 	if c != nil && o.f.cfg.Resume != ResumeTimerOnly && c.BootID != "" && c.BootID == d.readyBoot && !c.NextDue.IsZero() {
+		// The claim's due time was written by another host's clock: one
+		// hours ahead would leave the device without temps for hours.
+		// A due time is never more than one interval away.
+		due := c.NextDue
+		if lim := o.f.now().Add(o.f.cfg.Interval); due.After(lim) {
+			due = lim
+		}
 		switch {
 		case d.saved == nil || d.saved.BootID != c.BootID:
-			d.saved = &Saved{Device: d.id, BootID: c.BootID, NextDue: c.NextDue}
-		case c.NextDue.After(d.saved.NextDue):
-			d.saved.NextDue = c.NextDue
+			d.saved = &Saved{Device: d.id, BootID: c.BootID, NextDue: due}
+		case due.After(d.saved.NextDue):
+			d.saved.NextDue = due
 		}
 	}
 	return true
@@ -261,10 +271,10 @@ func (o *ownership) liveOther(c *Claim) bool {
 func (o *ownership) armed(d *dev) {
 	start, ok := o.mine[d.id]
 	if !ok {
-		start = time.Now()
+		start = o.f.now()
 		o.mine[d.id] = start
 	}
-	o.enqueue(d.id, Claim{Agent: o.agent, Session: o.session, TS: start.UTC(), BootID: d.cycleBoot, NextDue: d.due.UTC()})
+	o.enqueue(d.id, Claim{Agent: o.agent, Session: o.session, TS: start.UTC(), BootID: d.cycleBoot, NextDue: d.due.UTC(), TempsSeq: d.tempsSeq})
 }
 
 func (o *ownership) onClaimMsg(m mqttmsg.Message) {
@@ -290,6 +300,9 @@ func (o *ownership) onClaimMsg(m mqttmsg.Message) {
 		delete(o.claims, id)
 	} else {
 		o.claims[id] = c
+		if d := f.devices[id]; d != nil {
+			d.tempsSeq = max(d.tempsSeq, c.TempsSeq)
+		}
 	}
 	switch {
 	case c == nil:
@@ -300,7 +313,7 @@ func (o *ownership) onClaimMsg(m mqttmsg.Message) {
 		// shard: hand it over at the due time it had.
 		f.log.Info("device left this agent's shard; releasing it", "device", id, "shard", o.shard, "next_due", c.NextDue.Format(time.RFC3339))
 		o.handovers.WithLabelValues("released").Inc()
-		o.enqueue(id, Claim{Agent: o.agent, Session: o.session, TS: time.Now().UTC(), BootID: c.BootID, NextDue: c.NextDue, Released: true})
+		o.enqueue(id, Claim{Agent: o.agent, Session: o.session, TS: f.now().UTC(), BootID: c.BootID, NextDue: c.NextDue, TempsSeq: c.TempsSeq, Released: true})
 		return
 	}
 	d := f.devices[id]
@@ -349,8 +362,8 @@ func (o *ownership) onAgentMsg(m mqttmsg.Message) {
 	if f.closed {
 		return
 	}
-	if prev, ok := o.agents[agentID]; ok && st.TS.Before(prev.TS) {
-		return // a late will of an older process
+	if prev, ok := o.agents[agentID]; ok && !st.Online && prev.Online && st.Session != prev.Session {
+		return // a late will of an older process; the broker's order, not ts, says so
 	}
 	o.agents[agentID] = *st
 	for id := range o.waiting {
@@ -366,6 +379,11 @@ func (o *ownership) onAgentMsg(m mqttmsg.Message) {
 func (o *ownership) yield(d *dev) {
 	o.f.stopCycle(d)
 	delete(o.mine, d.id)
+	// A claim of ours still queued would, published after the winner's,
+	// take the device back: drop it.
+	o.qmu.Lock()
+	delete(o.pending, d.id)
+	o.qmu.Unlock()
 }
 
 func (o *ownership) enqueue(id string, c Claim) {

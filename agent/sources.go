@@ -3,9 +3,11 @@ package agent
 import (
 	"context"
 	"fmt"
+	"github.com/glowcast/glowcast/internal/clock"
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/glowcast/glowcast/agent/geo"
 	"github.com/glowcast/glowcast/agent/weather"
@@ -24,12 +26,17 @@ type sources struct {
 	resolver  *geo.Resolver
 	devLocs   map[string]*protocol.Location
 	defLoc    *protocol.Location
+	// clock is the agent's, set before Run starts anything.
+	clock clock.Clock
 }
+
+func (s *sources) now() time.Time { return s.clock.Now() }
 
 func newSources(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*sources, error) {
 	weather.UserAgent = "glowcast/" + Version
 	geo.UserAgent = "glowcast/" + Version
-	s := &sources{log: log, perDevice: map[string]weather.Provider{}, devLocs: map[string]*protocol.Location{}}
+	s := &sources{log: log, perDevice: map[string]weather.Provider{}, devLocs: map[string]*protocol.Location{}, clock: clock.System{}}
+	now := s.now
 	var err error
 	if s.def, err = weather.New(cfg.Weather, weather.Options{Log: log, Now: now}); err != nil {
 		return nil, err

@@ -37,6 +37,8 @@ type Saved struct {
 type store struct {
 	dir string
 	log *slog.Logger
+	// write replaces a file atomically; tests observe it.
+	write func(path string, data []byte, perm os.FileMode) error
 }
 
 func openStore(dir string, log *slog.Logger) (*store, error) {
@@ -47,7 +49,7 @@ func openStore(dir string, log *slog.Logger) (*store, error) {
 	if err := os.MkdirAll(d, 0o750); err != nil {
 		return nil, fmt.Errorf("agent: state dir (--state-dir %s): %w", dir, err)
 	}
-	return &store{dir: d, log: log}, nil
+	return &store{dir: d, log: log, write: atomicfile.Write}, nil
 }
 
 func (s *store) path(id string) string { return filepath.Join(s.dir, id+".json") }
@@ -60,7 +62,7 @@ func (s *store) save(v *Saved) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.Write(s.path(v.Device), b, 0o640)
+	return s.write(s.path(v.Device), b, 0o640)
 }
 
 // loadAll reads every saved device. A file that cannot be read or parsed is

@@ -25,6 +25,7 @@ type Stats struct {
 	violations  prometheus.Counter
 	connected   prometheus.Gauge
 	brokerConns prometheus.Counter
+	duplicates  prometheus.Gauge
 
 	mu       sync.Mutex
 	inFlight map[string]int
@@ -49,10 +50,12 @@ func newStats() *Stats {
 		violations:  prometheus.NewCounter(prometheus.CounterOpts{Name: "glowcast_agent_parallel_cycle_violations_total", Help: "Times two runs of one device's cycle overlapped (must stay 0)."}),
 		connected:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "glowcast_agent_broker_connected", Help: "1 while connected and subscribed."}),
 		brokerConns: prometheus.NewCounter(prometheus.CounterOpts{Name: "glowcast_agent_broker_connects_total", Help: "Completed broker connects."}),
-		inFlight:    map[string]int{},
+		duplicates: prometheus.NewGauge(prometheus.GaugeOpts{Name: "glowcast_agent_duplicate_device_ids",
+			Help: "Device ids used by two running devices at once (a cloned SD card); each needs a device_id of its own."}),
+		inFlight: map[string]int{},
 	}
 	s.Registry.MustRegister(s.online, s.cycles, s.resumes, s.resumeLat, s.fetches, s.fetchLat, s.publishes,
-		s.rebirths, s.violations, s.connected, s.brokerConns,
+		s.rebirths, s.violations, s.connected, s.brokerConns, s.duplicates,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return s
 }

@@ -24,7 +24,7 @@ func (a *Agent) statusDevices() []statuspage.Device {
 	vs := a.Devices()
 	out := make([]statuspage.Device, len(vs))
 	for i, v := range vs {
-		out[i] = statuspage.Device{ID: v.ID, Online: v.Online, Location: v.Location, LocationSource: v.LocationSource, Temps: v.LastTemps}
+		out[i] = statuspage.Device{ID: v.ID, Online: v.Online, Location: v.Location, LocationSource: v.LocationSource, Temps: v.LastTemps, Duplicate: v.Duplicate}
 	}
 	return out
 }

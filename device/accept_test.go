@@ -75,3 +75,58 @@ func TestLoadSavedRemovesInterruptedSaves(t *testing.T) {
 		t.Errorf("temporary files left: got %v, want none", left)
 	}
 }
+
+// Temps numbered by agents are ordered by seq, not issued_at: a forecast
+// fetched earlier (cached) but published later must replace the one shown,
+// and a late lower seq must not.
+func TestAcceptOrdersBySeq(t *testing.T) {
+	now := time.Now().UTC().Truncate(time.Second)
+	payload := func(issued time.Time, seq uint64) []byte {
+		var tp protocol.Temps
+		if err := json.Unmarshal(tempsPayload(t, issued), &tp); err != nil {
+			t.Fatal(err)
+		}
+		tp.Seq = seq
+		b, _ := json.Marshal(tp)
+		return b
+	}
+	tests := []struct {
+		name    string
+		shown   []byte
+		next    []byte
+		wantSeq uint64
+	}{
+		{"higher seq with an older issued_at replaces", payload(now, 5), payload(now.Add(-20*time.Minute), 6), 6},
+		{"lower seq with a newer issued_at dropped", payload(now, 5), payload(now.Add(20*time.Minute), 4), 5},
+		{"unnumbered shown: issued_at decides", payload(now.Add(-time.Minute), 0), payload(now, 3), 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := &Device{log: slog.New(slog.DiscardHandler)}
+			var v view
+			d.accept(&v, tt.shown)
+			d.accept(&v, tt.next)
+			if v.cur == nil || v.cur.Seq != tt.wantSeq {
+				t.Fatalf("shown seq: got %+v, want %d", v.cur, tt.wantSeq)
+			}
+		})
+	}
+}
+
+// The boot counter is raised and saved before each start, and survives in
+// the state dir.
+func TestBootSeqRaisedEachStart(t *testing.T) {
+	dir := t.TempDir()
+	d := &Device{cfg: Config{StateDir: dir}, log: slog.New(slog.DiscardHandler)}
+	for want := uint64(1); want <= 3; want++ {
+		if got := d.nextBootSeq(); got != want {
+			t.Fatalf("boot %d: got boot_seq %d", want, got)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "boot_seq"), []byte("garbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.nextBootSeq(); got != 1 {
+		t.Fatalf("after a damaged counter: got %d, want 1", got)
+	}
+}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/glowcast/glowcast/device/wifiscan"
 	"github.com/glowcast/glowcast/internal/atomicfile"
+	"github.com/glowcast/glowcast/internal/clock"
 	"github.com/glowcast/glowcast/internal/sdnotify"
 	"github.com/glowcast/glowcast/ledstrip"
 	"github.com/glowcast/glowcast/mqttmsg"
@@ -53,6 +54,8 @@ type Device struct {
 
 	// Dial replaces the network dial to the broker (tests).
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
+	// Clock tells the wall time (set before Run); nil is the system clock.
+	Clock clock.Clock
 
 	temps   mailbox[[]byte]
 	rebirth chan struct{}
@@ -81,7 +84,7 @@ func New(cfg Config, strip ledstrip.Strip, log *slog.Logger) (*Device, error) {
 	}
 	return &Device{
 		cfg: cfg, log: log.With("device", cfg.DeviceID), strip: strip,
-		bootID: randomID(), since: time.Now(),
+		bootID:  randomID(),
 		rebirth: make(chan struct{}, 1), wake: make(chan struct{}, 1),
 		agents: map[string]protocol.AgentStatus{},
 	}, nil
@@ -100,12 +103,20 @@ func (d *Device) Connected() bool {
 // Run connects, announces and shows temps until ctx ends; then it turns the
 // LEDs off and publishes its offline status.
 func (d *Device) Run(ctx context.Context) error {
+	if d.Clock == nil {
+		d.Clock = clock.System{}
+	}
+	d.since = d.Clock.Now()
 	var stop context.CancelFunc
 	d.life, stop = context.WithCancel(context.Background())
 	defer stop()
 	saved := d.loadSaved()
-
-	ready, err := json.Marshal(protocol.Ready{BootID: d.bootID, Version: Version, LEDs: d.cfg.LEDs, Location: d.cfg.Location})
+	bootSeq := d.nextBootSeq()
+	r := protocol.Ready{BootID: d.bootID, Version: Version, LEDs: d.cfg.LEDs, Location: d.cfg.Location, BootSeq: bootSeq}
+	if saved != nil {
+		r.TempsSeq = saved.Seq
+	}
+	ready, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
@@ -115,11 +126,13 @@ func (d *Device) Run(ctx context.Context) error {
 		ClientID: "glowcastd-" + d.cfg.DeviceID,
 		Presence: &mqttmsg.Presence{
 			Topic: protocol.DeviceTopic(d.cfg.DeviceID, protocol.SideDevice, protocol.MsgStatus), IDField: "boot_id", ID: d.bootID, Since: d.since,
+			Extra: map[string]any{"boot_seq": bootSeq},
 		},
 		OnUp: []func(context.Context){func(ctx context.Context) {
 			// Subscriptions and status are in place: now say ready.
 			if err := node.SendRetained(ctx, protocol.MsgReady, ready); err != nil {
-				d.log.Warn("publishing ready failed; will repeat on reconnect", "err", err)
+				// Up without ready, the agent would never serve us.
+				d.cl.Reconnect(fmt.Errorf("device: publishing ready: %w", err))
 				return
 			}
 			d.setConnected(true)
@@ -233,8 +246,10 @@ func (d *Device) onAgentStatus(m mqttmsg.Message) {
 		return
 	}
 	d.mu.Lock()
+	// The broker's order decides, not ts: only a will of an older
+	// session after a newer session's birth is ignored.
 	prev, seen := d.agents[m.Topic]
-	if !seen || !s.TS.Before(prev.TS) {
+	if !seen || s.Online || !prev.Online || s.Session == prev.Session {
 		d.agents[m.Topic] = *s
 	}
 	d.mu.Unlock()
@@ -252,8 +267,8 @@ type view struct {
 }
 
 func (d *Device) loop(ctx context.Context, saved *protocol.Temps, node *mqttmsg.Node, ready []byte) error {
-	v := view{cur: saved, fromSaved: saved != nil, started: time.Now()}
-	d.show(compose(time.Now(), v, d.cfg.StaleAfter))
+	v := view{cur: saved, fromSaved: saved != nil, started: d.Clock.Now()}
+	d.show(compose(d.Clock.Now(), v, d.cfg.StaleAfter))
 	// The strip is open and showing: ready for systemd, without waiting for
 	// the network. The watchdog is pinged from this loop only.
 	sdnotify.Ready("strip open; connecting to " + d.cfg.Broker)
@@ -297,7 +312,7 @@ func (d *Device) loop(ctx context.Context, saved *protocol.Temps, node *mqttmsg.
 			v.agentUp = v.agentUp || s.Online
 		}
 		d.mu.Unlock()
-		now := time.Now()
+		now := d.Clock.Now()
 		d.show(compose(now, v, d.cfg.StaleAfter))
 		timer.Reset(nextChange(now, v, d.cfg.StaleAfter))
 	}
@@ -310,17 +325,25 @@ func (d *Device) accept(v *view, b []byte) {
 		d.log.Warn("invalid temps dropped; last valid kept", "err", err)
 		return
 	}
-	if v.cur != nil && t.IssuedAt.Before(v.cur.IssuedAt) {
+	if v.cur != nil && t.Seq != 0 && v.cur.Seq != 0 {
+		// Both numbered by agents: the seq orders them, not issued_at,
+		// which is the fetch time of a forecast that may have been cached
+		// or fetched on a host whose clock was wrong.
+		if t.Seq < v.cur.Seq {
+			d.log.Info("temps with a lower seq than those shown dropped", "seq", t.Seq, "shown_seq", v.cur.Seq)
+			return
+		}
+	} else if v.cur != nil && t.IssuedAt.Before(v.cur.IssuedAt) {
 		// Temps "issued" in our future came from a clock that was wrong
 		// (an agent before its NTP correction): trusting their date would
 		// refuse every correct forecast until that future arrives.
-		if !v.cur.IssuedAt.After(time.Now().Add(maxClockAhead)) {
+		if !v.cur.IssuedAt.After(d.now().Add(maxClockAhead)) {
 			d.log.Info("temps older than those shown dropped", "issued_at", t.IssuedAt, "shown", v.cur.IssuedAt)
 			return
 		}
 		d.log.Warn("shown temps were issued in the future (the agent's clock was wrong); replaced", "issued_at", t.IssuedAt, "shown", v.cur.IssuedAt)
 	}
-	changed := v.cur == nil || !t.IssuedAt.Equal(v.cur.IssuedAt)
+	changed := v.cur == nil || !t.IssuedAt.Equal(v.cur.IssuedAt) || t.Seq != v.cur.Seq
 	v.cur, v.fromSaved = t, false
 	d.log.Info("temps received", "temps_c", []float64(t.TempsC), "issued_at", t.IssuedAt.Format(time.RFC3339))
 	if changed {
@@ -440,6 +463,35 @@ func (d *Device) loadSaved() *protocol.Temps {
 	return nil
 }
 
+// nextBootSeq raises the boot counter kept in the state dir and saves it
+// (atomically, synced) before the first connect, so every will and birth
+// of this boot carries a number above the last boot's, power cuts
+// included. Without a state dir, or when the file cannot be written, it
+// is 0: the broker's order still decides (see docs/PROTOCOL.md).
+func (d *Device) nextBootSeq() uint64 {
+	if d.cfg.StateDir == "" {
+		return 0
+	}
+	p := filepath.Join(d.cfg.StateDir, "boot_seq")
+	var n uint64
+	if b, err := os.ReadFile(p); err == nil {
+		if _, err := fmt.Sscan(string(b), &n); err != nil {
+			d.log.Warn("boot counter unreadable; starting again from 1", "file", p, "err", err)
+			n = 0
+		}
+	}
+	n++
+	if err := os.MkdirAll(d.cfg.StateDir, 0o750); err != nil {
+		d.log.Error("state dir (--state-dir)", "err", err)
+		return 0
+	}
+	if err := atomicfile.Write(p, []byte(fmt.Sprintf("%d\n", n)), 0o640); err != nil {
+		d.log.Error("saving boot counter", "file", p, "err", err)
+		return 0
+	}
+	return n
+}
+
 func (d *Device) save(b []byte) {
 	p := d.statePath()
 	if p == "" {
@@ -475,6 +527,13 @@ func (m *mailbox[T]) take() (T, bool) {
 	var zero T
 	m.v, m.set = zero, false
 	return v, ok
+}
+
+func (d *Device) now() time.Time {
+	if d.Clock == nil {
+		return time.Now()
+	}
+	return d.Clock.Now()
 }
 
 func randomID() string {

@@ -36,9 +36,12 @@ type Presence struct {
 	IDField string
 	// ID identifies this process; random per start.
 	ID string
-	// Since is the process start; it is the status's "ts" and orders
-	// statuses of different processes.
+	// Since is the process start; it is the status's "ts", for people
+	// only: statuses are ordered by the broker, never by two hosts' clocks.
 	Since time.Time
+	// Extra fields carried in every status, birth and will alike (a
+	// device's boot counter).
+	Extra map[string]any
 }
 
 // Options configure a Client.
@@ -99,10 +102,14 @@ type Client struct {
 	connected atomic.Bool
 	closing   atomic.Bool  // set once Close starts: no more births
 	up        atomic.Int64 // completed birth count, for tests and health
+	// birthSeen is set when our latest birth came back to us live: any
+	// other process's birth after it is newer than ours.
+	birthSeen atomic.Bool
 	lifetime  context.Context
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	rebirth   chan struct{}
+	redial    chan error
 	closeOnce sync.Once
 }
 
@@ -148,7 +155,7 @@ func New(opts Options) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Client{opts: opts, log: log, rebirth: make(chan struct{}, 1)}
+	c := &Client{opts: opts, log: log, rebirth: make(chan struct{}, 1), redial: make(chan error, 1)}
 	c.lifetime, c.cancel = context.WithCancel(context.Background())
 
 	po := mqtt.NewClientOptions().
@@ -212,6 +219,8 @@ func (c *Client) Connect() {
 		c.wg.Add(1)
 		go c.rebirthLoop()
 	}
+	c.wg.Add(1)
+	go c.redialLoop()
 	c.log.Info("connecting to broker", "broker", c.opts.Broker, "client_id", c.opts.ClientID)
 	c.pc.Connect() // with ConnectRetry the token completes only on success or Disconnect
 }
@@ -269,10 +278,12 @@ func (c *Client) onConnect(mqtt.Client) {
 			// retry while this connection lasts; a new one starts over.
 			c.log.Warn("subscribe failed; retrying", "err", err)
 			if ctx.Err() != nil || !c.pc.IsConnectionOpen() {
+				c.Reconnect(fmt.Errorf("mqttmsg: subscribing: %w", err))
 				return
 			}
 			select {
 			case <-ctx.Done():
+				c.Reconnect(fmt.Errorf("mqttmsg: subscribing: %w", ctx.Err()))
 				return
 			case <-time.After(time.Second):
 			}
@@ -280,14 +291,19 @@ func (c *Client) onConnect(mqtt.Client) {
 		if st, ok := tok.(*mqtt.SubscribeToken); ok {
 			for f, code := range st.Result() {
 				if code == 0x80 {
-					c.log.Error("broker refused subscription; check the broker ACL", "topic", f)
+					// Connected but deaf to this filter. A clustered broker
+					// refuses while it is busy, an ACL for good: either way
+					// the connection must not be kept as if it worked.
+					c.Reconnect(fmt.Errorf("mqttmsg: broker refused subscription to %s (SUBACK 0x80); check the broker ACL and its load", f))
+					return
 				}
 			}
 		}
 	}
 	if c.opts.Presence != nil {
+		c.birthSeen.Store(false)
 		if err := c.publishWait(ctx, c.opts.Presence.Topic, c.presencePayload(true), true); err != nil {
-			c.log.Warn("publishing online status failed", "err", err)
+			c.Reconnect(fmt.Errorf("mqttmsg: publishing online status: %w", err))
 			return
 		}
 	}
@@ -362,26 +378,81 @@ func (c *Client) ownStatus(m Message) {
 	}
 	online, _ := st["online"].(bool)
 	id, _ := st[p.IDField].(string)
-	tsStr, _ := st["ts"].(string)
-	ts, _ := time.Parse(time.RFC3339Nano, tsStr)
 	switch {
 	case id == p.ID && online:
-		// Our own birth echoing back.
+		// Our own birth. Live, it is the broker's mark of where our birth
+		// stands in the topic's order; retained, it is an earlier birth of
+		// ours replayed at subscribe time and marks nothing.
+		if !m.Retained {
+			c.birthSeen.Store(true)
+		}
 	case id == p.ID && !online:
 		c.log.Info("own last will seen while connected; re-publishing online status")
 		c.kickRebirth()
-	case ts.After(p.Since):
-		// A newer process with our identity exists. Its status may be its
-		// will, published because our reconnect just pushed it off the
-		// broker: it is still the newer one, and it will be back.
-		c.log.Warn("a newer process took over this identity", p.IDField, id, "since", ts, "online", online)
+	case !online:
+		// Another process's will. Whatever its ts says (its host's clock
+		// may be hours ahead of ours), a process that said goodbye does not
+		// own the identity: ours must be what stays retained.
+		c.kickRebirth()
+	case c.birthSeen.Load() && len(c.opts.OnSupplanted) > 0:
+		// Another process's birth, after ours in the broker's order of
+		// this topic: it is the newer process. Every subscriber sees the
+		// same order, so of two births exactly one is last. (A client that
+		// cannot yield, a device, re-announces itself instead below.)
+		c.log.Warn("a newer process took over this identity", p.IDField, id, "online", online)
 		for _, f := range c.opts.OnSupplanted {
 			f(id)
 		}
 	default:
-		// An older process's status (a late will, or its online status
-		// retained from before we came): ours must be what stays retained.
+		// Another process's birth before ours in the broker's order (a
+		// retained one seen at subscribe, or a live one that beat our
+		// birth): we are the newer. Our birth, published or about to be,
+		// is what stays retained.
 		c.kickRebirth()
+	}
+}
+
+// Reconnect drops the connection and connects again. A connect whose
+// subscribe, birth or on-connect work failed calls it (OnUp hooks too):
+// a connection that stays up without its subscriptions or its
+// announcements is deaf and mute, and nothing else would ever notice.
+func (c *Client) Reconnect(reason error) {
+	c.connected.Store(false)
+	select {
+	case c.redial <- reason:
+	default:
+	}
+}
+
+// redialLoop reconnects off the connect goroutine: paho's Disconnect waits
+// for the goroutine that runs onConnect.
+func (c *Client) redialLoop() {
+	defer c.wg.Done()
+	for {
+		var reason error
+		select {
+		case <-c.lifetime.Done():
+			return
+		case reason = <-c.redial:
+		}
+		if c.closing.Load() {
+			return
+		}
+		c.log.Warn("connection is up but not usable; reconnecting", "err", reason)
+		for _, f := range c.opts.OnDown {
+			f(reason)
+		}
+		c.pc.Disconnect(0)
+		select {
+		case <-c.lifetime.Done():
+			return
+		case <-time.After(time.Second): // as paho's own retry interval
+		}
+		c.upMu.Lock() // never connect again after Close started
+		if !c.closing.Load() && c.lifetime.Err() == nil {
+			c.pc.Connect()
+		}
+		c.upMu.Unlock()
 	}
 }
 
@@ -411,6 +482,7 @@ func (c *Client) rebirthLoop() {
 		var err error
 		if !c.closing.Load() {
 			ctx, cancel := context.WithTimeout(c.lifetime, c.opts.ConnectTimeout)
+			c.birthSeen.Store(false)
 			err = c.publishWait(ctx, c.opts.Presence.Topic, c.presencePayload(true), true)
 			cancel()
 		}
@@ -427,7 +499,13 @@ func (c *Client) RepublishPresence() { c.kickRebirth() }
 
 func (c *Client) presencePayload(online bool) []byte {
 	p := c.opts.Presence
-	b, _ := json.Marshal(map[string]any{"online": online, p.IDField: p.ID, "ts": p.Since.UTC().Format(time.RFC3339Nano)})
+	m := map[string]any{"online": online, p.IDField: p.ID, "ts": p.Since.UTC().Format(time.RFC3339Nano)}
+	for k, v := range p.Extra {
+		if _, set := m[k]; !set {
+			m[k] = v
+		}
+	}
+	b, _ := json.Marshal(m)
 	return b
 }
 

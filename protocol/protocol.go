@@ -138,9 +138,13 @@ func between(topic, prefix, suffix string) (string, bool) {
 
 // DeviceStatus is the retained presence of a device (birth and last will).
 type DeviceStatus struct {
-	Online bool      `json:"online"`
-	BootID string    `json:"boot_id"`
-	TS     time.Time `json:"ts"`
+	Online bool   `json:"online"`
+	BootID string `json:"boot_id"`
+	// BootSeq is the device's boot counter (Sparkplug's bdSeq), kept in its
+	// state dir and raised before each start; 0 from devices without one.
+	BootSeq uint64 `json:"boot_seq,omitempty"`
+	// TS is for people and expiry only; ordering never compares it.
+	TS time.Time `json:"ts"`
 }
 
 // Ready announces a device process: its handlers are in place.
@@ -150,6 +154,11 @@ type Ready struct {
 	LEDs    int    `json:"leds"`
 	// Location is an optional hint from the device's own configuration.
 	Location *Location `json:"location,omitempty"`
+	// BootSeq is the device's boot counter, as in its status.
+	BootSeq uint64 `json:"boot_seq,omitempty"`
+	// TempsSeq is the seq of the temps the device showed when it started:
+	// an agent with no memory of the device numbers its temps above it.
+	TempsSeq uint64 `json:"temps_seq,omitempty"`
 }
 
 // AgentStatus is the retained presence of an agent.
@@ -186,6 +195,10 @@ type Temps struct {
 	Hourly     Hourly    `json:"hourly"`
 	// Provider names the forecast source; "sample" marks bundled demo data.
 	Provider string `json:"provider,omitempty"`
+	// Seq orders the temps of one device: the agent raises it with every
+	// message, across its restarts and takeovers, and a device drops a
+	// message with a lower seq than the one it shows. 0 from older agents.
+	Seq uint64 `json:"seq,omitempty"`
 }
 
 // Hourly is the series the device re-slots from at each hour boundary.

@@ -31,6 +31,9 @@ type Device struct {
 	LocationSource string
 	// Temps is the last forecast sent to it; nil when none was.
 	Temps *protocol.Temps
+	// Duplicate names the boot ids of two processes running with this one
+	// device id (a cloned SD card); empty when there is one.
+	Duplicate []string
 }
 
 // Options configure the page.
@@ -144,6 +147,8 @@ type rowView struct {
 	Age      string
 	Provider string
 	LEDs     []ledView
+	// Duplicate says two devices run with this id.
+	Duplicate string
 }
 
 type ledView struct {
@@ -156,6 +161,9 @@ type ledView struct {
 
 func row(d Device, now time.Time, o Options) rowView {
 	r := rowView{ID: d.ID, Online: d.Online, Location: "not located", Age: "no forecast yet"}
+	if len(d.Duplicate) > 0 {
+		r.Duplicate = "two devices use this id (boot ids " + strings.Join(d.Duplicate, ", ") + "): give one a new device_id"
+	}
 	if d.Location != nil {
 		r.Location = fmt.Sprintf("%.3f, %.3f", d.Location.Lat, d.Location.Lon)
 		r.Source = d.LocationSource
@@ -220,7 +228,7 @@ th { font-weight: 600; color: #555; }
 <thead><tr><th>Device</th><th>State</th><th>Location</th><th>Last update</th><th>LEDs (now, +3, +6, +9, +12 h)</th></tr></thead>
 <tbody>
 {{range .Rows}}<tr class="device" data-device="{{.ID}}">
-<td>{{.ID}}</td>
+<td>{{.ID}}{{if .Duplicate}} <span class="dup" title="{{.Duplicate}}">⚠ duplicate id</span>{{end}}</td>
 <td class="state {{if .Online}}online{{else}}offline{{end}}">{{if .Online}}online{{else}}offline{{end}}</td>
 <td>{{.Location}}{{if .Source}} <span class="src">({{.Source}})</span>{{end}}</td>
 <td>{{.Age}}{{if .Provider}} <span class="src">{{.Provider}}</span>{{end}}</td>

@@ -6,6 +6,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/glowcast/glowcast/internal/clock"
 	"os"
 
 	"github.com/glowcast/glowcast/agent"
@@ -43,5 +44,7 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
+	// The fault campaign moves the clock by a file named in the environment.
+	a.Clock = clock.FromEnv()
 	return a.Run(ctx)
 }

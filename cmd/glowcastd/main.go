@@ -14,6 +14,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/glowcast/glowcast/internal/clock"
 	"os"
 	"time"
 
@@ -94,5 +95,7 @@ func run(ctx context.Context, args []string) error {
 		strip.Close()
 		return err
 	}
+	// The fault campaign moves the clock by a file named in the environment.
+	d.Clock = clock.FromEnv()
 	return d.Run(ctx)
 }

@@ -29,8 +29,9 @@ var binDir string
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	// The agent is built with the test clock that can jump (clock_skew.go).
-	binaries.Main(m, &binDir, "glowcast_clockskew")
+	// The binaries are the release ones: their mains take a clock moved by
+	// $GLOWCAST_TEST_CLOCK_SKEW_FILE (internal/clock), no special build.
+	binaries.Main(m, &binDir)
 }
 
 func pickSeed() uint64 {
