@@ -39,6 +39,7 @@ type Agent struct {
 	session string
 	since   time.Time
 	src     *sources
+	limit   *deviceLimiter
 
 	// Dial replaces the network dial to the broker (tests).
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
@@ -66,7 +67,11 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Agent{cfg: cfg, log: log, stats: stats, session: randomID(), src: src}, nil
+	// A device sends a status, a ready and a wifi scan per boot and a
+	// settings report now and then: 10 a second is far above any honest
+	// device and far below a flood. The window is this host's own time.
+	limit := newDeviceLimiter(10, time.Minute, time.Now, log, stats.Registry)
+	return &Agent{cfg: cfg, log: log, stats: stats, session: randomID(), src: src, limit: limit}, nil
 }
 
 // SetProvider replaces the default weather provider (before Run).
@@ -276,7 +281,7 @@ func (a *Agent) validDevice(id string, m mqttmsg.Message) bool {
 		a.log.Warn("message from invalid device id dropped", "topic", m.Topic, "err", err)
 		return false
 	}
-	return true
+	return a.limit.allow(id)
 }
 
 func (a *Agent) handler(cl *mqttmsg.Client) http.Handler {

@@ -41,6 +41,30 @@ func (a Auth) String() string {
 // AgentUser is the agent's MQTT user name in glowcast.acl.
 const AgentUser = "glowcast-agent"
 
+// ObserverUser is a second agent identity, added to the shipped ACL the
+// way an operator adds one per agent host: the broker makes the user name
+// the client id, so a test watching beside the real agent needs its own.
+const ObserverUser = "glowcast-agent-observer"
+
+// writeACL writes the shipped glowcast.acl plus a block for ObserverUser
+// copied from the shipped agent block.
+func writeACL(t testing.TB, path string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(Root(), "configs", "mosquitto", "glowcast.acl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	i := strings.Index(s, "\nuser "+AgentUser+"\n")
+	if i < 0 {
+		t.Fatal("glowcast.acl: no block for user " + AgentUser)
+	}
+	block := strings.Replace(s[i:], "user "+AgentUser, "user "+ObserverUser, 1)
+	if err := os.WriteFile(path, []byte(s+block), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Files are the files glowcast.conf names, as a test has them.
 type Files struct {
 	CA, CRL, Cert, Key, ACL, Passwd string
@@ -113,7 +137,8 @@ func StartBroker(t testing.TB, auth Auth, users map[string]string, opts ...mqttt
 	ca := NewCA(t, dir, "glowcast-ca")
 	cert, key := ca.Issue(t, "localhost", "broker", Server())
 	f := Files{CA: ca.CertFile, CRL: ca.CRLFile, Cert: cert, Key: key,
-		ACL: filepath.Join(Root(), "configs", "mosquitto", "glowcast.acl"), Passwd: filepath.Join(dir, "glowcast.passwd")}
+		ACL: filepath.Join(dir, "glowcast.acl"), Passwd: filepath.Join(dir, "glowcast.passwd")}
+	writeACL(t, f.ACL)
 	b := &Broker{CA: ca, Files: f, Auth: auth, passwords: users}
 	WritePasswordFile(t, f.Passwd, users)
 	b.Broker = StartWithFiles(t, auth, f, opts...)

@@ -56,11 +56,15 @@ func TestOversizedInputDropped(t *testing.T) {
 	})
 
 	over := strings.Repeat("x", protocol.MaxPayload+100) // under the broker's packet limit
-	agentC, kitchenC := b.mustConnect(t, AgentUser), b.mustConnect(t, "kitchen")
-	publish(t, kitchenC, topic("kitchen", protocol.SideDevice, protocol.MsgReady), over, false)
+	// The test's own clients use identities of their own: the broker makes
+	// the user name the client id, so "kitchen" would push the device off.
+	agentC, kitchenC := b.mustConnect(t, ObserverUser), b.mustConnect(t, "garden")
+	publish(t, kitchenC, topic("garden", protocol.SideDevice, protocol.MsgReady), over, false)
 	publish(t, agentC, topic("kitchen", protocol.SideAgent, protocol.MsgTemps), over, false)
+	// The ACL refuses a device any name but its own few, so only an
+	// agent identity can still send the agent a bad name.
 	longName := strings.Repeat("n", protocol.MaxNameLen+1)
-	publish(t, kitchenC, topic("kitchen", protocol.SideDevice, longName), "{}", false)
+	publish(t, agentC, topic("garden", protocol.SideDevice, longName), "{}", false)
 	mqtttest.WaitFor(t, 5*time.Second, "the agent dropping the oversized ready", func() bool {
 		return strings.Contains(ag.allLogs(), "dropping oversized message")
 	})
@@ -78,14 +82,14 @@ func TestOversizedInputDropped(t *testing.T) {
 	// Over the broker's max_packet_size: the sender is cut off, nothing
 	// is delivered.
 	r := newRecorder()
-	subscribe(t, agentC, r, topic("kitchen", protocol.SideDevice, "+"))
+	subscribe(t, agentC, r, topic("garden", protocol.SideDevice, "+"))
 	huge := strings.Repeat("x", 70000)
-	tok := kitchenC.Publish(topic("kitchen", protocol.SideDevice, protocol.MsgReady), 1, false, huge)
+	tok := kitchenC.Publish(topic("garden", protocol.SideDevice, protocol.MsgReady), 1, false, huge)
 	tok.WaitTimeout(3 * time.Second)
 	mqtttest.WaitFor(t, 5*time.Second, "the broker to drop the oversized client", func() bool { return !kitchenC.IsConnectionOpen() })
 	// The device's own retained ready may arrive at subscribe; only the
 	// huge payload must not.
-	for _, m := range r.messages(topic("kitchen", protocol.SideDevice, protocol.MsgReady)) {
+	for _, m := range r.messages(topic("garden", protocol.SideDevice, protocol.MsgReady)) {
 		if len(m) >= len(huge) {
 			t.Errorf("a %d-byte payload went through the broker, want refused", len(huge))
 		}

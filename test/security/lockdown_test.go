@@ -164,7 +164,7 @@ func TestMigrationLockedDown(t *testing.T) {
 				b.URL(), jsonl, filepath.Join(dir, "device"), deviceMQTT)), 0o644)
 
 			watch := &tempsWatch{}
-			wc := b.mustConnect(t, AgentUser)
+			wc := b.mustConnect(t, ObserverUser)
 			subscribe(t, wc, newRecorder(), "glowcast/v1/+/device/status")
 			if tok := wc.Subscribe(topic("kitchen", protocol.SideAgent, protocol.MsgTemps), 1, watch.handle); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 				t.Fatalf("subscribe: %v", tok.Error())
