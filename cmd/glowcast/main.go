@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/glowcast/glowcast/device"
 	"github.com/glowcast/glowcast/internal/cliconf"
@@ -20,6 +21,7 @@ import (
 const usage = `usage: glowcast <command> [flags]
 
 commands:
+  forecast fetch one forecast for --location LAT,LON and show the five slots
   demo     run a broker, the agent and one device in this terminal
   scale    render the temperature colour scale to a PNG (--png FILE)
   sim      run simulated devices against a broker (--devices N), for load tests
@@ -83,6 +85,8 @@ func run(ctx context.Context, args []string) error {
 			return err
 		}
 		return f.Close()
+	case "forecast":
+		return runForecast(ctx, args[1:], forecastEnv{stdout: os.Stdout, now: time.Now, terminal: stdoutIsTerminal()})
 	case "sim":
 		return runSim(ctx, args[1:])
 	default:
