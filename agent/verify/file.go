@@ -51,16 +51,16 @@ func val(p *float64) float32 {
 	return float32(*p)
 }
 
-func encodeRow(r pendingRow) rowJSON {
-	j := rowJSON{Hour: time.Unix(r.hour, 0).UTC(), Obs: ptr(r.obs), Sensor: r.sensor, Provider: r.prov}
+func (s *Store) encodeRow(r pendingRow) rowJSON {
+	j := rowJSON{Hour: time.Unix(int64(r.hour)*3600, 0).UTC(), Obs: ptr(r.obs), Sensor: r.sensor, Provider: s.provName(r.prov)}
 	for i, v := range r.pred {
 		j.Pred[i] = ptr(v)
 	}
 	return j
 }
 
-func decodeRow(j rowJSON) pendingRow {
-	r := pendingRow{hour: j.Hour.Unix(), obs: val(j.Obs), sensor: j.Sensor && j.Obs != nil, prov: j.Provider}
+func (s *Store) decodeRow(j rowJSON) pendingRow {
+	r := pendingRow{hour: unixHour(j.Hour), obs: val(j.Obs), sensor: j.Sensor && j.Obs != nil, prov: s.provIndex(j.Provider)}
 	for i, p := range j.Pred {
 		r.pred[i] = val(p)
 	}
@@ -96,7 +96,7 @@ func (s *Store) load(key string, p *place) error {
 		return err
 	}
 	for _, j := range f.Pending {
-		p.pending = append(p.pending, decodeRow(j))
+		p.pending = append(p.pending, s.decodeRow(j))
 	}
 	p.loaded = true
 	return nil
@@ -110,14 +110,14 @@ func (s *Store) save(key string, p *place, done []pendingRow, now time.Time) err
 		return err
 	}
 	for _, r := range done {
-		f.Rows = append(f.Rows, encodeRow(r))
+		f.Rows = append(f.Rows, s.encodeRow(r))
 	}
 	cut := now.Add(-s.history)
 	i := sort.Search(len(f.Rows), func(i int) bool { return !f.Rows[i].Hour.Before(cut) })
 	f.Rows = f.Rows[i:]
 	f.Pending = f.Pending[:0]
 	for _, r := range p.pending {
-		f.Pending = append(f.Pending, encodeRow(r))
+		f.Pending = append(f.Pending, s.encodeRow(r))
 	}
 	f.Version, f.Place = fileVersion, key
 	b, err := json.Marshal(f)
@@ -143,14 +143,14 @@ func (s *Store) Rows(key string, since time.Time) ([]Row, error) {
 	var out []Row
 	for _, j := range f.Rows {
 		if !j.Hour.Before(since) {
-			out = append(out, decodeRow(j).toRow())
+			out = append(out, s.toRow(s.decodeRow(j)))
 		}
 	}
 	if err := s.load(key, p); err != nil {
 		return nil, err
 	}
 	for _, r := range p.pending {
-		if row := r.toRow(); !row.Hour.Before(since) {
+		if row := s.toRow(r); !row.Hour.Before(since) {
 			out = append(out, row)
 		}
 	}

@@ -21,6 +21,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -97,6 +98,7 @@ type Store struct {
 	// Mutable.
 	mu     sync.Mutex
 	places map[string]*place
+	provs  []string
 }
 
 // place is one place's hours still waiting for an observation. Its lock
@@ -109,11 +111,11 @@ type place struct {
 
 // pendingRow is a Row kept compact: float32 is finer than any thermometer.
 type pendingRow struct {
-	hour   int64 // Unix seconds of the UTC hour
+	hour   int32 // hours since the Unix epoch, UTC
 	pred   [4]float32
 	obs    float32
 	sensor bool
-	prov   string
+	prov   uint8 // index into Store.provs: a place hears few providers
 }
 
 // New returns a Store writing under o.Dir.
@@ -184,8 +186,10 @@ func (s *Store) Forecast(key, provider string, fetched time.Time, f Series) erro
 	if err := s.load(key, p); err != nil {
 		return err
 	}
+	before := slices.Clone(p.pending)
 	now := fetched.UTC().Truncate(time.Hour)
-	nowU := now.Unix()
+	nowU := unixHour(now)
+	pi := s.provIndex(provider)
 	var done []pendingRow
 	kept := p.pending[:0]
 	for _, r := range p.pending {
@@ -200,7 +204,7 @@ func (s *Store) Forecast(key, provider string, fetched time.Time, f Series) erro
 	if v := f.At(now); !math.IsNaN(v) {
 		if r := p.row(nowU); r != nil && !r.sensor {
 			r.obs = float32(v)
-			r.prov = provider
+			r.prov = pi
 		}
 	}
 	for i, l := range Leads {
@@ -209,16 +213,20 @@ func (s *Store) Forecast(key, provider string, fetched time.Time, f Series) erro
 		if math.IsNaN(v) {
 			continue
 		}
-		r := p.row(h.Unix())
+		r := p.row(unixHour(h))
 		if r == nil {
-			r = p.add(h.Unix())
+			r = p.add(unixHour(h))
 		}
 		// The last fetch before the hour is what the LED showed last.
 		r.pred[i] = float32(v)
-		r.prov = provider
+		r.prov = pi
 	}
 	for _, r := range done {
 		s.observe(r)
+	}
+	if len(done) == 0 && slices.EqualFunc(before, p.pending, samePending) {
+		// Devices sharing a place ask again within the hour: nothing new.
+		return nil
 	}
 	return s.save(key, p, done, now)
 }
@@ -240,7 +248,7 @@ func (s *Store) Sensor(key string, at time.Time, tempC float64) error {
 	if at.Sub(h) >= SensorWindow {
 		return nil
 	}
-	r := p.row(h.Unix())
+	r := p.row(unixHour(h))
 	if r == nil || r.sensor {
 		return nil
 	}
@@ -249,7 +257,45 @@ func (s *Store) Sensor(key string, at time.Time, tempC float64) error {
 	return s.save(key, p, nil, h)
 }
 
-func (p *place) row(h int64) *pendingRow {
+func samePending(a, b pendingRow) bool {
+	eq := func(x, y float32) bool { return x == y || (x != x && y != y) }
+	for i := range a.pred {
+		if !eq(a.pred[i], b.pred[i]) {
+			return false
+		}
+	}
+	return a.hour == b.hour && eq(a.obs, b.obs) && a.sensor == b.sensor && a.prov == b.prov
+}
+
+func unixHour(t time.Time) int32 { return int32(t.Unix() / 3600) }
+
+// provIndex interns a provider name; names beyond 255 share the last slot
+// rather than grow a row.
+func (s *Store) provIndex(name string) uint8 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, n := range s.provs {
+		if n == name {
+			return uint8(i)
+		}
+	}
+	if len(s.provs) == 255 {
+		return 254
+	}
+	s.provs = append(s.provs, name)
+	return uint8(len(s.provs) - 1)
+}
+
+func (s *Store) provName(i uint8) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if int(i) < len(s.provs) {
+		return s.provs[i]
+	}
+	return ""
+}
+
+func (p *place) row(h int32) *pendingRow {
 	for i := range p.pending {
 		if p.pending[i].hour == h {
 			return &p.pending[i]
@@ -258,15 +304,15 @@ func (p *place) row(h int64) *pendingRow {
 	return nil
 }
 
-func (p *place) add(h int64) *pendingRow {
+func (p *place) add(h int32) *pendingRow {
 	nan := float32(math.NaN())
 	p.pending = append(p.pending, pendingRow{hour: h, pred: [4]float32{nan, nan, nan, nan}, obs: nan})
 	sort.Slice(p.pending, func(i, j int) bool { return p.pending[i].hour < p.pending[j].hour })
 	return p.row(h)
 }
 
-func (r pendingRow) toRow() Row {
-	out := Row{Hour: time.Unix(r.hour, 0).UTC(), Obs: float64(r.obs), Provider: r.prov}
+func (s *Store) toRow(r pendingRow) Row {
+	out := Row{Hour: time.Unix(int64(r.hour)*3600, 0).UTC(), Obs: float64(r.obs), Provider: s.provName(r.prov)}
 	for i, v := range r.pred {
 		out.Pred[i] = float64(v)
 	}
@@ -280,7 +326,7 @@ func (r pendingRow) toRow() Row {
 }
 
 func (s *Store) observe(pr pendingRow) {
-	r := pr.toRow()
+	r := s.toRow(pr)
 	if r.Source == "" {
 		return
 	}
