@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/glowcast/glowcast/agent"
+	"github.com/glowcast/glowcast/agent/doctor"
 	"github.com/glowcast/glowcast/internal/cliconf"
 	"github.com/glowcast/glowcast/internal/logging"
 )
@@ -33,6 +34,9 @@ func main() {
 }
 
 func run(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "doctor" {
+		return doctor.Main(ctx, args[1:], os.Stdout)
+	}
 	if len(args) > 0 && args[0] == "version" {
 		fmt.Println("glowcast-agent", agent.Version)
 		return nil
