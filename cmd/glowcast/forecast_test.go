@@ -202,3 +202,37 @@ func TestForecastProcessJSON(t *testing.T) {
 		}
 	}
 }
+
+// Every `glowcast forecast` command in docs/FIELD-TEST.md runs and exits 0;
+// real providers are answered by a local server with their recorded
+// response, through --weather-url.
+func TestFieldTestGuideForecastCommands(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "FIELD-TEST.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	met := serve(t, 200, map[string]string{"Expires": time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)}, recorded(t, "metno_oslo.json"))
+	n := 0
+	for _, line := range strings.Split(string(doc), "\n") {
+		if !strings.HasPrefix(line, "glowcast forecast ") {
+			continue
+		}
+		if i := strings.Index(line, "#"); i >= 0 {
+			line = line[:i]
+		}
+		args := strings.Fields(line)[1:]
+		if strings.Contains(line, "met-norway") {
+			args = append(args, "--weather-url", met.URL)
+		}
+		n++
+		stdout, stderr, code := runBin(t, nil, args...)
+		// The recording is from another day: its slots may be empty,
+		// but the command must run and print all five.
+		if code != 0 || strings.Count(stdout, "\n+") != 5 && !strings.Contains(stdout, `"lead_h": 12`) {
+			t.Errorf("%s: exit %d\n%s%s", line, code, stdout, stderr)
+		}
+	}
+	if n < 3 {
+		t.Errorf("found %d forecast commands in the guide, want at least 3", n)
+	}
+}
