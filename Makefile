@@ -81,6 +81,7 @@ bench: build
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/ ./cmd/glowcast-bench
 	./bin/glowcast-bench --bin bin $(BENCH_FLAGS)
 	$(GO) test -run '^$$' -bench . -benchtime 300x ./cmd/glowcast-bench/bench/
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./agent/verify/
 
 # The fault campaign (docs/RELIABILITY.md): every fault, the minute-long
 # ones included, ROUNDS times in all on a seeded schedule that is printed;

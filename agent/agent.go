@@ -288,6 +288,11 @@ func (a *Agent) handler(cl *mqttmsg.Client) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", a.healthz(cl))
 	mux.Handle("/metrics", promhttp.HandlerFor(a.stats.Registry, promhttp.HandlerOpts{}))
+	if v := a.src.verify; v != nil {
+		h := v.Handler(a.Clock.Now)
+		mux.Handle("/verification", h)
+		mux.Handle("/verification.csv", h)
+	}
 	mux.Handle("/", a.statusPage())
 	return mux
 }

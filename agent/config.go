@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"github.com/glowcast/glowcast/agent/geo"
+	"github.com/glowcast/glowcast/agent/verify"
 	"github.com/glowcast/glowcast/agent/weather"
 	"github.com/glowcast/glowcast/internal/brokerconf"
 	"strconv"
@@ -20,6 +21,9 @@ type Config struct {
 	Broker   string `yaml:"broker"`
 	AgentID  string `yaml:"agent_id"`
 	StateDir string `yaml:"state_dir"`
+	// VerifyHistory is how long forecast verification keeps finished
+	// hours per place (--verify-history); it needs StateDir.
+	VerifyHistory time.Duration `yaml:"verify_history"`
 
 	// Weather selects and tunes the forecast provider and the shared cache.
 	Weather weather.Config `yaml:"weather"`
@@ -73,16 +77,17 @@ type GeoConfig struct {
 // Default returns the built-in configuration.
 func Default() Config {
 	return Config{
-		Broker:       "tcp://127.0.0.1:1883",
-		AgentID:      "main",
-		Weather:      weather.DefaultConfig(),
-		Geo:          GeoConfig{GeolocateURL: geo.BeaconDBURL, IPURL: geo.IPAPIURL},
-		Interval:     30 * time.Minute,
-		RestartGrace: 30 * time.Second,
-		OfflinePark:  6 * time.Hour,
-		Resume:       ResumeFast,
-		Shard:        "0/1",
-		LogLevel:     "info",
+		Broker:        "tcp://127.0.0.1:1883",
+		AgentID:       "main",
+		Weather:       weather.DefaultConfig(),
+		Geo:           GeoConfig{GeolocateURL: geo.BeaconDBURL, IPURL: geo.IPAPIURL},
+		Interval:      30 * time.Minute,
+		RestartGrace:  30 * time.Second,
+		OfflinePark:   6 * time.Hour,
+		Resume:        ResumeFast,
+		Shard:         "0/1",
+		VerifyHistory: verify.DefaultHistory,
+		LogLevel:      "info",
 	}
 }
 
@@ -91,6 +96,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.Broker, "broker", c.Broker, "MQTT broker `URL` (tcp://, mqtts://, ssl://, ws://, wss://)")
 	fs.StringVar(&c.AgentID, "agent-id", c.AgentID, "agent `ID`; agents sharing an id are one agent (a migration)")
 	fs.StringVar(&c.StateDir, "state-dir", c.StateDir, "`DIR` for saved device state (location, last temps, next due time)")
+	fs.DurationVar(&c.VerifyHistory, "verify-history", c.VerifyHistory, "how long forecast verification keeps per place (saved under --state-dir/verification)")
 	fs.StringVar(&c.Weather.Provider, "weather", c.Weather.Provider, "weather `provider`: open-meteo, met-norway, pirate-weather, openweathermap, or sample (bundled demo data, labelled as such)")
 	fs.StringVar(&c.Weather.URL, "weather-url", c.Weather.URL, "replace the provider's base `URL` (the part before its path)")
 	fs.StringVar(&c.Weather.KeyFile, "weather-key-file", c.Weather.KeyFile, "`file` holding the provider's API key (pirate-weather, openweathermap)")
@@ -113,6 +119,9 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 // Validate checks the configuration; errors name the field and flag.
 func (c *Config) Validate() error {
 	var errs []error
+	if c.VerifyHistory < time.Hour || c.VerifyHistory > 366*24*time.Hour {
+		errs = append(errs, fmt.Errorf("verify_history (--verify-history) %v out of range 1h…8784h (366 days)", c.VerifyHistory))
+	}
 	if c.Broker == "" {
 		errs = append(errs, errors.New("broker (--broker) is empty: give the MQTT broker URL, e.g. tcp://127.0.0.1:1883"))
 	}

@@ -6,10 +6,12 @@ import (
 	"github.com/glowcast/glowcast/internal/clock"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/glowcast/glowcast/agent/geo"
+	"github.com/glowcast/glowcast/agent/verify"
 	"github.com/glowcast/glowcast/agent/weather"
 	"github.com/glowcast/glowcast/protocol"
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +30,8 @@ type sources struct {
 	defLoc    *protocol.Location
 	// clock is the agent's, set before Run starts anything.
 	clock clock.Clock
+	// verify is nil without a state directory.
+	verify *verify.Store
 }
 
 func (s *sources) now() time.Time { return s.clock.Now() }
@@ -66,6 +70,13 @@ func newSources(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*sourc
 		return nil, err
 	}
 
+	if cfg.StateDir != "" {
+		s.verify, err = verify.New(verify.Options{Dir: filepath.Join(cfg.StateDir, "verification"), History: cfg.VerifyHistory, Registerer: reg, Log: log})
+		if err != nil {
+			return nil, err
+		}
+	}
+
 	if cfg.Location != "" {
 		s.defLoc, _ = ParseLocation(cfg.Location)
 	}
@@ -99,7 +110,16 @@ func (s *sources) provider(device string) weather.Provider {
 
 // Forecast implements Forecaster through the shared cache.
 func (s *sources) Forecast(ctx context.Context, device string, lat, lon float64) (*weather.Forecast, error) {
-	return s.fetcher.Get(ctx, s.provider(device), lat, lon)
+	f, err := s.fetcher.Get(ctx, s.provider(device), lat, lon)
+	if err == nil && s.verify != nil {
+		// The agent's clock decides which hour the LEDs promised; devices
+		// in one cache cell are one place.
+		clat, clon := s.fetcher.Cell(lat, lon)
+		if verr := s.verify.Forecast(verify.PlaceKey(clat, clon), f.Provider, s.now(), f); verr != nil {
+			s.log.Warn("forecast verification not saved", "err", verr)
+		}
+	}
+	return f, err
 }
 
 // Locate chooses a device's location: config, the device's hint, WiFi, IP,

@@ -10,6 +10,7 @@ import (
 	"os"
 
 	"github.com/glowcast/glowcast/agent"
+	"github.com/glowcast/glowcast/agent/doctor"
 	"github.com/glowcast/glowcast/internal/cliconf"
 	"github.com/glowcast/glowcast/internal/logging"
 )
@@ -19,6 +20,9 @@ import (
 func main() { cliconf.Main("glowcast-agent", run, agent.ErrSupplanted) }
 
 func run(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "doctor" {
+		return doctor.Main(ctx, args[1:], os.Stdout)
+	}
 	if len(args) > 0 && args[0] == "version" {
 		fmt.Println("glowcast-agent", agent.Version)
 		return nil

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/glowcast/glowcast/cmd/glowcast/demo"
 	"github.com/glowcast/glowcast/device"
@@ -21,6 +22,7 @@ import (
 const usage = `usage: glowcast <command> [flags]
 
 commands:
+  forecast fetch one forecast for --location LAT,LON and show the five slots
   demo     run a broker, the agent and one device in this terminal
   scale    render the temperature colour scale to a PNG (--png FILE)
   sim      run simulated devices against a broker (--devices N), for load tests
@@ -76,6 +78,8 @@ func run(ctx context.Context, args []string) error {
 			return err
 		}
 		return f.Close()
+	case "forecast":
+		return runForecast(ctx, args[1:], forecastEnv{stdout: os.Stdout, now: time.Now, terminal: stdoutIsTerminal()})
 	case "sim":
 		return runSim(ctx, args[1:])
 	default:
