@@ -152,23 +152,48 @@ func ParseDesired(b []byte) (d Desired, cleared bool, err error) {
 }
 
 // ParsePatch decodes the body of an API request that changes desired
-// settings: the settings fields without a version. It returns FieldErrors
-// for refused fields.
-func ParsePatch(b []byte) (Settings, error) {
+// settings: the settings fields without a version. A field given as null
+// is returned in clear: the desired value goes and the device's own
+// configuration applies again. Refused fields come back as FieldErrors.
+func ParsePatch(b []byte) (s Settings, clear []string, err error) {
 	if len(b) > MaxPayload {
-		return Settings{}, fmt.Errorf("payload of %d bytes exceeds %d", len(b), MaxPayload)
+		return Settings{}, nil, fmt.Errorf("payload of %d bytes exceeds %d", len(b), MaxPayload)
 	}
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(b, &raw); err != nil || raw == nil {
 		if err == nil {
 			err = errors.New("not a JSON object")
 		}
-		return Settings{}, fmt.Errorf("body: %w", err)
+		return Settings{}, nil, fmt.Errorf("body: %w", err)
 	}
 	if _, ok := raw[FieldVersion]; ok {
-		return Settings{}, FieldErrors{FieldVersion: "set by the agent; leave it out"}
+		return Settings{}, nil, FieldErrors{FieldVersion: "set by the agent; leave it out"}
 	}
-	return parseFields(raw)
+	for k, v := range raw {
+		if string(bytes.TrimSpace(v)) == "null" {
+			clear = append(clear, k)
+		}
+	}
+	s, err = parseFields(raw)
+	return s, clear, err
+}
+
+// Clear unsets the named fields.
+func (s *Settings) Clear(fields ...string) {
+	for _, f := range fields {
+		switch f {
+		case FieldOn:
+			s.On = nil
+		case FieldBrightness:
+			s.Brightness = nil
+		case FieldQuietHours:
+			s.QuietHours = nil
+		case FieldUnit:
+			s.Unit = ""
+		case FieldFadeMS:
+			s.FadeMS = nil
+		}
+	}
 }
 
 // parseFields decodes and checks each field on its own, so that every
@@ -177,6 +202,10 @@ func parseFields(raw map[string]json.RawMessage) (Settings, error) {
 	var s Settings
 	errs := FieldErrors{}
 	for k, v := range raw {
+		known := k == FieldOn || k == FieldBrightness || k == FieldQuietHours || k == FieldUnit || k == FieldFadeMS
+		if known && string(bytes.TrimSpace(v)) == "null" {
+			continue // not set
+		}
 		switch k {
 		case FieldOn:
 			var on bool

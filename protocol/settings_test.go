@@ -39,6 +39,11 @@ func TestParseDesired(t *testing.T) {
 		{name: "brightness fraction", in: `{"version":1,"brightness":4.5}`, fieldErrs: []string{"brightness"}},
 		{name: "unit", in: `{"version":1,"unit":"K"}`, fieldErrs: []string{"unit"}},
 		{name: "unknown and bad fade", in: `{"version":1,"colour":"red","fade_ms":60001,"on":true}`, fieldErrs: []string{"colour", "fade_ms"}},
+		{name: "null is unset", in: `{"version":1,"on":null}`, check: func(t *testing.T, d protocol.Desired) {
+			if d.On != nil {
+				t.Errorf("on = %v, want unset", *d.On)
+			}
+		}},
 		{name: "on not bool", in: `{"version":1,"on":"yes"}`, fieldErrs: []string{"on"}},
 		{name: "quiet bad time", in: `{"version":1,"quiet_hours":{"start":"24:00","end":"07:00","brightness":5}}`, fieldErrs: []string{"quiet_hours"}},
 		{name: "quiet missing end", in: `{"version":1,"quiet_hours":{"start":"22:00","brightness":5}}`, fieldErrs: []string{"quiet_hours"}},
@@ -83,14 +88,14 @@ func TestParseDesired(t *testing.T) {
 }
 
 func TestParsePatchRefusesVersion(t *testing.T) {
-	_, err := protocol.ParsePatch([]byte(`{"version":9,"brightness":3}`))
+	_, _, err := protocol.ParsePatch([]byte(`{"version":9,"brightness":3}`))
 	var fe protocol.FieldErrors
 	if !errors.As(err, &fe) || fe["version"] == "" {
 		t.Fatalf("err = %v, want a version field error", err)
 	}
-	s, err := protocol.ParsePatch([]byte(`{"brightness":3,"on":true}`))
-	if err != nil || *s.Brightness != 3 || !*s.On {
-		t.Fatalf("got %+v, %v", s, err)
+	s, clear, err := protocol.ParsePatch([]byte(`{"brightness":3,"on":true,"unit":null}`))
+	if err != nil || *s.Brightness != 3 || !*s.On || len(clear) != 1 || clear[0] != "unit" {
+		t.Fatalf("got %+v, clear %v, %v", s, clear, err)
 	}
 }
 
