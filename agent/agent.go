@@ -10,12 +10,14 @@ package agent
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -110,6 +112,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	token, err := readAPIToken(a.cfg.APITokenFile)
+	if err != nil {
+		return err
+	}
 	var sender hubSender
 	runCtx, stopRuns := context.WithCancel(context.Background())
 	defer stopRuns()
@@ -148,6 +154,19 @@ func (a *Agent) Run(ctx context.Context) error {
 		return fmt.Errorf("agent: %w", err)
 	}
 	hub := mqttmsg.NewHub(cl, protocol.Prefix, protocol.SideAgent, protocol.SideDevice)
+	book := newSettingsBook(cl.Publish, a.log)
+	hub.On(protocol.MsgSettings, func(id string, m mqttmsg.Message) {
+		if a.validDevice(id, m) {
+			book.onReported(id, m.Payload)
+		}
+	})
+	// The retained desired settings: a previous agent's, then our own.
+	cl.Handle(protocol.DeviceTopic("+", protocol.SideAgent, protocol.MsgSettings), func(m mqttmsg.Message) {
+		id := strings.TrimSuffix(strings.TrimPrefix(m.Topic, protocol.Prefix+"/"), "/"+protocol.SideAgent+"/"+protocol.MsgSettings)
+		if protocol.ValidDeviceID(id) == nil {
+			book.onDesired(id, m.Payload)
+		}
+	})
 	ha := startHass(runCtx, cl.Publish, a.log)
 	sender.h = hub
 	own.attach(cl)
@@ -178,6 +197,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			return
 		}
 		f.onReady(id, r, m.Retained)
+		book.onReady(id, r.Version)
 		ha.seen(id, r.Version)
 	})
 	hub.On(geo.MsgWiFi, func(id string, m mqttmsg.Message) {
@@ -205,7 +225,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.httpAddr = ln.Addr().String()
 		a.mu.Unlock()
 		a.log.Info("http listening", "http_addr", ln.Addr().String())
-		srv = &http.Server{Handler: a.handler(cl), ReadHeaderTimeout: 5 * time.Second}
+		mux := a.handler(cl)
+		p := &api{a: a, book: book, write: token != "", token: sha256.Sum256([]byte(token)), now: time.Now}
+		p.routes(mux)
+		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go srv.Serve(ln)
 	}
 
@@ -271,7 +294,7 @@ func (a *Agent) validDevice(id string, m mqttmsg.Message) bool {
 	return true
 }
 
-func (a *Agent) handler(cl *mqttmsg.Client) http.Handler {
+func (a *Agent) handler(cl *mqttmsg.Client) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", a.healthz(cl))
 	mux.Handle("/metrics", promhttp.HandlerFor(a.stats.Registry, promhttp.HandlerOpts{}))

@@ -43,6 +43,10 @@ type Config struct {
 	Shard string `yaml:"shard"`
 
 	HTTP string `yaml:"http"`
+	// APITokenFile holds the bearer token that allows writes through the
+	// HTTP API; without it (and without the systemd credential api-token)
+	// the API is read-only.
+	APITokenFile string `yaml:"api_token_file"`
 	// MQTT holds credentials and TLS files for the broker.
 	MQTT brokerconf.Config `yaml:"mqtt"`
 
@@ -106,6 +110,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.Resume, "resume", c.Resume, "resume `strategy` after a restart: fast, or timer-only (the original design, for comparison)")
 	fs.StringVar(&c.Shard, "shard", c.Shard, "serve shard `i/N` of the fleet (devices whose id hashes to i mod N); 0/1 serves all")
 	fs.StringVar(&c.HTTP, "http", c.HTTP, "serve the status page (/), /healthz and /metrics on this `ADDR` (e.g. 127.0.0.1:9120); empty disables")
+	fs.StringVar(&c.APITokenFile, "api-token-file", c.APITokenFile, "`file` holding the bearer token for writes through /api/v1/ (default: the systemd credential "+CredentialAPIToken+"); without one the API is read-only")
 	c.MQTT.Bind(fs)
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log `level`: debug, info, warn, error")
 }

@@ -348,7 +348,11 @@ func (d *Device) accept(v *view, b []byte) {
 // the settings give for now, or off.
 func compose(now time.Time, v view, staleAfter time.Duration) ledstrip.Frame {
 	f := composeLook(now, v, staleAfter)
-	b := v.set.BrightnessAt(now)
+	// An off frame keeps the brightness it will come back on at: the
+	// state says it is dark.
+	lit := v.set
+	lit.On = nil
+	b := lit.BrightnessAt(now)
 	f.Brightness = &b
 	if v.set.On != nil && !*v.set.On {
 		f.State, f.Temps, f.Source = ledstrip.StateOff, nil, ""
