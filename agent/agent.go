@@ -155,6 +155,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	hub := mqttmsg.NewHub(cl, protocol.Prefix, protocol.SideAgent, protocol.SideDevice)
 	book := newSettingsBook(cl.Publish, a.log)
+	own.onSettled = append(own.onSettled, book.settle)
 	hub.On(protocol.MsgSettings, func(id string, m mqttmsg.Message) {
 		if a.validDevice(id, m) {
 			book.onReported(id, m.Payload)

@@ -26,6 +26,11 @@ type settingsBook struct {
 	// version; message handlers never wait on it.
 	patch sync.Mutex
 
+	// settled closes when the retained messages of the first connect are
+	// in: a change waits for it, so its version passes the retained one.
+	settled     chan struct{}
+	settledOnce sync.Once
+
 	mu       sync.Mutex
 	desired  map[string]protocol.Desired
 	reported map[string]protocol.Reported
@@ -33,7 +38,7 @@ type settingsBook struct {
 }
 
 func newSettingsBook(pub retainedPublisher, log *slog.Logger) *settingsBook {
-	return &settingsBook{log: log, pub: pub,
+	return &settingsBook{log: log, pub: pub, settled: make(chan struct{}),
 		desired: map[string]protocol.Desired{}, reported: map[string]protocol.Reported{}, software: map[string]string{}}
 }
 
@@ -59,6 +64,9 @@ func (b *settingsBook) onDesired(id string, payload []byte) {
 		b.desired[id] = d
 	}
 }
+
+// settle marks the retained messages as read.
+func (b *settingsBook) settle() { b.settledOnce.Do(func() { close(b.settled) }) }
 
 func (b *settingsBook) onReported(id string, payload []byte) {
 	if len(payload) == 0 {
@@ -109,6 +117,11 @@ func (b *settingsBook) known(id string) bool {
 // so a device that kept newer settings through an agent's loss of state
 // still takes the change.
 func (b *settingsBook) change(ctx context.Context, id string, s protocol.Settings, clear []string) (protocol.Desired, error) {
+	select {
+	case <-b.settled:
+	case <-ctx.Done():
+		return protocol.Desired{}, fmt.Errorf("the agent has not yet read the broker's retained settings (is it connected?): %w", ctx.Err())
+	}
 	b.patch.Lock()
 	defer b.patch.Unlock()
 	b.mu.Lock()
