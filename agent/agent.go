@@ -156,6 +156,26 @@ func (a *Agent) Run(ctx context.Context) error {
 	hub := mqttmsg.NewHub(cl, protocol.Prefix, protocol.SideAgent, protocol.SideDevice)
 	book := newSettingsBook(cl.Publish, a.log)
 	own.onSettled = append(own.onSettled, book.settle)
+	// Home Assistant's light commands become desired settings.
+	cl.Handle(protocol.LightSetTopic("+"), func(m mqttmsg.Message) {
+		id := strings.TrimSuffix(strings.TrimPrefix(m.Topic, protocol.Prefix+"/"), "/light/set")
+		if protocol.ValidDeviceID(id) != nil || m.Retained || !own.shard.Owns(id) {
+			return
+		}
+		s, clear, err := protocol.ParsePatch(m.Payload)
+		if err != nil {
+			a.log.Warn("home assistant light command refused", "device", id, "err", err)
+			return
+		}
+		// Off the delivery goroutine: change waits for the broker's ack.
+		go func() {
+			ctx, cancel := context.WithTimeout(runCtx, 10*time.Second)
+			defer cancel()
+			if _, err := book.change(ctx, id, s, clear); err != nil {
+				a.log.Warn("home assistant light command not applied", "device", id, "err", err)
+			}
+		}()
+	})
 	hub.On(protocol.MsgSettings, func(id string, m mqttmsg.Message) {
 		if a.validDevice(id, m) {
 			book.onReported(id, m.Payload)
@@ -168,7 +188,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			book.onDesired(id, m.Payload)
 		}
 	})
-	ha := startHass(runCtx, cl.Publish, a.log)
+	ha := startHass(runCtx, a.cfg.AgentID, a.cfg.HTTPPublicURL, cl.Publish, a.log)
 	sender.h = hub
 	own.attach(cl)
 	hub.On(protocol.MsgStatus, func(id string, m mqttmsg.Message) {

@@ -43,6 +43,10 @@ type Config struct {
 	Shard string `yaml:"shard"`
 
 	HTTP string `yaml:"http"`
+	// HTTPPublicURL is how people reach the status page (e.g.
+	// http://agent.example:9120/); Home Assistant links to it as the
+	// device's configuration_url.
+	HTTPPublicURL string `yaml:"http_public_url"`
 	// APITokenFile holds the bearer token that allows writes through the
 	// HTTP API; without it (and without the systemd credential api-token)
 	// the API is read-only.
@@ -110,6 +114,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.Resume, "resume", c.Resume, "resume `strategy` after a restart: fast, or timer-only (the original design, for comparison)")
 	fs.StringVar(&c.Shard, "shard", c.Shard, "serve shard `i/N` of the fleet (devices whose id hashes to i mod N); 0/1 serves all")
 	fs.StringVar(&c.HTTP, "http", c.HTTP, "serve the status page (/), /healthz and /metrics on this `ADDR` (e.g. 127.0.0.1:9120); empty disables")
+	fs.StringVar(&c.HTTPPublicURL, "http-public-url", c.HTTPPublicURL, "the status page's `URL` as people reach it; Home Assistant links devices to it")
 	fs.StringVar(&c.APITokenFile, "api-token-file", c.APITokenFile, "`file` holding the bearer token for writes through /api/v1/ (default: the systemd credential "+CredentialAPIToken+"); without one the API is read-only")
 	c.MQTT.Bind(fs)
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log `level`: debug, info, warn, error")

@@ -16,6 +16,12 @@ import (
 // reports, retained, on glowcast/v1/<device>/device/settings.
 const MsgSettings = "settings"
 
+// LightSetTopic is where Home Assistant's light sends its commands for a
+// device: glowcast/v1/<device>/light/set, a JSON object of settings fields
+// (as a PATCH body). The agent turns them into desired settings; a device
+// never reads this topic.
+func LightSetTopic(device string) string { return Prefix + "/" + device + "/light/set" }
+
 // Setting field names, as they appear on the wire and as keys of a
 // report's errors.
 const (

@@ -95,6 +95,20 @@ func TestSettingsEndToEnd(t *testing.T) {
 		return r.Applied.On != nil && !*r.Applied.On && *r.Applied.Brightness == 40
 	}, logs)
 
+	// 2b. Through an MQTT command as Home Assistant's light sends it
+	// (command_on_template with brightness 153/255 → 60 %).
+	e.watch.publish("glowcast/v1/kitchen/light/set", []byte(`{"on":true,"brightness":60}`), false)
+	waitFor(t, 10*time.Second, "frame on at 60 %", func() bool {
+		f := lastSettingsFrame(t, jsonl)
+		return f.State == "fresh" && f.Brightness != nil && *f.Brightness == 60
+	}, logs)
+	e.watch.publish("glowcast/v1/kitchen/light/set", []byte(`{"on":false}`), false)
+	waitFor(t, 10*time.Second, "frame off again", func() bool { return lastSettingsFrame(t, jsonl).State == "off" }, logs)
+	waitFor(t, 5*time.Second, "report of off at 60 %", func() bool {
+		r := reported()
+		return r.Applied.On != nil && !*r.Applied.On && *r.Applied.Brightness == 60
+	}, logs)
+
 	// 3. Bad settings: a per-field error and nothing changes.
 	v := reported().Version
 	out, err = exec.Command(filepath.Join(binDir, "glowcast"), "set", "--agent", "http://"+addr, "--token-file", tok, "kitchen", "brightness=150", "on=true").CombinedOutput()
@@ -108,7 +122,7 @@ func TestSettingsEndToEnd(t *testing.T) {
 		t.Errorf("after a refused message the strip is %q, want off", f.State)
 	}
 	// Leave a valid retained message again (as the agent would).
-	e.watch.publish("glowcast/v1/kitchen/agent/settings", []byte(`{"version":`+strconv.FormatUint(v+2, 10)+`,"on":false,"brightness":40}`), true)
+	e.watch.publish("glowcast/v1/kitchen/agent/settings", []byte(`{"version":`+strconv.FormatUint(v+2, 10)+`,"on":false,"brightness":60}`), true)
 	waitFor(t, 5*time.Second, "valid settings back", func() bool { r := reported(); return r.Version == v+2 && len(r.Errors) == 0 }, logs)
 
 	// 4. The agent is SIGKILLed; a new one adopts the retained version.
