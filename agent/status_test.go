@@ -173,12 +173,12 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 			t.Fatalf("%s: %v", topic, err)
 		}
 		want := map[string]any{
-			"state_topic":           "glowcast/v1/hall.1/agent/temps",
-			"value_template":        "{{ value_json.temps_c[" + n + "] }}",
-			"unit_of_measurement":   "°C",
-			"device_class":          "temperature",
-			"availability_mode":     "all",
-			"unique_id":             "glowcast_hall_1_" + n,
+			"state_topic":         "glowcast/v1/hall.1/agent/temps",
+			"value_template":      "{{ value_json.temps_c[" + n + "] }}",
+			"unit_of_measurement": "°C",
+			"device_class":        "temperature",
+			"availability_mode":   "all",
+			"unique_id":           "glowcast_hall_1_" + n,
 		}
 		for k, v := range want {
 			if c[k] != v {
