@@ -219,7 +219,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		f.onReady(id, r, m.Retained)
 		book.onReady(id, r.Version)
-		ha.seen(id, r.Version)
+		// Only the shard that owns a device announces it to Home Assistant.
+		if a.cfg.HassDiscovery && own.shard.Owns(id) {
+			ha.seen(id, r.Version)
+		}
 	})
 	hub.On(geo.MsgWiFi, func(id string, m mqttmsg.Message) {
 		if !a.validDevice(id, m) || len(m.Payload) == 0 {

@@ -43,6 +43,9 @@ type Config struct {
 	Shard string `yaml:"shard"`
 
 	HTTP string `yaml:"http"`
+	// HassDiscovery publishes Home Assistant MQTT discovery for the
+	// devices this agent owns.
+	HassDiscovery bool `yaml:"hass_discovery"`
 	// HTTPPublicURL is how people reach the status page (e.g.
 	// http://agent.example:9120/); Home Assistant links to it as the
 	// device's configuration_url.
@@ -81,16 +84,17 @@ type GeoConfig struct {
 // Default returns the built-in configuration.
 func Default() Config {
 	return Config{
-		Broker:       "tcp://127.0.0.1:1883",
-		AgentID:      "main",
-		Weather:      weather.DefaultConfig(),
-		Geo:          GeoConfig{GeolocateURL: geo.BeaconDBURL, IPURL: geo.IPAPIURL},
-		Interval:     30 * time.Minute,
-		RestartGrace: 30 * time.Second,
-		OfflinePark:  6 * time.Hour,
-		Resume:       ResumeFast,
-		Shard:        "0/1",
-		LogLevel:     "info",
+		Broker:        "tcp://127.0.0.1:1883",
+		AgentID:       "main",
+		Weather:       weather.DefaultConfig(),
+		Geo:           GeoConfig{GeolocateURL: geo.BeaconDBURL, IPURL: geo.IPAPIURL},
+		Interval:      30 * time.Minute,
+		RestartGrace:  30 * time.Second,
+		OfflinePark:   6 * time.Hour,
+		Resume:        ResumeFast,
+		Shard:         "0/1",
+		LogLevel:      "info",
+		HassDiscovery: true,
 	}
 }
 
@@ -114,6 +118,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.Resume, "resume", c.Resume, "resume `strategy` after a restart: fast, or timer-only (the original design, for comparison)")
 	fs.StringVar(&c.Shard, "shard", c.Shard, "serve shard `i/N` of the fleet (devices whose id hashes to i mod N); 0/1 serves all")
 	fs.StringVar(&c.HTTP, "http", c.HTTP, "serve the status page (/), /healthz and /metrics on this `ADDR` (e.g. 127.0.0.1:9120); empty disables")
+	fs.BoolVar(&c.HassDiscovery, "hass-discovery", c.HassDiscovery, "publish Home Assistant MQTT discovery (light, connectivity, five forecast sensors) for the devices this agent owns")
 	fs.StringVar(&c.HTTPPublicURL, "http-public-url", c.HTTPPublicURL, "the status page's `URL` as people reach it; Home Assistant links devices to it")
 	fs.StringVar(&c.APITokenFile, "api-token-file", c.APITokenFile, "`file` holding the bearer token for writes through /api/v1/ (default: the systemd credential "+CredentialAPIToken+"); without one the API is read-only")
 	c.MQTT.Bind(fs)

@@ -1,7 +1,10 @@
 package agent
 
 import (
+	"time"
+
 	"encoding/json"
+	"github.com/glowcast/glowcast/internal/mqtttest"
 	"strings"
 	"testing"
 )
@@ -34,5 +37,18 @@ func TestHassConfigs(t *testing.T) {
 		if !strings.Contains(string(b), `"configuration_url":"http://agent:9120/"`) {
 			t.Errorf("%s lacks configuration_url", topic)
 		}
+	}
+}
+
+func TestHassDiscoverySwitchOff(t *testing.T) {
+	b := mqtttest.Start(t)
+	cfg := Default()
+	cfg.Broker, cfg.Weather.Provider, cfg.Location, cfg.HassDiscovery = b.URL(), "sample", "52.52,13.40", false
+	a, _, _ := runAgent(t, cfg)
+	d := startSimDevice(t, b.URL(), "hall")
+	waitUntil(t, 10*time.Second, "temps at the device", func() bool { return d.last() != nil })
+	_ = a
+	if got := retainedUnder(t, b.URL(), HassPrefix+"/#"); len(got) != 0 {
+		t.Errorf("discovery published with hass_discovery off: %v", got)
 	}
 }
