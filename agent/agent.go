@@ -210,7 +210,11 @@ func (a *Agent) Run(ctx context.Context) error {
 			return
 		}
 		if len(m.Payload) == 0 {
-			return // a retained ready being cleared
+			// A retained ready being cleared: the device was deleted.
+			if a.cfg.HassDiscovery && own.shard.Owns(id) && !m.Retained {
+				ha.forget(id)
+			}
+			return
 		}
 		r, err := protocol.ParseReady(m.Payload)
 		if err != nil {

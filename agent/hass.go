@@ -158,12 +158,13 @@ type hass struct {
 
 	mu      sync.Mutex
 	pending map[string]string // device id → its version
+	gone    map[string]bool   // device ids whose discovery is removed
 	wake    chan struct{}
 	done    chan struct{}
 }
 
 func startHass(ctx context.Context, agentID, statusURL string, publish func(ctx context.Context, topic string, payload []byte, retained bool) error, log *slog.Logger) *hass {
-	h := &hass{agentID: agentID, statusURL: statusURL, log: log, publish: publish, pending: map[string]string{}, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	h := &hass{agentID: agentID, statusURL: statusURL, log: log, publish: publish, pending: map[string]string{}, gone: map[string]bool{}, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	go h.run(ctx)
 	return h
 }
@@ -172,6 +173,19 @@ func startHass(ctx context.Context, agentID, statusURL string, publish func(ctx 
 func (h *hass) seen(id, version string) {
 	h.mu.Lock()
 	h.pending[id] = version
+	h.mu.Unlock()
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
+// forget notes a deleted device (its retained ready cleared): its
+// discovery is removed with empty retained configs. It never blocks.
+func (h *hass) forget(id string) {
+	h.mu.Lock()
+	delete(h.pending, id)
+	h.gone[id] = true
 	h.mu.Unlock()
 	select {
 	case h.wake <- struct{}{}:
@@ -191,11 +205,14 @@ func (h *hass) run(ctx context.Context) {
 		case <-h.wake:
 		}
 		h.mu.Lock()
-		batch := h.pending
-		h.pending = map[string]string{}
+		batch, gone := h.pending, h.gone
+		h.pending, h.gone = map[string]string{}, map[string]bool{}
 		h.mu.Unlock()
 		for id, version := range batch {
 			h.announce(ctx, id, version)
+		}
+		for id := range gone {
+			h.remove(ctx, id)
 		}
 	}
 }
@@ -218,4 +235,23 @@ func (h *hass) announce(ctx context.Context, id, version string) {
 		}
 	}
 	h.log.Debug("home assistant discovery published", "device", id)
+}
+
+// remove publishes an empty retained config for each of a device's
+// entities: Home Assistant deletes them.
+func (h *hass) remove(ctx context.Context, id string) {
+	cfgs, err := hassConfigs(id, "", h.agentID, h.statusURL)
+	if err != nil {
+		return
+	}
+	for topic := range cfgs {
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := h.publish(pctx, topic, nil, true)
+		cancel()
+		if err != nil {
+			h.log.Warn("removing home assistant discovery failed", "device", id, "topic", topic, "err", err)
+			return
+		}
+	}
+	h.log.Info("home assistant discovery removed", "device", id)
 }

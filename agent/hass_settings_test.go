@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"time"
 
 	"encoding/json"
@@ -51,4 +52,18 @@ func TestHassDiscoverySwitchOff(t *testing.T) {
 	if got := retainedUnder(t, b.URL(), HassPrefix+"/#"); len(got) != 0 {
 		t.Errorf("discovery published with hass_discovery off: %v", got)
 	}
+}
+
+func TestDeletedDeviceDiscoveryRemoved(t *testing.T) {
+	b := mqtttest.Start(t)
+	cfg := Default()
+	cfg.Broker, cfg.Weather.Provider, cfg.Location = b.URL(), "sample", "52.52,13.40"
+	runAgent(t, cfg)
+	d := startSimDevice(t, b.URL(), "hall")
+	mqtttest.WaitFor(t, 10*time.Second, "seven discovery configs", func() bool { return len(retainedUnder(t, b.URL(), HassPrefix+"/#")) == 7 })
+	// Deleting a device clears its retained ready.
+	if err := d.node.SendRetained(context.Background(), "ready", nil); err != nil {
+		t.Fatal(err)
+	}
+	mqtttest.WaitFor(t, 10*time.Second, "discovery removed", func() bool { return len(retainedUnder(t, b.URL(), HassPrefix+"/#")) == 0 })
 }
