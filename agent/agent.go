@@ -10,12 +10,14 @@ package agent
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -123,6 +125,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	token, err := readAPIToken(a.cfg.APITokenFile)
+	if err != nil {
+		return err
+	}
 	var sender hubSender
 	runCtx, stopRuns := context.WithCancel(context.Background())
 	defer stopRuns()
@@ -161,7 +167,41 @@ func (a *Agent) Run(ctx context.Context) error {
 		return fmt.Errorf("agent: %w", err)
 	}
 	hub := mqttmsg.NewHub(cl, protocol.Prefix, protocol.SideAgent, protocol.SideDevice)
-	ha := startHass(runCtx, cl.Publish, a.log)
+	book := newSettingsBook(cl.Publish, a.log)
+	own.onSettled = append(own.onSettled, book.settle)
+	// Home Assistant's light commands become desired settings.
+	cl.Handle(protocol.LightSetTopic("+"), func(m mqttmsg.Message) {
+		id := strings.TrimSuffix(strings.TrimPrefix(m.Topic, protocol.Prefix+"/"), "/light/set")
+		if protocol.ValidDeviceID(id) != nil || m.Retained || !own.shard.Owns(id) {
+			return
+		}
+		s, clear, err := protocol.ParsePatch(m.Payload)
+		if err != nil {
+			a.log.Warn("home assistant light command refused", "device", id, "err", err)
+			return
+		}
+		// Off the delivery goroutine: change waits for the broker's ack.
+		go func() {
+			ctx, cancel := context.WithTimeout(runCtx, 10*time.Second)
+			defer cancel()
+			if _, err := book.change(ctx, id, s, clear); err != nil {
+				a.log.Warn("home assistant light command not applied", "device", id, "err", err)
+			}
+		}()
+	})
+	hub.On(protocol.MsgSettings, func(id string, m mqttmsg.Message) {
+		if a.validDevice(id, m) {
+			book.onReported(id, m.Payload)
+		}
+	})
+	// The retained desired settings: a previous agent's, then our own.
+	cl.Handle(protocol.DeviceTopic("+", protocol.SideAgent, protocol.MsgSettings), func(m mqttmsg.Message) {
+		id := strings.TrimSuffix(strings.TrimPrefix(m.Topic, protocol.Prefix+"/"), "/"+protocol.SideAgent+"/"+protocol.MsgSettings)
+		if protocol.ValidDeviceID(id) == nil {
+			book.onDesired(id, m.Payload)
+		}
+	})
+	ha := startHass(runCtx, a.cfg.AgentID, a.cfg.HTTPPublicURL, cl.Publish, a.log)
 	sender.h = hub
 	own.attach(cl)
 	hub.On(protocol.MsgStatus, func(id string, m mqttmsg.Message) {
@@ -183,7 +223,11 @@ func (a *Agent) Run(ctx context.Context) error {
 			return
 		}
 		if len(m.Payload) == 0 {
-			return // a retained ready being cleared
+			// A retained ready being cleared: the device was deleted.
+			if a.cfg.HassDiscovery && own.shard.Owns(id) && !m.Retained {
+				ha.forget(id)
+			}
+			return
 		}
 		r, err := protocol.ParseReady(m.Payload)
 		if err != nil {
@@ -191,7 +235,11 @@ func (a *Agent) Run(ctx context.Context) error {
 			return
 		}
 		f.onReady(id, r, m.Retained)
-		ha.seen(id, r.Version)
+		book.onReady(id, r.Version)
+		// Only the shard that owns a device announces it to Home Assistant.
+		if a.cfg.HassDiscovery && own.shard.Owns(id) {
+			ha.seen(id, r.Version)
+		}
 	})
 	hub.On(geo.MsgWiFi, func(id string, m mqttmsg.Message) {
 		if !a.validDevice(id, m) || len(m.Payload) == 0 {
@@ -218,7 +266,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.httpAddr = ln.Addr().String()
 		a.mu.Unlock()
 		a.log.Info("http listening", "http_addr", ln.Addr().String())
-		srv = &http.Server{Handler: a.handler(cl), ReadHeaderTimeout: 5 * time.Second}
+		mux := a.handler(cl)
+		p := &api{a: a, book: book, write: token != "", token: sha256.Sum256([]byte(token)), now: time.Now}
+		p.routes(mux)
+		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go srv.Serve(ln)
 	}
 
@@ -284,7 +335,7 @@ func (a *Agent) validDevice(id string, m mqttmsg.Message) bool {
 	return a.limit.allow(id)
 }
 
-func (a *Agent) handler(cl *mqttmsg.Client) http.Handler {
+func (a *Agent) handler(cl *mqttmsg.Client) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", a.healthz(cl))
 	mux.Handle("/metrics", promhttp.HandlerFor(a.stats.Registry, promhttp.HandlerOpts{}))

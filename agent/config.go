@@ -47,6 +47,17 @@ type Config struct {
 	Shard string `yaml:"shard"`
 
 	HTTP string `yaml:"http"`
+	// HassDiscovery publishes Home Assistant MQTT discovery for the
+	// devices this agent owns.
+	HassDiscovery bool `yaml:"hass_discovery"`
+	// HTTPPublicURL is how people reach the status page (e.g.
+	// http://agent.example:9120/); Home Assistant links to it as the
+	// device's configuration_url.
+	HTTPPublicURL string `yaml:"http_public_url"`
+	// APITokenFile holds the bearer token that allows writes through the
+	// HTTP API; without it (and without the systemd credential api-token)
+	// the API is read-only.
+	APITokenFile string `yaml:"api_token_file"`
 	// MQTT holds credentials and TLS files for the broker.
 	MQTT brokerconf.Config `yaml:"mqtt"`
 
@@ -88,6 +99,7 @@ func Default() Config {
 		Shard:         "0/1",
 		VerifyHistory: verify.DefaultHistory,
 		LogLevel:      "info",
+		HassDiscovery: true,
 	}
 }
 
@@ -112,6 +124,9 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.Resume, "resume", c.Resume, "resume `strategy` after a restart: fast, or timer-only (the original design, for comparison)")
 	fs.StringVar(&c.Shard, "shard", c.Shard, "serve shard `i/N` of the fleet (devices whose id hashes to i mod N); 0/1 serves all")
 	fs.StringVar(&c.HTTP, "http", c.HTTP, "serve the status page (/), /healthz and /metrics on this `ADDR` (e.g. 127.0.0.1:9120); empty disables")
+	fs.BoolVar(&c.HassDiscovery, "hass-discovery", c.HassDiscovery, "publish Home Assistant MQTT discovery (light, connectivity, five forecast sensors) for the devices this agent owns")
+	fs.StringVar(&c.HTTPPublicURL, "http-public-url", c.HTTPPublicURL, "the status page's `URL` as people reach it; Home Assistant links devices to it")
+	fs.StringVar(&c.APITokenFile, "api-token-file", c.APITokenFile, "`file` holding the bearer token for writes through /api/v1/ (default: the systemd credential "+CredentialAPIToken+"); without one the API is read-only")
 	c.MQTT.Bind(fs)
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log `level`: debug, info, warn, error")
 }

@@ -17,19 +17,52 @@ const HassPrefix = "homeassistant"
 
 // hassDiscovery is one Home Assistant MQTT discovery config.
 type hassDiscovery struct {
-	Name                string     `json:"name"`
-	UniqueID            string     `json:"unique_id"`
-	StateTopic          string     `json:"state_topic"`
-	ValueTemplate       string     `json:"value_template"`
-	Unit                string     `json:"unit_of_measurement"`
-	DeviceClass         string     `json:"device_class"`
-	StateClass          string     `json:"state_class"`
-	AvailabilityTopic   string     `json:"availability_topic"`
-	AvailabilityTmpl    string     `json:"availability_template"`
-	PayloadAvailable    string     `json:"payload_available"`
-	PayloadNotAvailable string     `json:"payload_not_available"`
-	Device              hassDevice `json:"device"`
-	Origin              hassOrigin `json:"origin"`
+	Name          string `json:"name"`
+	UniqueID      string `json:"unique_id"`
+	StateTopic    string `json:"state_topic"`
+	ValueTemplate string `json:"value_template,omitempty"`
+	Unit          string `json:"unit_of_measurement,omitempty"`
+	DeviceClass   string `json:"device_class,omitempty"`
+	// No state_class: a forecast must not go into long-term statistics.
+	Availability     []hassAvailability `json:"availability"`
+	AvailabilityMode string             `json:"availability_mode"`
+	Device           hassDevice         `json:"device"`
+	Origin           hassOrigin         `json:"origin"`
+}
+
+// hassAvailability is one availability topic; with availability_mode all,
+// an entity is available only while the device and the agent both are.
+type hassAvailability struct {
+	Topic               string `json:"topic"`
+	ValueTemplate       string `json:"value_template"`
+	PayloadAvailable    string `json:"payload_available"`
+	PayloadNotAvailable string `json:"payload_not_available"`
+}
+
+// hassLight is the template-schema light whose commands become desired
+// settings.
+type hassLight struct {
+	Name               string             `json:"name"`
+	UniqueID           string             `json:"unique_id"`
+	Schema             string             `json:"schema"`
+	CommandTopic       string             `json:"command_topic"`
+	CommandOnTemplate  string             `json:"command_on_template"`
+	CommandOffTemplate string             `json:"command_off_template"`
+	StateTopic         string             `json:"state_topic"`
+	StateTemplate      string             `json:"state_template"`
+	BrightnessTemplate string             `json:"brightness_template"`
+	Availability       []hassAvailability `json:"availability"`
+	AvailabilityMode   string             `json:"availability_mode"`
+	Device             hassDevice         `json:"device"`
+	Origin             hassOrigin         `json:"origin"`
+}
+
+func hassAvail(id, agentID string) []hassAvailability {
+	tmpl := "{{ 'online' if value_json.online else 'offline' }}"
+	return []hassAvailability{
+		{Topic: protocol.DeviceTopic(id, protocol.SideDevice, protocol.MsgStatus), ValueTemplate: tmpl, PayloadAvailable: "online", PayloadNotAvailable: "offline"},
+		{Topic: protocol.AgentStatusTopic(agentID), ValueTemplate: tmpl, PayloadAvailable: "online", PayloadNotAvailable: "offline"},
+	}
 }
 
 type hassDevice struct {
@@ -38,6 +71,9 @@ type hassDevice struct {
 	Manufacturer string   `json:"manufacturer"`
 	Model        string   `json:"model"`
 	SWVersion    string   `json:"sw_version,omitempty"`
+	// ConfigurationURL is the agent's status page, when its address is
+	// known (http_public_url).
+	ConfigurationURL string `json:"configuration_url,omitempty"`
 }
 
 type hassOrigin struct {
@@ -52,29 +88,53 @@ func hassObjectID(id string) string { return strings.ReplaceAll(id, ".", "_") }
 // hassConfigs returns the retained discovery messages (topic → payload)
 // that make a device's five temperatures Home Assistant sensors, available
 // while the device's status says online.
-func hassConfigs(id, version string) (map[string][]byte, error) {
+func hassConfigs(id, version, agentID, statusURL string) (map[string][]byte, error) {
 	obj := "glowcast_" + hassObjectID(id)
-	out := make(map[string][]byte, len(protocol.Offsets))
+	out := make(map[string][]byte, len(protocol.Offsets)+2)
+	dev := hassDevice{Identifiers: []string{obj}, Name: "glowcast " + id, Manufacturer: "glowcast",
+		Model: "glowcast forecast LEDs", SWVersion: version, ConfigurationURL: statusURL}
+	origin := hassOrigin{Name: "glowcast-agent", SWVersion: Version}
+	light := hassLight{
+		Name: "Strip", UniqueID: obj + "_light", Schema: "template",
+		CommandTopic:       protocol.LightSetTopic(id),
+		CommandOnTemplate:  `{"on":true{% if brightness is defined %},"brightness":{{ (brightness * 100 / 255) | round | int }}{% endif %}}`,
+		CommandOffTemplate: `{"on":false}`,
+		StateTopic:         protocol.DeviceTopic(id, protocol.SideDevice, protocol.MsgSettings),
+		StateTemplate:      "{{ 'on' if value_json.applied.on else 'off' }}",
+		BrightnessTemplate: "{{ (value_json.applied.brightness * 255 / 100) | round | int }}",
+		Availability:       hassAvail(id, agentID), AvailabilityMode: "all", Device: dev, Origin: origin,
+	}
+	conn := hassDiscovery{
+		Name: "Connectivity", UniqueID: obj + "_connectivity", DeviceClass: "connectivity",
+		StateTopic: protocol.DeviceTopic(id, protocol.SideDevice, protocol.MsgStatus), ValueTemplate: "{{ 'ON' if value_json.online else 'OFF' }}",
+		Availability: hassAvail(id, agentID)[1:], AvailabilityMode: "all", Device: dev, Origin: origin,
+	}
+	for topic, v := range map[string]any{
+		fmt.Sprintf("%s/light/%s/config", HassPrefix, obj):                      light,
+		fmt.Sprintf("%s/binary_sensor/%s_connectivity/config", HassPrefix, obj): conn,
+	} {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		out[topic] = b
+	}
 	for i, h := range protocol.Offsets {
 		name := "Now"
 		if h > 0 {
 			name = fmt.Sprintf("In %d h", h)
 		}
 		c := hassDiscovery{
-			Name:                name,
-			UniqueID:            fmt.Sprintf("%s_%d", obj, i),
-			StateTopic:          protocol.DeviceTopic(id, protocol.SideAgent, protocol.MsgTemps),
-			ValueTemplate:       fmt.Sprintf("{{ value_json.temps_c[%d] }}", i),
-			Unit:                "°C",
-			DeviceClass:         "temperature",
-			StateClass:          "measurement",
-			AvailabilityTopic:   protocol.DeviceTopic(id, protocol.SideDevice, protocol.MsgStatus),
-			AvailabilityTmpl:    "{{ 'online' if value_json.online else 'offline' }}",
-			PayloadAvailable:    "online",
-			PayloadNotAvailable: "offline",
-			Device: hassDevice{Identifiers: []string{obj}, Name: "glowcast " + id, Manufacturer: "glowcast",
-				Model: "glowcast forecast LEDs", SWVersion: version},
-			Origin: hassOrigin{Name: "glowcast-agent", SWVersion: Version},
+			Name:             name,
+			UniqueID:         fmt.Sprintf("%s_%d", obj, i),
+			StateTopic:       protocol.DeviceTopic(id, protocol.SideAgent, protocol.MsgTemps),
+			ValueTemplate:    fmt.Sprintf("{{ value_json.temps_c[%d] }}", i),
+			Unit:             "°C",
+			DeviceClass:      "temperature",
+			Availability:     hassAvail(id, agentID),
+			AvailabilityMode: "all",
+			Device:           dev,
+			Origin:           origin,
 		}
 		b, err := json.Marshal(c)
 		if err != nil {
@@ -91,17 +151,20 @@ func hassConfigs(id, version string) (map[string][]byte, error) {
 // after each agent connect), so a broker that lost its retained messages
 // is repaired by the next reconnect.
 type hass struct {
-	log     *slog.Logger
-	publish func(ctx context.Context, topic string, payload []byte, retained bool) error
+	agentID   string
+	statusURL string
+	log       *slog.Logger
+	publish   func(ctx context.Context, topic string, payload []byte, retained bool) error
 
 	mu      sync.Mutex
 	pending map[string]string // device id → its version
+	gone    map[string]bool   // device ids whose discovery is removed
 	wake    chan struct{}
 	done    chan struct{}
 }
 
-func startHass(ctx context.Context, publish func(ctx context.Context, topic string, payload []byte, retained bool) error, log *slog.Logger) *hass {
-	h := &hass{log: log, publish: publish, pending: map[string]string{}, wake: make(chan struct{}, 1), done: make(chan struct{})}
+func startHass(ctx context.Context, agentID, statusURL string, publish func(ctx context.Context, topic string, payload []byte, retained bool) error, log *slog.Logger) *hass {
+	h := &hass{agentID: agentID, statusURL: statusURL, log: log, publish: publish, pending: map[string]string{}, gone: map[string]bool{}, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	go h.run(ctx)
 	return h
 }
@@ -110,6 +173,19 @@ func startHass(ctx context.Context, publish func(ctx context.Context, topic stri
 func (h *hass) seen(id, version string) {
 	h.mu.Lock()
 	h.pending[id] = version
+	h.mu.Unlock()
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
+// forget notes a deleted device (its retained ready cleared): its
+// discovery is removed with empty retained configs. It never blocks.
+func (h *hass) forget(id string) {
+	h.mu.Lock()
+	delete(h.pending, id)
+	h.gone[id] = true
 	h.mu.Unlock()
 	select {
 	case h.wake <- struct{}{}:
@@ -129,17 +205,20 @@ func (h *hass) run(ctx context.Context) {
 		case <-h.wake:
 		}
 		h.mu.Lock()
-		batch := h.pending
-		h.pending = map[string]string{}
+		batch, gone := h.pending, h.gone
+		h.pending, h.gone = map[string]string{}, map[string]bool{}
 		h.mu.Unlock()
 		for id, version := range batch {
 			h.announce(ctx, id, version)
+		}
+		for id := range gone {
+			h.remove(ctx, id)
 		}
 	}
 }
 
 func (h *hass) announce(ctx context.Context, id, version string) {
-	cfgs, err := hassConfigs(id, version)
+	cfgs, err := hassConfigs(id, version, h.agentID, h.statusURL)
 	if err != nil {
 		h.log.Warn("home assistant discovery", "device", id, "err", err)
 		return
@@ -156,4 +235,23 @@ func (h *hass) announce(ctx context.Context, id, version string) {
 		}
 	}
 	h.log.Debug("home assistant discovery published", "device", id)
+}
+
+// remove publishes an empty retained config for each of a device's
+// entities: Home Assistant deletes them.
+func (h *hass) remove(ctx context.Context, id string) {
+	cfgs, err := hassConfigs(id, "", h.agentID, h.statusURL)
+	if err != nil {
+		return
+	}
+	for topic := range cfgs {
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := h.publish(pctx, topic, nil, true)
+		cancel()
+		if err != nil {
+			h.log.Warn("removing home assistant discovery failed", "device", id, "topic", topic, "err", err)
+			return
+		}
+	}
+	h.log.Info("home assistant discovery removed", "device", id)
 }

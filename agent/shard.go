@@ -126,12 +126,15 @@ type ownership struct {
 	agent   string
 	session string
 
-	settled  bool                            // retained claims seen (sync echo)
-	claims   map[string]*Claim               // newest claim per device
-	agents   map[string]protocol.AgentStatus // newest status per agent id
-	waiting  map[string]bool                 // ours by shard, held by a live agent
-	deferred map[string]deferredStart        // waiting for the claims to settle
-	mine     map[string]time.Time            // when we took each running cycle on
+	settled bool // retained claims seen (sync echo)
+	// onSettled run (under fleet.mu, so they must not block) once the
+	// retained messages of the first connect are all in.
+	onSettled []func()
+	claims    map[string]*Claim               // newest claim per device
+	agents    map[string]protocol.AgentStatus // newest status per agent id
+	waiting   map[string]bool                 // ours by shard, held by a live agent
+	deferred  map[string]deferredStart        // waiting for the claims to settle
+	mine      map[string]time.Time            // when we took each running cycle on
 
 	pub     publisher
 	qmu     sync.Mutex
@@ -206,6 +209,9 @@ func (o *ownership) onSync(m mqttmsg.Message) {
 		return
 	}
 	o.settled = true
+	for _, fn := range o.onSettled {
+		fn()
+	}
 	for id, ds := range o.deferred {
 		if d := f.devices[id]; d != nil && !d.cycle {
 			f.maybeStart(d, ds.path, ds.retained)

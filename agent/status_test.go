@@ -137,7 +137,7 @@ func TestOperatorView(t *testing.T) {
 }
 
 // TestHomeAssistantDiscovery: each device's five temperatures become
-// retained sensor configs, available with the device's status.
+// retained sensor configs, available while the device and the agent are.
 func TestHomeAssistantDiscovery(t *testing.T) {
 	b := mqtttest.Start(t)
 	cfg := Default()
@@ -148,14 +148,14 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 	// A subscriber that comes later gets them retained, as Home Assistant
 	// does after its own restart.
 	var got map[string]retainedMsg
-	mqtttest.WaitFor(t, 10*time.Second, "five retained discovery configs", func() bool {
+	mqtttest.WaitFor(t, 10*time.Second, "seven retained discovery configs", func() bool {
 		got = retainedUnder(t, b.URL(), HassPrefix+"/#")
 		for _, m := range got {
 			if !m.retained {
 				return false // published live while we subscribed: look again
 			}
 		}
-		return len(got) == 5
+		return len(got) == 7 // five sensors, the light, the connectivity binary_sensor
 	})
 	for i, h := range protocol.Offsets {
 		n := strconv.Itoa(i)
@@ -173,20 +173,23 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 			t.Fatalf("%s: %v", topic, err)
 		}
 		want := map[string]any{
-			"state_topic":           "glowcast/v1/hall.1/agent/temps",
-			"value_template":        "{{ value_json.temps_c[" + n + "] }}",
-			"unit_of_measurement":   "°C",
-			"device_class":          "temperature",
-			"availability_topic":    "glowcast/v1/hall.1/device/status",
-			"availability_template": "{{ 'online' if value_json.online else 'offline' }}",
-			"payload_available":     "online",
-			"payload_not_available": "offline",
-			"unique_id":             "glowcast_hall_1_" + n,
+			"state_topic":         "glowcast/v1/hall.1/agent/temps",
+			"value_template":      "{{ value_json.temps_c[" + n + "] }}",
+			"unit_of_measurement": "°C",
+			"device_class":        "temperature",
+			"availability_mode":   "all",
+			"unique_id":           "glowcast_hall_1_" + n,
 		}
 		for k, v := range want {
 			if c[k] != v {
 				t.Errorf("%s: %s: got %v, want %v", topic, k, c[k], v)
 			}
+		}
+		if av, _ := c["availability"].([]any); len(av) != 2 {
+			t.Errorf("%s: availability %v, want the device's and the agent's status", topic, c["availability"])
+		}
+		if _, ok := c["state_class"]; ok {
+			t.Errorf("%s: state_class set; forecasts must stay out of long-term statistics", topic)
 		}
 		dev, _ := c["device"].(map[string]any)
 		if ids, _ := dev["identifiers"].([]any); len(ids) != 1 || ids[0] != "glowcast_hall_1" || dev["name"] != "glowcast hall.1" {

@@ -57,9 +57,13 @@ type Device struct {
 	// Clock tells the wall time (set before Run); nil is the system clock.
 	Clock clock.Clock
 
-	temps   mailbox[[]byte]
-	rebirth chan struct{}
-	wake    chan struct{}
+	temps mailbox[[]byte]
+	// desired is the newest desired-settings payload; reportDue asks the
+	// loop to publish the settings report.
+	desired   mailbox[settingsMsg]
+	reportDue reportFlag
+	rebirth   chan struct{}
+	wake      chan struct{}
 	// Scan replaces the WiFi scan (tests).
 	Scan    func(ctx context.Context) ([]wifiscan.AccessPoint, error)
 	scanned atomic.Bool
@@ -135,6 +139,7 @@ func (d *Device) Run(ctx context.Context) error {
 				d.cl.Reconnect(fmt.Errorf("device: publishing ready: %w", err))
 				return
 			}
+			d.reportDue.Store(true)
 			d.setConnected(true)
 			d.log.Info("ready published", "boot_id", d.bootID)
 			if d.cfg.WiFi.Scan && d.scanned.CompareAndSwap(false, true) {
@@ -161,6 +166,7 @@ func (d *Device) Run(ctx context.Context) error {
 	node = mqttmsg.NewNode(cl, protocol.Prefix, d.cfg.DeviceID, protocol.SideDevice, protocol.SideAgent)
 	// Every handler is registered before Connect.
 	node.On(protocol.MsgTemps, func(b []byte) { d.temps.put(slices.Clone(b)); d.kick() })
+	node.On(protocol.MsgSettings, func(b []byte) { d.desired.put(settingsMsg{slices.Clone(b)}); d.kick() })
 	node.On(protocol.MsgRebirth, func([]byte) {
 		select {
 		case d.rebirth <- struct{}{}:
@@ -264,10 +270,13 @@ type view struct {
 	agentsSeen bool
 	agentUp    bool
 	started    time.Time
+	// set is the settings in force.
+	set protocol.Settings
 }
 
 func (d *Device) loop(ctx context.Context, saved *protocol.Temps, node *mqttmsg.Node, ready []byte) error {
-	v := view{cur: saved, fromSaved: saved != nil, started: d.Clock.Now()}
+	st := settings{local: localSettings(d.cfg), desired: d.loadSettings()}
+	v := view{cur: saved, fromSaved: saved != nil, started: d.Clock.Now(), set: st.applied()}
 	d.show(compose(d.Clock.Now(), v, d.cfg.StaleAfter))
 	// The strip is open and showing: ready for systemd, without waiting for
 	// the network. The watchdog is pinged from this loop only.
@@ -304,6 +313,10 @@ func (d *Device) loop(ctx context.Context, saved *protocol.Temps, node *mqttmsg.
 		if b, ok := d.temps.take(); ok {
 			d.accept(&v, b)
 		}
+		if m, ok := d.desired.take(); ok && d.takeSettings(&st, m.b) {
+			v.set = st.applied()
+			d.reportDue.Store(true)
+		}
 		d.mu.Lock()
 		v.connected = d.connected
 		v.agentsSeen = len(d.agents) > 0
@@ -312,6 +325,9 @@ func (d *Device) loop(ctx context.Context, saved *protocol.Temps, node *mqttmsg.
 			v.agentUp = v.agentUp || s.Online
 		}
 		d.mu.Unlock()
+		if v.connected && d.reportDue.Swap(false) && !d.report(ctx, node, &st) {
+			d.reportDue.Store(true) // the next connect or change repeats it
+		}
 		now := d.Clock.Now()
 		d.show(compose(now, v, d.cfg.StaleAfter))
 		timer.Reset(nextChange(now, v, d.cfg.StaleAfter))
@@ -351,8 +367,23 @@ func (d *Device) accept(v *view, b []byte) {
 	}
 }
 
-// compose decides what the strip shows now.
+// compose decides what the strip shows now: the look, at the brightness
+// the settings give for now, or off.
 func compose(now time.Time, v view, staleAfter time.Duration) ledstrip.Frame {
+	f := composeLook(now, v, staleAfter)
+	// An off frame keeps the brightness it will come back on at: the
+	// state says it is dark.
+	lit := v.set
+	lit.On = nil
+	b := lit.BrightnessAt(now)
+	f.Brightness = &b
+	if v.set.On != nil && !*v.set.On {
+		f.State, f.Temps, f.Source = ledstrip.StateOff, nil, ""
+	}
+	return f
+}
+
+func composeLook(now time.Time, v view, staleAfter time.Duration) ledstrip.Frame {
 	f := ledstrip.Frame{TS: now}
 	if v.cur != nil {
 		temps, _ := v.cur.Slot(now)
@@ -394,6 +425,12 @@ func nextChange(now time.Time, v view, staleAfter time.Duration) time.Duration {
 	} else if g := v.started.Add(brokerGrace); g.After(now) && g.Before(next) {
 		next = g
 	}
+	if v.set.QuietHours != nil {
+		// Quiet hours start and end on a minute.
+		if m := now.Truncate(time.Minute).Add(time.Minute); m.Before(next) {
+			next = m
+		}
+	}
 	return max(next.Sub(now), time.Millisecond)
 }
 
@@ -413,7 +450,7 @@ func (d *Device) show(f ledstrip.Frame) {
 }
 
 func sameFrame(a, b ledstrip.Frame) bool {
-	if a.State != b.State || a.Source != b.Source || len(a.Temps) != len(b.Temps) {
+	if a.State != b.State || a.Source != b.Source || len(a.Temps) != len(b.Temps) || a.BrightnessPercent() != b.BrightnessPercent() {
 		return false
 	}
 	for i := range a.Temps {

@@ -32,6 +32,8 @@ type jsonlRecord struct {
 	State State      `json:"state"`
 	// Source is "sample" for the bundled demo forecast, else omitted.
 	Source string `json:"source,omitempty"`
+	// Brightness is the brightness setting in force, 0…100.
+	Brightness int `json:"brightness"`
 }
 
 type jsonlWriter struct{ f *os.File }
@@ -45,7 +47,7 @@ func openJSONL(path string) (*jsonlWriter, error) {
 }
 
 func (w *jsonlWriter) writePixels(px []color.RGBA, f Frame) error {
-	rec := jsonlRecord{TS: f.TS.UTC().Format(time.RFC3339Nano), State: f.State, Source: f.Source, RGB: make([]string, len(px))}
+	rec := jsonlRecord{TS: f.TS.UTC().Format(time.RFC3339Nano), State: f.State, Source: f.Source, Brightness: f.BrightnessPercent(), RGB: make([]string, len(px))}
 	for i, c := range px {
 		rec.RGB[i] = Hex(c)
 	}

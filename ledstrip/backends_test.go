@@ -39,6 +39,7 @@ func TestJSONLRecordsLooks(t *testing.T) {
 	o := ledstrip.DefaultOptions() // cap 40 %, gamma 2.2: not applied to jsonl
 	o.Scale = flat("#c83c14")
 	ts := time.Date(2025, 3, 1, 12, 0, 0, 5, time.UTC)
+	half := 50
 	s, err := ledstrip.Open("jsonl:"+path, o)
 	if err != nil {
 		t.Fatal(err)
@@ -46,6 +47,7 @@ func TestJSONLRecordsLooks(t *testing.T) {
 	for _, f := range []ledstrip.Frame{
 		{TS: ts, State: ledstrip.StateWaiting},
 		{TS: ts, State: ledstrip.StateFresh, Temps: []float64{21.5, math.NaN(), 3, 4, 5}},
+		{TS: ts, State: ledstrip.StateFresh, Temps: []float64{21.5, 2, 3, 4, 5}, Brightness: &half},
 	} {
 		if err := s.Show(f); err != nil {
 			t.Fatal(err)
@@ -55,15 +57,15 @@ func TestJSONLRecordsLooks(t *testing.T) {
 		t.Fatal(err)
 	}
 	recs := readJSONL(t, path)
-	if len(recs) != 3 {
-		t.Fatalf("got %d records, want 3", len(recs))
+	if len(recs) != 4 {
+		t.Fatalf("got %d records, want 4", len(recs))
 	}
 	var keys []string
 	for k := range recs[1] {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	if want := []string{"rgb", "state", "temps_c", "ts"}; !reflect.DeepEqual(keys, want) {
+	if want := []string{"brightness", "rgb", "state", "temps_c", "ts"}; !reflect.DeepEqual(keys, want) {
 		t.Errorf("got keys %v, want %v", keys, want)
 	}
 	if got, want := recs[0]["ts"], ts.Format(time.RFC3339Nano); got != want {
@@ -79,8 +81,14 @@ func TestJSONLRecordsLooks(t *testing.T) {
 	if rgb[0] != "#c83c14" || rgb[1] != "#5a5a5a" {
 		t.Errorf("fresh rgb: got %v, want the look #c83c14 and the no-data grey #5a5a5a", rgb)
 	}
-	if recs[2]["state"] != "off" || !reflect.DeepEqual(recs[2]["rgb"], []any{"#000000", "#000000", "#000000", "#000000", "#000000"}) {
-		t.Errorf("last record: got %v, want five dark LEDs, state off", recs[2])
+	if recs[1]["brightness"] != 100.0 {
+		t.Errorf("brightness with no setting: got %v, want 100", recs[1]["brightness"])
+	}
+	if got := recs[2]["rgb"].([]any)[0]; got != "#641e0a" || recs[2]["brightness"] != 50.0 {
+		t.Errorf("frame at 50 %%: got rgb %v brightness %v, want #641e0a and 50", got, recs[2]["brightness"])
+	}
+	if recs[3]["state"] != "off" || !reflect.DeepEqual(recs[3]["rgb"], []any{"#000000", "#000000", "#000000", "#000000", "#000000"}) {
+		t.Errorf("last record: got %v, want five dark LEDs, state off", recs[3])
 	}
 }
 

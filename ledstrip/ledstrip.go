@@ -40,6 +40,18 @@ type Frame struct {
 	// Source names where the temperatures came from when displays should
 	// say so: "sample" for the bundled demo forecast. Empty otherwise.
 	Source string
+	// Brightness is the owner's brightness setting in force for this
+	// frame, in percent of the configured look (and below the hardware
+	// cap); nil means 100. It scales every colour.
+	Brightness *int
+}
+
+// BrightnessPercent is f.Brightness with nil read as 100.
+func (f Frame) BrightnessPercent() int {
+	if f.Brightness == nil {
+		return 100
+	}
+	return max(0, min(100, *f.Brightness))
 }
 
 // Strip shows frames. Implementations are safe for use by one goroutine at a
@@ -209,6 +221,15 @@ var (
 )
 
 func renderInto(px []color.RGBA, f Frame, sc Scale) {
+	renderLook(px, f, sc)
+	if b := f.BrightnessPercent(); b < 100 {
+		for i := range px {
+			px[i] = scaleRGB(px[i], float64(b)/100)
+		}
+	}
+}
+
+func renderLook(px []color.RGBA, f Frame, sc Scale) {
 	clear(px)
 	n := len(px)
 	if n == 0 {

@@ -23,6 +23,10 @@ const usage = `usage: glowcast <command> [flags]
 
 commands:
   forecast fetch one forecast for --location LAT,LON and show the five slots
+  devices  list the agent's devices (--agent URL, --json)
+  show     show one device: glowcast show DEVICE
+  set      change a device's settings: glowcast set DEVICE brightness=40 on=false
+  rebirth  ask a device to announce itself again
   demo     run a broker, the agent and one device in this terminal
   scale    render the temperature colour scale to a PNG (--png FILE)
   sim      run simulated devices against a broker (--devices N), for load tests
@@ -34,6 +38,9 @@ func run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
 		fmt.Fprint(os.Stderr, usage)
 		return flag.ErrHelp
+	}
+	if _, ok := clientCommands[args[0]]; ok {
+		return runClient(ctx, args[0], args[1:], os.Stdout)
 	}
 	switch args[0] {
 	case "demo":

@@ -41,6 +41,12 @@ func TestDeviceCannotWriteOutsideItsTopics(t *testing.T) {
 				topic("garden", protocol.SideAgent, protocol.MsgTemps),
 				topic("kitchen", protocol.SideAgent, protocol.MsgTemps),
 				topic("kitchen", protocol.SideAgent, protocol.MsgRebirth),
+				// Its own desired settings, another's, and their light commands.
+				topic("kitchen", protocol.SideAgent, protocol.MsgSettings),
+				topic("garden", protocol.SideAgent, protocol.MsgSettings),
+				topic("garden", protocol.SideDevice, protocol.MsgSettings),
+				protocol.LightSetTopic("kitchen"),
+				protocol.LightSetTopic("garden"),
 				protocol.AgentStatusTopic("main"),
 				"glowcast/v1/kitchen/owner",
 				"glowcast/v1/kitchen",
@@ -80,6 +86,8 @@ func TestDeviceReadsOnlyItsOwnTopics(t *testing.T) {
 			agent := b.mustConnect(t, AgentUser)
 			// Retained before the device subscribes, and live after.
 			publish(t, agent, topic("garden", protocol.SideAgent, protocol.MsgTemps), "garden-retained", true)
+			publish(t, agent, topic("garden", protocol.SideAgent, protocol.MsgSettings), "garden-settings", true)
+			publish(t, agent, topic("kitchen", protocol.SideAgent, protocol.MsgSettings), "kitchen-settings", true)
 			publish(t, agent, topic("garden", protocol.SideDevice, protocol.MsgStatus), "garden-status", true)
 			publish(t, agent, protocol.AgentStatusTopic("main"), "agent-online", true)
 
@@ -96,12 +104,14 @@ func TestDeviceReadsOnlyItsOwnTopics(t *testing.T) {
 				}
 			}
 			r.waitFor(t, protocol.AgentStatusTopic("main"), "agent-online")
+			// Its own desired settings, retained, reach it.
+			r.waitFor(t, topic("kitchen", protocol.SideAgent, protocol.MsgSettings), "kitchen-settings")
 
 			publish(t, agent, topic("garden", protocol.SideAgent, protocol.MsgTemps), "garden-live", false)
 			own := topic("kitchen", protocol.SideAgent, protocol.MsgTemps)
 			publish(t, agent, own, "kitchen-live", false)
 			r.waitFor(t, own, "kitchen-live")
-			for _, tp := range []string{topic("garden", protocol.SideAgent, protocol.MsgTemps), topic("garden", protocol.SideDevice, protocol.MsgStatus)} {
+			for _, tp := range []string{topic("garden", protocol.SideAgent, protocol.MsgTemps), topic("garden", protocol.SideDevice, protocol.MsgStatus), topic("garden", protocol.SideAgent, protocol.MsgSettings)} {
 				if got := r.messages(tp); len(got) != 0 {
 					t.Errorf("device kitchen read %s: got %q, want nothing", tp, got)
 				}

@@ -14,7 +14,7 @@ import (
 	"go.uber.org/goleak"
 )
 
-// Build compiles glowcastd and glowcast-agent into dir with CGO off, as
+// Build compiles glowcastd, glowcast-agent and the glowcast client into dir with CGO off, as
 // `make build` does. agentTags are build tags for the agent only (the
 // fault campaign's test clock).
 func Build(dir string, agentTags ...string) error {
@@ -30,6 +30,7 @@ func Build(dir string, agentTags ...string) error {
 	for _, args := range [][]string{
 		{"build", "-o", dir + "/", "./cmd/glowcastd"},
 		append(agent, "./cmd/glowcast-agent"),
+		{"build", "-o", dir + "/", "./cmd/glowcast"},
 	} {
 		cmd := exec.Command("go", args...)
 		cmd.Dir = root

@@ -1,0 +1,145 @@
+package device
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/glowcast/glowcast/test/kit/mqtttest"
+	"github.com/glowcast/glowcast/ledstrip"
+	"github.com/glowcast/glowcast/mqttmsg"
+	"github.com/glowcast/glowcast/protocol"
+)
+
+// settingsPeer plays the agent's side of settings: it retains desired
+// settings and reads the device's reports.
+type settingsPeer struct {
+	cl      *mqttmsg.Client
+	mu      sync.Mutex
+	reports []protocol.Reported
+}
+
+func startSettingsPeer(t *testing.T, broker string) *settingsPeer {
+	t.Helper()
+	cl, err := mqttmsg.New(mqttmsg.Options{Broker: broker, ClientID: "settings-peer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &settingsPeer{cl: cl}
+	cl.Handle(protocol.DeviceTopic("+", protocol.SideDevice, protocol.MsgSettings), func(m mqttmsg.Message) {
+		r, err := protocol.ParseReported(m.Payload)
+		if err != nil {
+			t.Errorf("report: %v", err)
+			return
+		}
+		p.mu.Lock()
+		p.reports = append(p.reports, *r)
+		p.mu.Unlock()
+	})
+	cl.Connect()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := cl.WaitUp(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close(context.Background()) })
+	return p
+}
+
+func (p *settingsPeer) desire(t *testing.T, dev, payload string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.cl.Publish(ctx, protocol.DeviceTopic(dev, protocol.SideAgent, protocol.MsgSettings), []byte(payload), true); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (p *settingsPeer) last() (protocol.Reported, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.reports) == 0 {
+		return protocol.Reported{}, false
+	}
+	return p.reports[len(p.reports)-1], true
+}
+
+func TestSettingsAppliedAllOrNothingAndSaved(t *testing.T) {
+	b := mqtttest.Start(t)
+	peer := startSettingsPeer(t, b.URL())
+	cfg := Default()
+	cfg.Broker, cfg.DeviceID, cfg.StateDir = b.URL(), "kitchen", t.TempDir()
+	strip := &recStrip{}
+	_, stop := runDevice(t, cfg, strip, nil)
+
+	// A device that has never seen settings reports its local ones.
+	waitFor(t, "first report", func() bool { r, ok := peer.last(); return ok && r.Version == 0 })
+	if r, _ := peer.last(); *r.Applied.Brightness != 100 || !*r.Applied.On || r.Applied.Unit != "C" {
+		t.Errorf("first report: %+v, want local defaults (on, 100 %%, C)", r.Applied)
+	}
+
+	peer.desire(t, "kitchen", `{"version":3,"brightness":40}`)
+	waitFor(t, "version 3 applied", func() bool { r, _ := peer.last(); return r.Version == 3 })
+	waitFor(t, "frame at 40 %", func() bool { return strip.last().BrightnessPercent() == 40 })
+
+	// One bad field: nothing of the message applies.
+	peer.desire(t, "kitchen", `{"version":4,"brightness":10,"unit":"K"}`)
+	waitFor(t, "version 4 refused", func() bool { r, _ := peer.last(); return r.Version == 4 })
+	r, _ := peer.last()
+	if r.Errors["unit"] == "" || len(r.Errors) != 1 || *r.Applied.Brightness != 40 {
+		t.Errorf("report of a bad message: %+v, want a unit error and brightness still 40", r)
+	}
+	if got := strip.last().BrightnessPercent(); got != 40 {
+		t.Errorf("brightness after a refused message: %d, want 40", got)
+	}
+
+	peer.desire(t, "kitchen", `{"version":5,"on":false}`)
+	waitFor(t, "off", func() bool { return strip.last().State == ledstrip.StateOff })
+	// An older version is ignored.
+	peer.desire(t, "kitchen", `{"version":2,"on":true}`)
+	time.Sleep(200 * time.Millisecond)
+	if strip.last().State != ledstrip.StateOff {
+		t.Errorf("an older version switched the device back on")
+	}
+	stop()
+
+	// Saved: a restart without any agent comes up with version 5, off.
+	raw, err := os.ReadFile(filepath.Join(cfg.StateDir, settingsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var saved protocol.Desired
+	if err := json.Unmarshal(raw, &saved); err != nil || saved.Version != 5 || saved.On == nil || *saved.On {
+		t.Fatalf("saved settings %s (%v), want version 5, off", raw, err)
+	}
+	cfg.Broker = "tcp://127.0.0.1:1" // no broker
+	strip2 := &recStrip{}
+	_, stop2 := runDevice(t, cfg, strip2, nil)
+	waitFor(t, "first frame", func() bool { return strip2.last().State != "" })
+	if f := strip2.last(); f.State != ledstrip.StateOff {
+		t.Errorf("after restart without the agent: state %q, want off", f.State)
+	}
+	stop2()
+}
+
+func TestSettingsClearedFallBackToLocal(t *testing.T) {
+	b := mqtttest.Start(t)
+	peer := startSettingsPeer(t, b.URL())
+	cfg := Default()
+	cfg.Broker, cfg.DeviceID, cfg.StateDir = b.URL(), "hall", t.TempDir()
+	strip := &recStrip{}
+	peer.desire(t, "hall", `{"version":9,"brightness":20}`)
+	_, stop := runDevice(t, cfg, strip, nil)
+	waitFor(t, "retained settings applied", func() bool { return strip.last().BrightnessPercent() == 20 })
+	peer.desire(t, "hall", ``)
+	waitFor(t, "local brightness", func() bool { return strip.last().BrightnessPercent() == 100 })
+	waitFor(t, "clear reported", func() bool {
+		r, _ := peer.last()
+		return r.Version == 9 && r.Applied.Brightness != nil && *r.Applied.Brightness == 100
+	})
+	stop()
+}
