@@ -86,6 +86,7 @@ type fleet struct {
 	graceDone bool
 	closed    bool
 	graceT    *time.Timer
+	invT      *time.Timer // the next round of rebirth requests to missing devices
 }
 
 // dev is one device as the agent sees it.
@@ -524,7 +525,6 @@ func (f *fleet) graceExpired() {
 		return
 	}
 	f.graceDone = true
-	var rebirth []string
 	for _, d := range f.devices {
 		if d.cycle || d.parked {
 			continue
@@ -541,14 +541,9 @@ func (f *fleet) graceExpired() {
 				continue
 			}
 			f.startNow(d, PathTimer, f.cfg.Resume == ResumeTimerOnly)
-		case !d.statusSeen && d.saved != nil:
-			rebirth = append(rebirth, d.id)
 		}
 	}
-	if len(rebirth) > 0 {
-		f.wg.Add(1)
-		go f.sendRebirth(rebirth)
-	}
+	f.askMissingLocked(f.cfg.RestartGrace)
 }
 
 func (f *fleet) sendRebirth(ids []string) {
@@ -562,7 +557,7 @@ func (f *fleet) sendRebirth(ids []string) {
 			continue
 		}
 		f.stats.rebirthSent()
-		f.log.Info("rebirth requested from a device known only from saved state", "device", id)
+		f.log.Info("rebirth requested from a device missing from the broker's retained state", "device", id)
 	}
 }
 
@@ -635,6 +630,9 @@ func (f *fleet) close() {
 	f.closed = true
 	if f.graceT != nil {
 		f.graceT.Stop()
+	}
+	if f.invT != nil {
+		f.invT.Stop()
 	}
 	for _, d := range f.devices {
 		if d.timer != nil {
