@@ -5,7 +5,7 @@ LDFLAGS := -s -w -X github.com/glowcast/glowcast/device.Version=$(VERSION) -X gi
 WEATHER ?= open-meteo
 BINS    := glowcastd glowcast-agent glowcast
 
-.PHONY: chaos soak fuzz bench all build demo test test-short test-security pki vet fmt-check race fuzz-seeds clean dist deb
+.PHONY: chaos soak fuzz bench bench-retained all build demo test test-short test-security pki vet fmt-check race fuzz-seeds clean dist deb
 
 all: build
 
@@ -81,6 +81,12 @@ bench: build
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/ ./cmd/glowcast-bench
 	./bin/glowcast-bench --bin bin $(BENCH_FLAGS)
 	$(GO) test -run '^$$' -bench . -benchtime 300x ./internal/bench/
+
+# 3,000 simulated devices on the shipped broker limits, cold and after an
+# agent SIGKILL (BENCHMARKS.md, "3,000 devices on the shipped broker limits").
+bench-retained: build
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/ ./cmd/glowcast-bench
+	./bin/glowcast-bench --bin bin --parts fleet --fleets 3000 --steady 5s --after 10s
 
 # The fault campaign (docs/RELIABILITY.md): every fault, the minute-long
 # ones included, ROUNDS times in all on a seeded schedule that is printed;
