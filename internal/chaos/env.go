@@ -20,6 +20,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/glowcast/glowcast/agent"
 	"github.com/glowcast/glowcast/internal/mqtttest"
+	"github.com/glowcast/glowcast/internal/sim"
 	"github.com/glowcast/glowcast/internal/weathertest"
 	"github.com/glowcast/glowcast/protocol"
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,6 +45,7 @@ type env struct {
 	agentSeq int
 	devices  []*device
 	samples  []Sample
+	fleet    *sim.Fleet // the fleet faults' simulated devices, once started
 
 	onViolation func(fault, what string)
 }
@@ -65,6 +67,12 @@ type device struct {
 func newEnv(t testing.TB, cfg Config) *env {
 	dir := t.TempDir()
 	e := &env{t: t, cfg: cfg, dir: dir, skewFile: filepath.Join(dir, "agent-clock-skew")}
+	if cfg.Fleet > 0 {
+		// The broker inherits the limit: thousands of connections.
+		if _, err := sim.RaiseFileLimit(); err != nil {
+			t.Fatalf("chaos: raising the open-file limit for a fleet of %d: %v", cfg.Fleet, err)
+		}
+	}
 	e.broker = mqtttest.Start(t, mqtttest.WithPersistence())
 	e.weather = weathertest.New()
 	t.Cleanup(e.weather.Close)
