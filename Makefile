@@ -95,12 +95,13 @@ bench-retained: build
 SEED     ?= 0
 FAULTS   ?=
 ROUNDS   ?= 60
+FLEET    ?= 2000
 DURATION ?= 30m
 FUZZTIME ?= 5s
 FUZZPKGS ?= ./...
 chaos:
 	$(GO) test -count=1 -timeout 0 -v -run '^TestCampaign$$' ./internal/chaos \
-		-args -chaos.seed=$(SEED) -chaos.rounds=$(ROUNDS) -chaos.long -chaos.interval=2s -chaos.devices=5 -chaos.faults=$(FAULTS)
+		-args -chaos.seed=$(SEED) -chaos.rounds=$(ROUNDS) -chaos.long -chaos.interval=2s -chaos.devices=5 -chaos.fleet=$(FLEET) -chaos.faults=$(FAULTS)
 
 # 50 devices, interval 1 s, random faults for DURATION; prints resources
 # every minute and fails on growth.

@@ -42,8 +42,8 @@ type Config struct {
 	Out io.Writer
 	// Every is how often the soak prints resources; default 1 minute.
 	Every time.Duration
-	// Fleet is how many simulated devices the fleet faults run (on the
-	// same broker, directly); 0 leaves those faults out.
+	// Fleet is how many simulated devices the fleet faults run (on a
+	// broker and agent of their own); 0 leaves those faults out.
 	Fleet int
 }
 
@@ -148,8 +148,8 @@ func Run(t testing.TB, cfg Config) *Report {
 	defer func() {
 		cancel()
 		wg.Wait()
-		if c.fleet != nil {
-			c.fleet.Kill()
+		if c.rig != nil {
+			c.rig.close()
 		}
 		for _, d := range c.devices {
 			if err := d.proc.signal(sigterm, 10*time.Second); err != nil {

@@ -45,7 +45,7 @@ type env struct {
 	agentSeq int
 	devices  []*device
 	samples  []Sample
-	fleet    *sim.Fleet // the fleet faults' simulated devices, once started
+	rig      *fleetRig // the fleet faults' own broker, agent and devices, once started
 
 	onViolation func(fault, what string)
 }

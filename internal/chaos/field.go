@@ -9,7 +9,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/glowcast/glowcast/internal/mqtttest"
 	"github.com/glowcast/glowcast/internal/sim"
+	"github.com/glowcast/glowcast/internal/weathertest"
 )
 
 // Faults of the field: what many hosts, slow links and cloned SD cards do
@@ -87,40 +89,113 @@ func deviceDuplicateID(ctx context.Context, e *env, r *rand.Rand, rd *round) str
 	return fmt.Sprintf("device=%s hold=%v requests=%d", d.id, hold.Round(time.Millisecond), got)
 }
 
-// fleetAgentKill runs a fleet of simulated devices (Config.Fleet) on the
-// same broker — the shipped config — and SIGKILLs the agent: the restarted
-// agent must have every cycle armed again, and none missing, within the
-// bound. The fleet starts at the first draw and stays for the campaign; a
-// broker restart that dropped it makes a fresh one.
-func fleetAgentKill(ctx context.Context, e *env, r *rand.Rand, rd *round) string {
-	if e.fleet != nil && e.fleet.Stats().Down > 0 {
-		e.fleet.Kill()
-		e.fleet = nil
+// fleetRig is the fleet faults' world: a Mosquitto of its own with the
+// shipped config, an agent at the real 30-minute interval (a compressed
+// interval would turn thousands of devices into a publish storm that tests
+// the machine, not the product), and Config.Fleet simulated devices.
+type fleetRig struct {
+	broker  *mqtttest.Broker
+	weather *weathertest.Server
+	agent   *agentProc
+	sim     *sim.Fleet
+}
+
+func (e *env) startRig(ctx context.Context) *fleetRig {
+	rg := &fleetRig{broker: mqtttest.Start(e.t), weather: weathertest.New()}
+	state := filepath.Join(e.dir, "fleet-agent-state")
+	args := []string{"-config", e.agentConfig(), "--broker", rg.broker.URL(), "--agent-id", "fleet",
+		"--weather", "open-meteo", "--weather-url", rg.weather.URL, "--interval", "30m",
+		"--restart-grace", "10s", "--offline-park", "1h", "--state-dir", state,
+		"--http", "127.0.0.1:0", "--log-level", "info"}
+	rg.agent = &agentProc{proc: newProc("fleet-agent", filepath.Join(e.cfg.BinDir, "glowcast-agent"),
+		filepath.Join(e.dir, "fleet-agent.log"), args), stateDir: state}
+	if err := rg.agent.start(); err != nil {
+		e.t.Fatal(err)
 	}
-	want := float64(e.cfg.Fleet + len(e.devices))
-	a := e.agent()
-	if e.fleet == nil {
+	return rg
+}
+
+func (rg *fleetRig) close() {
+	if rg.sim != nil {
+		rg.sim.Kill()
+	}
+	if rg.agent.alive() {
+		rg.agent.signal(sigterm, 10*time.Second)
+	}
+	rg.weather.Close()
+}
+
+// fleetAgentKill SIGKILLs the agent of a fleet of Config.Fleet simulated
+// devices (the code of glowcast sim) on the shipped broker config: the
+// restarted agent must have every cycle armed again, no device missing,
+// within the bound, and no device may get a second temps for one due time.
+func fleetAgentKill(ctx context.Context, e *env, r *rand.Rand, rd *round) string {
+	const name = "fleet-agent-kill"
+	if e.rig == nil {
+		e.rig = e.startRig(ctx)
+	}
+	rg := e.rig
+	want := float64(e.cfg.Fleet)
+	if rg.sim == nil {
 		cfg := sim.Default()
-		cfg.Broker, cfg.Devices, cfg.Places, cfg.Prefix = e.broker.URL(), e.cfg.Fleet, 20, "fleet"
+		cfg.Broker, cfg.Devices, cfg.Places, cfg.Prefix = rg.broker.URL(), e.cfg.Fleet, 100, "fleet"
 		f, err := sim.Start(ctx, cfg)
 		if err != nil {
 			e.t.Fatalf("chaos: starting %d simulated devices: %v", e.cfg.Fleet, err)
 		}
-		e.fleet = f
-		if took, ok := e.waitCycles(ctx, a, want, 2*time.Minute); !ok {
-			e.violation("fleet-agent-kill", fmt.Sprintf("a fleet of %d simulated devices did not get every cycle armed within %v", e.cfg.Fleet, took))
+		rg.sim = f
+		started := time.Now()
+		if took, ok := e.waitCycles(ctx, rg.agent, want, 3*time.Minute); !ok {
+			e.violation(name, fmt.Sprintf("cold start: a fleet of %d simulated devices did not get every cycle armed within %v", e.cfg.Fleet, took))
 		}
+		if err := poll(3*time.Minute, func() bool { ok, _ := f.AllTempsSince(started); return ok }); err != nil {
+			e.violation(name, fmt.Sprintf("cold start: not every simulated device got temps: %+v", f.Stats()))
+		}
+		fmt.Fprintf(e.cfg.Out, "chaos: fleet of %d: every cycle armed and every device with temps %v after it connected\n", e.cfg.Fleet, time.Since(started).Round(time.Millisecond))
 	}
-	sleep(ctx, jitter(r, 2*e.cfg.Interval))
-	a.kill()
-	e.restartAgent(a, a.stateDir)
-	took, ok := e.waitCycles(ctx, a, want, time.Minute)
+	before := make([]int64, len(rg.sim.Devs))
+	for i, d := range rg.sim.Devs {
+		before[i] = d.Temps()
+	}
+	sleep(ctx, jitter(r, 5*time.Second))
+	rg.agent.kill()
+	if err := rg.agent.start(); err != nil {
+		e.t.Fatal(err)
+	}
+	rg.agent.httpAddr = ""
+	took, ok := e.waitCycles(ctx, rg.agent, want, time.Minute)
 	if !ok {
-		m, _ := e.metrics(a)
-		e.violation("fleet-agent-kill", fmt.Sprintf("after an agent SIGKILL %v of %v cycles armed and %v devices missing after %v",
+		m, _ := e.metrics(rg.agent)
+		e.violation(name, fmt.Sprintf("after an agent SIGKILL %v of %v cycles armed and %v devices missing after %v",
 			m["glowcast_agent_cycles_running"], want, m["glowcast_agent_devices_missing"], took.Round(time.Millisecond)))
 	}
+	// A cycle re-armed from saved state sends nothing until it is due; at
+	// a 30-minute interval at most one due time falls in this window.
+	sleep(ctx, 2*time.Second)
+	var doubled []string
+	for i, d := range rg.sim.Devs {
+		if n := d.Temps() - before[i]; n > 1 {
+			doubled = append(doubled, fmt.Sprintf("%s:%d", d.ID, n))
+		}
+	}
+	if len(doubled) > 0 {
+		e.violation(name, fmt.Sprintf("%d simulated devices got more than one temps across the agent restart (two cycles): %v", len(doubled), doubled[:min(len(doubled), 10)]))
+	}
+	if st := rg.sim.Stats(); st.Down > 0 || st.BadTemps > 0 {
+		e.violation(name, fmt.Sprintf("simulated fleet: %+v", st))
+	}
 	return fmt.Sprintf("fleet=%d rearmed=%v", e.cfg.Fleet, took.Round(time.Millisecond))
+}
+
+func poll(bound time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(bound)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not within %v", bound)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil
 }
 
 // waitCycles waits until agent a runs at least want cycles with no device
