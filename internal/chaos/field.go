@@ -137,6 +137,8 @@ func fleetAgentKill(ctx context.Context, e *env, r *rand.Rand, rd *round) string
 	rg := e.rig
 	want := float64(e.cfg.Fleet)
 	if rg.sim == nil {
+		// Before the start: devices get temps while the fleet connects.
+		started := time.Now()
 		cfg := sim.Default()
 		cfg.Broker, cfg.Devices, cfg.Places, cfg.Prefix = rg.broker.URL(), e.cfg.Fleet, 100, "fleet"
 		f, err := sim.Start(ctx, cfg)
@@ -144,7 +146,6 @@ func fleetAgentKill(ctx context.Context, e *env, r *rand.Rand, rd *round) string
 			e.t.Fatalf("chaos: starting %d simulated devices: %v", e.cfg.Fleet, err)
 		}
 		rg.sim = f
-		started := time.Now()
 		if took, ok := e.waitCycles(ctx, rg.agent, want, 3*time.Minute); !ok {
 			e.violation(name, fmt.Sprintf("cold start: a fleet of %d simulated devices did not get every cycle armed within %v", e.cfg.Fleet, took))
 		}
