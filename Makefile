@@ -5,7 +5,7 @@ LDFLAGS := -s -w -X github.com/glowcast/glowcast/device.Version=$(VERSION) -X gi
 WEATHER ?= open-meteo
 BINS    := glowcastd glowcast-agent glowcast
 
-.PHONY: chaos soak fuzz bench all build demo test test-short test-security pki vet fmt-check race fuzz-seeds clean dist deb
+.PHONY: chaos soak fuzz bench bench-retained all build demo test test-short test-security pki vet fmt-check race fuzz-seeds clean dist deb
 
 all: build
 
@@ -83,6 +83,12 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 300x ./cmd/glowcast-bench/bench/
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./agent/verify/
 
+# 3,000 simulated devices on the shipped broker limits, cold and after an
+# agent SIGKILL (BENCHMARKS.md, "3,000 devices on the shipped broker limits").
+bench-retained: build
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/ ./cmd/glowcast-bench
+	./bin/glowcast-bench --bin bin --parts fleet --fleets 3000 --steady 5s --after 10s
+
 # The fault campaign (docs/RELIABILITY.md): every fault, the minute-long
 # ones included, ROUNDS times in all on a seeded schedule that is printed;
 # SEED=n replays one; FAULTS=a,b draws from those faults only. make test
@@ -90,12 +96,13 @@ bench: build
 SEED     ?= 0
 FAULTS   ?=
 ROUNDS   ?= 60
+FLEET    ?= 2000
 DURATION ?= 30m
 FUZZTIME ?= 5s
 FUZZPKGS ?= ./...
 chaos:
 	$(GO) test -count=1 -timeout 0 -v -run '^TestCampaign$$' ./test/chaos \
-		-args -chaos.seed=$(SEED) -chaos.rounds=$(ROUNDS) -chaos.long -chaos.interval=2s -chaos.devices=5 -chaos.faults=$(FAULTS)
+		-args -chaos.seed=$(SEED) -chaos.rounds=$(ROUNDS) -chaos.long -chaos.interval=2s -chaos.devices=5 -chaos.fleet=$(FLEET) -chaos.faults=$(FAULTS)
 
 # 50 devices, interval 1 s, random faults for DURATION; prints resources
 # every minute and fails on growth.

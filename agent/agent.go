@@ -137,6 +137,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		Resume: a.cfg.Resume, Locate: a.src.Locate, Retry: min(5*time.Second, a.cfg.Interval/4), Clock: a.Clock,
 	}, a.log, &sender, a.src, st, a.stats)
 	own := newOwnership(f, a.cfg.Shard, a.cfg.AgentID, a.session, a.stats.Registry)
+	f.registerInventory(a.stats.Registry)
 
 	opts := mqttmsg.Options{
 		Broker: a.cfg.Broker,

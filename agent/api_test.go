@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/glowcast/glowcast/device"
-	"github.com/glowcast/glowcast/test/kit/mqtttest"
 	"github.com/glowcast/glowcast/ledstrip"
+	"github.com/glowcast/glowcast/test/kit/mqtttest"
 )
 
 // frameStrip records the device's frames.

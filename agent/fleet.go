@@ -92,6 +92,7 @@ type fleet struct {
 	graceDone bool
 	closed    bool
 	graceT    *time.Timer
+	invT      *time.Timer // the next round of rebirth requests to missing devices
 }
 
 // dev is one device as the agent sees it.
@@ -624,7 +625,6 @@ func (f *fleet) graceExpired() {
 		return
 	}
 	f.graceDone = true
-	var rebirth []string
 	for _, d := range f.devices {
 		if d.cycle || d.parked {
 			continue
@@ -641,16 +641,9 @@ func (f *fleet) graceExpired() {
 				continue
 			}
 			f.startNow(d, PathTimer, f.cfg.Resume == ResumeTimerOnly)
-		case !d.statusSeen && d.saved != nil && (f.own == nil || f.own.shard.Owns(d.id)):
-			// Only our own shard's: another shard's devices are its agent's
-			// to wake, and a state dir can hold devices that left ours.
-			rebirth = append(rebirth, d.id)
 		}
 	}
-	if len(rebirth) > 0 {
-		f.wg.Add(1)
-		go f.sendRebirth(rebirth)
-	}
+	f.askMissingLocked(f.cfg.RestartGrace)
 }
 
 func (f *fleet) sendRebirth(ids []string) {
@@ -664,7 +657,7 @@ func (f *fleet) sendRebirth(ids []string) {
 			continue
 		}
 		f.stats.rebirthSent()
-		f.log.Info("rebirth requested from a device known only from saved state", "device", id)
+		f.log.Info("rebirth requested from a device missing from the broker's retained state", "device", id)
 	}
 }
 
@@ -737,6 +730,9 @@ func (f *fleet) close() {
 	f.closed = true
 	if f.graceT != nil {
 		f.graceT.Stop()
+	}
+	if f.invT != nil {
+		f.invT.Stop()
 	}
 	for _, d := range f.devices {
 		if d.timer != nil {

@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/glowcast/glowcast/test/kit/mqtttest"
 	"github.com/glowcast/glowcast/ledstrip"
 	"github.com/glowcast/glowcast/mqttmsg"
 	"github.com/glowcast/glowcast/protocol"
+	"github.com/glowcast/glowcast/test/kit/mqtttest"
 )
 
 // settingsPeer plays the agent's side of settings: it retains desired

@@ -42,6 +42,9 @@ type Config struct {
 	Out io.Writer
 	// Every is how often the soak prints resources; default 1 minute.
 	Every time.Duration
+	// Fleet is how many simulated devices the fleet faults run (on a
+	// broker and agent of their own); 0 leaves those faults out.
+	Fleet int
 }
 
 // Report is the campaign's outcome.
@@ -114,7 +117,7 @@ func Run(t testing.TB, cfg Config) *Report {
 	pool := cfg.Faults
 	if len(pool) == 0 {
 		for _, f := range faults {
-			if cfg.Long || !f.long {
+			if (cfg.Long || !f.long) && (cfg.Fleet > 0 || !f.fleet) {
 				pool = append(pool, f.name)
 			}
 		}
@@ -145,6 +148,9 @@ func Run(t testing.TB, cfg Config) *Report {
 	defer func() {
 		cancel()
 		wg.Wait()
+		if c.rig != nil {
+			c.rig.close()
+		}
 		for _, d := range c.devices {
 			if err := d.proc.signal(sigterm, 10*time.Second); err != nil {
 				c.record("shutdown", err.Error())

@@ -18,6 +18,7 @@ var (
 	devices  = flag.Int("chaos.devices", 3, "device processes")
 	interval = flag.Duration("chaos.interval", time.Second, "the agent's forecast interval")
 	long     = flag.Bool("chaos.long", false, "include the faults that take a minute each (half-open links, hanging weather)")
+	fleet    = flag.Int("chaos.fleet", 0, "simulated devices for the fleet faults (fleet-agent-kill); 0 leaves them out")
 	only     = flag.String("chaos.faults", "", "comma-separated faults to draw from; empty means all")
 	soakFor  = flag.Duration("soak.duration", 20*time.Second, "soak length")
 	soakDevs = flag.Int("soak.devices", 5, "soak device processes")
@@ -51,7 +52,7 @@ func faultList() []string {
 func TestCampaign(t *testing.T) {
 	rep := Run(t, Config{
 		Seed: pickSeed(), Devices: *devices, Interval: *interval, Rounds: *rounds,
-		Faults: faultList(), Long: *long, BinDir: binDir, Out: os.Stdout,
+		Faults: faultList(), Long: *long, BinDir: binDir, Out: os.Stdout, Fleet: *fleet,
 	})
 	injected := 0
 	for _, r := range rep.Rows {

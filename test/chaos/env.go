@@ -19,6 +19,7 @@ import (
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/glowcast/glowcast/agent"
+	"github.com/glowcast/glowcast/cmd/glowcast/sim"
 	"github.com/glowcast/glowcast/protocol"
 	"github.com/glowcast/glowcast/test/kit/mqtttest"
 	"github.com/glowcast/glowcast/test/kit/weathertest"
@@ -44,6 +45,7 @@ type env struct {
 	agentSeq int
 	devices  []*device
 	samples  []Sample
+	rig      *fleetRig // the fleet faults' own broker, agent and devices, once started
 
 	onViolation func(fault, what string)
 }
@@ -65,6 +67,12 @@ type device struct {
 func newEnv(t testing.TB, cfg Config) *env {
 	dir := t.TempDir()
 	e := &env{t: t, cfg: cfg, dir: dir, skewFile: filepath.Join(dir, "agent-clock-skew")}
+	if cfg.Fleet > 0 {
+		// The broker inherits the limit: thousands of connections.
+		if _, err := sim.RaiseFileLimit(); err != nil {
+			t.Fatalf("chaos: raising the open-file limit for a fleet of %d: %v", cfg.Fleet, err)
+		}
+	}
 	e.broker = mqtttest.Start(t, mqtttest.WithPersistence())
 	e.weather = weathertest.New()
 	t.Cleanup(e.weather.Close)

@@ -16,7 +16,9 @@ import (
 type fault struct {
 	name string
 	// long faults take longer than the short campaign affords.
-	long   bool
+	long bool
+	// fleet faults need a simulated fleet (Config.Fleet).
+	fleet  bool
 	inject func(ctx context.Context, e *env, r *rand.Rand, rd *round) string
 }
 

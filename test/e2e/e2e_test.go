@@ -268,11 +268,13 @@ func TestBadInputIsDroppedNotFatal(t *testing.T) {
 	good := waitFresh(t, jsonl, 10*time.Second)
 
 	bad := map[string]string{
-		"not json":        `{"temps_c":[1,2`,
-		"wrong count":     `{"temps_c":[1,2,3],"offsets_h":[0,3,6],"issued_at":"2030-01-01T00:00:00Z","valid_until":"2030-01-01T01:00:00Z","location":{"lat":1,"lon":1},"hourly":{"start":"2030-01-01T00:00:00Z","temps_c":[]}}`,
-		"out of range":    strings.Replace(string(e.watch.last("glowcast/v1/kitchen/agent/temps")), `"temps_c":[`, `"temps_c":[95,`, 1),
-		"string not num":  `{"temps_c":["a","b","c","d","e"]}`,
-		"oversized":       `{"pad":"` + strings.Repeat("x", 70<<10) + `"}`,
+		"not json":       `{"temps_c":[1,2`,
+		"wrong count":    `{"temps_c":[1,2,3],"offsets_h":[0,3,6],"issued_at":"2030-01-01T00:00:00Z","valid_until":"2030-01-01T01:00:00Z","location":{"lat":1,"lon":1},"hourly":{"start":"2030-01-01T00:00:00Z","temps_c":[]}}`,
+		"out of range":   strings.Replace(string(e.watch.last("glowcast/v1/kitchen/agent/temps")), `"temps_c":[`, `"temps_c":[95,`, 1),
+		"string not num": `{"temps_c":["a","b","c","d","e"]}`,
+		// Over the device's 64 KiB limit but under the shipped broker's
+		// max_packet_size (which refuses anything larger outright).
+		"oversized":       `{"pad":"` + strings.Repeat("x", 64<<10+100) + `"}`,
 		"empty":           ``,
 		"json null":       `null`,
 		"array":           `[1,2,3]`,

@@ -72,48 +72,18 @@ type Files struct {
 
 // Config returns configs/mosquitto/glowcast.conf with only its listener
 // bound to port on loopback, its file paths replaced by f's, and for
-// AuthPassword option A commented out and option B in. Every rewrite must
-// apply exactly once, so a change to the file's shape fails the tests
-// instead of silently testing something else.
+// AuthPassword option A commented out and option B in (see
+// mqtttest.ShippedConfig).
 func Config(t testing.TB, port int, f Files, auth Auth) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(Root(), "configs", "mosquitto", "glowcast.conf"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	type rewrite struct{ match, with string }
-	rw := []rewrite{
-		{"listener 8883", fmt.Sprintf("listener %d 127.0.0.1", port)},
-		{"cafile ", "cafile " + f.CA},
-		{"certfile ", "certfile " + f.Cert},
-		{"keyfile ", "keyfile " + f.Key},
-		{"crlfile ", "crlfile " + f.CRL},
-		{"acl_file ", "acl_file " + f.ACL},
-	}
-	if auth == AuthPassword {
-		rw = append(rw,
-			rewrite{"require_certificate true", "#require_certificate true"},
-			rewrite{"use_identity_as_username true", "#use_identity_as_username true"},
-			rewrite{"#password_file ", "password_file " + f.Passwd})
-	}
-	lines := strings.Split(string(b), "\n")
-	for _, r := range rw {
-		n := 0
-		for i, l := range lines {
-			if l == r.match || (strings.HasSuffix(r.match, " ") && strings.HasPrefix(l, r.match)) {
-				lines[i] = r.with
-				n++
-			}
-		}
-		if n != 1 {
-			t.Fatalf("glowcast.conf: %d lines match %q, want exactly 1", n, r.match)
-		}
-	}
-	conf := strings.Join(lines, "\n")
-	if os.Geteuid() == 0 {
-		// As root Mosquitto drops to its own user, which cannot read the
-		// test's private temp dir; a real install has its own files.
-		conf += "\nuser root\n"
+	conf, err := mqtttest.ShippedConfig(b, port, &mqtttest.TLSFiles{CA: f.CA, CRL: f.CRL, Cert: f.Cert, Key: f.Key,
+		ACL: f.ACL, Passwd: f.Passwd, Password: auth == AuthPassword})
+	if err != nil {
+		t.Fatal(err)
 	}
 	return conf
 }

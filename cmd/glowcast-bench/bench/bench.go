@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -78,7 +79,9 @@ type runner struct {
 	cfg       Config
 	dir       string
 	mosquitto string
-	weather   *weathertest.Server
+	// shipped is configs/mosquitto/glowcast.conf: every broker runs it.
+	shipped []byte
+	weather *weathertest.Server
 }
 
 func (r *runner) logf(format string, a ...any) {
@@ -102,6 +105,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	r := &runner{cfg: cfg}
 	var err error
+	if r.shipped, err = os.ReadFile(filepath.Join(cfg.Module, "configs", "mosquitto", "glowcast.conf")); err != nil {
+		return nil, fmt.Errorf("bench: the shipped broker config (run from the source tree or set --module): %w", err)
+	}
 	if r.mosquitto, err = findMosquitto(); err != nil {
 		return nil, err
 	}
@@ -150,7 +156,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			}
 		case "light":
 			r.logf("message to light: %d messages", cfg.Messages)
-			b, err := startBroker(r.mosquitto, r.dir)
+			b, err := r.startBroker(r.dir)
 			if err != nil {
 				return nil, err
 			}

@@ -58,7 +58,7 @@ func (r *runner) fleet(ctx context.Context, n int) (*fleetResult, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
 	}
-	b, err := startBroker(r.mosquitto, dir)
+	b, err := r.startBroker(dir)
 	if err != nil {
 		return nil, err
 	}

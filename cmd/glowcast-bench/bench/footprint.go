@@ -42,7 +42,7 @@ func (r *runner) footprint(ctx context.Context) (*footprintResult, error) {
 	}
 	res.armBinary = fi.Size()
 
-	b, err := startBroker(r.mosquitto, dir)
+	b, err := r.startBroker(dir)
 	if err != nil {
 		return nil, err
 	}

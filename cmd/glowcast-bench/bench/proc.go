@@ -21,6 +21,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/glowcast/glowcast/protocol"
+	"github.com/glowcast/glowcast/test/kit/mqtttest"
 )
 
 // proc is one process the benchmark runs and measures.
@@ -141,14 +142,22 @@ type broker struct {
 	dir  string
 }
 
-func startBroker(mosquitto, dir string) (*broker, error) {
+// startBroker runs Mosquitto with the shipped config, only its port
+// swapped (plain and anonymous on loopback: the benchmark measures the
+// limits, not TLS).
+func (r *runner) startBroker(dir string) (*broker, error) {
+	mosquitto := r.mosquitto
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nmax_connections -1\nmax_keepalive 65535\nmax_queued_messages 100000\n", port)
+	conf, err := mqtttest.ShippedConfig(r.shipped, port, nil)
+	if err != nil {
+		return nil, err
+	}
+	conf += "persistence false\n"
 	path := filepath.Join(dir, fmt.Sprintf("mosquitto-%d.conf", port))
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		return nil, err

@@ -42,7 +42,7 @@ func (r *runner) resumeTrial(ctx context.Context, strategy string, k int) (resum
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return res, err
 	}
-	b, err := startBroker(r.mosquitto, dir)
+	b, err := r.startBroker(dir)
 	if err != nil {
 		return res, err
 	}

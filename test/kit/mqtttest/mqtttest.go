@@ -1,5 +1,7 @@
 // Package mqtttest starts a real Mosquitto broker for tests: its own process
-// on a free loopback port, stopped (or restarted) by the test.
+// on a free loopback port, stopped (or restarted) by the test, running the
+// broker config glowcast ships (configs/mosquitto/glowcast.conf) with only
+// the port, TLS material and paths swapped.
 package mqtttest
 
 import (
@@ -53,9 +55,10 @@ func WithPersistence() Option { return func(b *Broker) { b.Persist = true } }
 // WithConfig appends raw lines to the generated mosquitto.conf.
 func WithConfig(lines string) Option { return func(b *Broker) { b.extra += lines + "\n" } }
 
-// WithListener replaces the default plain, anonymous listener with the
-// lines listen returns for the broker's port: a TLS listener with its own
-// authentication, say. The broker is up once the port accepts TCP.
+// WithListener replaces the default config (the shipped one with a plain,
+// anonymous listener) with the lines listen returns for the broker's port:
+// the shipped one with TLS and its own authentication, say. The broker is
+// up once the port accepts TCP.
 func WithListener(listen func(port int) string) Option {
 	return func(b *Broker) { b.listen = listen }
 }
@@ -80,9 +83,17 @@ func (b *Broker) Addr() string { return fmt.Sprintf("127.0.0.1:%d", b.Port) }
 
 func (b *Broker) start() {
 	b.t.Helper()
-	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\nmax_keepalive 65535\n", b.Port)
+	var conf string
 	if b.listen != nil {
 		conf = b.listen(b.Port) + "\n"
+	} else {
+		shipped, err := os.ReadFile(ShippedPath())
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		if conf, err = ShippedConfig(shipped, b.Port, nil); err != nil {
+			b.t.Fatal(err)
+		}
 	}
 	if b.Persist {
 		conf += fmt.Sprintf("persistence true\npersistence_location %s/\nautosave_interval 1\n", b.Dir)
