@@ -5,7 +5,7 @@ LDFLAGS := -s -w -X github.com/glowcast/glowcast/device.Version=$(VERSION) -X gi
 WEATHER ?= open-meteo
 BINS    := glowcastd glowcast-agent glowcast
 
-.PHONY: chaos soak fuzz bench all build demo test test-short test-security pki vet fmt-check race fuzz-seeds clean dist deb
+.PHONY: test-deps chaos soak fuzz bench all build demo test test-short test-security pki vet fmt-check race fuzz-seeds clean dist deb
 
 all: build
 
@@ -24,9 +24,14 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
+# The Debian packages the suites need (scripts/install-test-deps says
+# what it installs; not root, it prints the apt-get line to run).
+test-deps:
+	./scripts/install-test-deps
+
 # The whole suite: formatting, vet, race-enabled tests (Mosquitto suites
 # included; they start their own broker processes).
-test: build fmt-check vet
+test: test-deps build fmt-check vet
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 test-short: build
