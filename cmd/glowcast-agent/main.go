@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/glowcast/glowcast/agent"
@@ -27,8 +28,11 @@ func main() {
 		// with Restart=on-failure does not start a takeover war.
 		fmt.Fprintln(os.Stderr, "glowcast-agent:", err)
 	default:
-		fmt.Fprintln(os.Stderr, "glowcast-agent:", err)
-		os.Exit(1)
+		if !strings.HasPrefix(err.Error(), "flag ") {
+			// flag has already printed its own complaints.
+			fmt.Fprintln(os.Stderr, "glowcast-agent:", err)
+		}
+		os.Exit(cliconf.ExitCode(err))
 	}
 }
 

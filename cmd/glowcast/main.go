@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/glowcast/glowcast/device"
@@ -29,16 +30,17 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:])
 	stop()
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
+	if err != nil && !errors.Is(err, flag.ErrHelp) && !strings.HasPrefix(err.Error(), "flag ") {
+		// flag has already printed its own complaints.
 		fmt.Fprintln(os.Stderr, "glowcast:", err)
-		os.Exit(1)
 	}
+	os.Exit(cliconf.ExitCode(err))
 }
 
 func run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
 		fmt.Fprint(os.Stderr, usage)
-		return flag.ErrHelp
+		return cliconf.Usage(errors.New("no command given"))
 	}
 	switch args[0] {
 	case "demo":
@@ -51,7 +53,7 @@ func run(ctx context.Context, args []string) error {
 		fs.StringVar(&cfg.LED, "led", cfg.LED, "LED backend `SPEC`: term, jsonl:PATH or none")
 		fs.StringVar(&cfg.StateDir, "state-dir", cfg.StateDir, "keep state in `DIR` (default: a temporary directory)")
 		if err := fs.Parse(args[1:]); err != nil {
-			return err
+			return cliconf.Usage(err)
 		}
 		return demo.Run(ctx, cfg, os.Stdin, os.Stdout)
 	case "scale":
@@ -61,10 +63,10 @@ func run(ctx context.Context, args []string) error {
 		height := fs.Int("height", 72, "image height in pixels")
 		config := fs.String("config", "", "device config `file` whose strip.scale to render (default: the built-in scale)")
 		if err := fs.Parse(args[1:]); err != nil {
-			return err
+			return cliconf.Usage(err)
 		}
 		if *png == "" {
-			return errors.New("scale: --png FILE is required")
+			return cliconf.Usage(errors.New("scale: --png FILE is required"))
 		}
 		sc := ledstrip.DefaultScale()
 		if *config != "" {
@@ -85,8 +87,11 @@ func run(ctx context.Context, args []string) error {
 		return f.Close()
 	case "sim":
 		return runSim(ctx, args[1:])
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(os.Stdout, usage)
+		return nil
 	default:
 		fmt.Fprint(os.Stderr, usage)
-		return fmt.Errorf("unknown command %q", args[0])
+		return cliconf.Usage(fmt.Errorf("unknown command %q", args[0]))
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/glowcast/glowcast/internal/cliconf"
 	"github.com/glowcast/glowcast/internal/sim"
 )
 
@@ -22,7 +23,7 @@ func runSim(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.Dialers, "dialers", cfg.Dialers, "connects in flight at once")
 	report := fs.Duration("report", 10*time.Second, "print the fleet's state this often")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return cliconf.Usage(err)
 	}
 	return sim.Run(ctx, cfg, *report, os.Stdout)
 }

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -32,8 +33,32 @@ func main() {
 	err := run(ctx, os.Args[1:])
 	stop()
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "glowcastd:", err)
-		os.Exit(1)
+		var u *cliconf.UsageError
+		if !errors.As(err, &u) || !strings.HasPrefix(err.Error(), "flag ") {
+			// flag has already printed its own complaints.
+			fmt.Fprintln(os.Stderr, "glowcastd:", err)
+		}
+	}
+	os.Exit(cliconf.ExitCode(err))
+}
+
+const commands = `usage: glowcastd [command] [flags]
+
+commands:
+  (none)    run the daemon
+  init      write a commented configuration from a few questions (glowcastd init -h)
+  doctor    check SPI, permissions, clocks, broker and agent (glowcastd doctor -h)
+  ledtest   light each LED in turn, sweep the colour scale, turn off
+  version   print the version
+
+flags (the daemon and ledtest; every one is also a key in the -config file):
+`
+
+// usage prints the commands before the flags, so -h shows everything.
+func usage(fs *flag.FlagSet) func() {
+	return func() {
+		fmt.Fprint(fs.Output(), commands)
+		fs.PrintDefaults()
 	}
 }
 
@@ -50,12 +75,19 @@ func run(ctx context.Context, args []string) error {
 		return doctor.Main(ctx, args, os.Stdout)
 	case "init":
 		return initcfg.Main(args, os.Stdin, os.Stdout)
+	case "help":
+		fs := flag.NewFlagSet("glowcastd", flag.ContinueOnError)
+		cfg := device.Default()
+		cfg.Bind(fs)
+		usage(fs)()
+		return nil
 	case "", "ledtest":
 	default:
-		return fmt.Errorf("unknown command %q: use init, doctor, ledtest, version, or flags only to run the daemon (glowcastd -h)", cmd)
+		return cliconf.Usage(fmt.Errorf("unknown command %q: use init, doctor, ledtest, version, or flags only to run the daemon (glowcastd -h)", cmd))
 	}
 	cfg := device.Default()
 	fs := flag.NewFlagSet("glowcastd", flag.ContinueOnError)
+	fs.Usage = usage(fs)
 	var off, version bool
 	if err := cliconf.Load(fs, args, &cfg, func(fs *flag.FlagSet) {
 		cfg.Bind(fs)

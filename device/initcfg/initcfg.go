@@ -61,10 +61,10 @@ func Main(args []string, in io.Reader, out io.Writer) error {
 	fs.StringVar(&a.LED, "led", "", "LED backend `SPEC` (default spi:/dev/spidev0.0)")
 	fs.StringVar(&a.Location, "location", "", "optional location `LAT,LON` (default: the agent decides)")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return cliconf.Usage(err)
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("initcfg: unexpected argument %q: give settings as flags (glowcastd init -h)", fs.Arg(0))
+		return cliconf.Usage(fmt.Errorf("initcfg: unexpected argument %q: give settings as flags (glowcastd init -h)", fs.Arg(0)))
 	}
 	if _, err := os.Stat(*path); err == nil && !*force {
 		return fmt.Errorf("initcfg: %s exists: pass -force to replace it, or -config FILE to write elsewhere", *path)
