@@ -5,7 +5,7 @@ LDFLAGS := -s -w -X github.com/glowcast/glowcast/device.Version=$(VERSION) -X gi
 WEATHER ?= open-meteo
 BINS    := glowcastd glowcast-agent glowcast
 
-.PHONY: test-deps chaos soak fuzz bench all build demo test test-short test-security pki vet fmt-check race fuzz-seeds clean dist deb
+.PHONY: test-deps test-debroot deb-pkgs dist-amd64 chaos soak fuzz bench all build demo test test-short test-security pki vet fmt-check race fuzz-seeds clean dist deb
 
 all: build
 
@@ -52,7 +52,7 @@ clean:
 # Cross builds, CGO off: armv6 (GOARM=6: Pi Zero/1), armv7 (GOARM=7: Pi 2/3
 # 32-bit), arm64 (Pi 3/4/5) and amd64 (servers), in $(DIST)/linux_<target>/.
 DIST      ?= dist
-DIST_BINS := glowcastd glowcast-agent
+DIST_BINS := glowcastd glowcast-agent glowcast
 dist:
 	$(call xbuild,armv6,arm,6)
 	$(call xbuild,armv7,arm,7)
@@ -69,15 +69,30 @@ endef
 # Debian versions must start with a digit: v1.2.3-4-gabc becomes 1.2.3+4+gabc.
 NFPM        := $(GO) tool -modfile=tools/go.mod nfpm
 DEB_VERSION ?= $(shell echo '$(VERSION)' | sed -e 's/^v//' -e 's/^[^0-9]/0.0.0+&/' -e 's/-/+/g')
-deb: dist
+deb: dist deb-pkgs
+
+# The packages alone, from binaries already in $(DIST): DEB_ARCHES narrows
+# them (the Debian-root suite builds amd64 only: make dist-amd64 deb-pkgs
+# DEB_ARCHES=amd64:amd64).
+DEB_ARCHES ?= armv6:arm6 arm64:arm64 amd64:amd64
+deb-pkgs:
 	@mkdir -p $(DIST)/deb
-	@set -e; for t in armv6:arm6 arm64:arm64 amd64:amd64; do \
+	@set -e; for t in $(DEB_ARCHES); do \
 		for p in glowcastd glowcast-agent; do \
 			echo "nfpm $$p $${t#*:}"; \
 			GOARCHDIR=$${t%%:*} ARCH=$${t#*:} VERSION='$(DEB_VERSION)' DIST='$(DIST)' \
 				$(NFPM) pkg --packager deb --config packaging/$$p.yaml --target $(DIST)/deb/; \
 		done; \
 	done
+
+dist-amd64:
+	$(call xbuild,amd64,amd64,)
+
+# The Debian-root suite (test/debroot): the .debs installed, upgraded,
+# removed and purged by dpkg and apt in a Debian root that mmdebstrap builds
+# from Debian's mirror (cached in ~/.cache/glowcast). Part of make test.
+test-debroot: test-deps
+	$(GO) test -count=1 -v ./test/debroot
 
 # The benchmark campaign that BENCHMARKS.md records: one table (takes about
 # ten minutes; not part of make test). BENCH_FLAGS narrows it, e.g.
