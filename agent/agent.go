@@ -179,6 +179,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		f.onReady(id, r, m.Retained)
 		ha.seen(id, r.Version)
+		a.stats.deviceVersion(id, r.Version)
 	})
 	hub.On(geo.MsgWiFi, func(id string, m mqttmsg.Message) {
 		if !a.validDevice(id, m) || len(m.Payload) == 0 {

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"runtime"
 	"sync"
 	"time"
 
@@ -25,10 +26,18 @@ type Stats struct {
 	violations  prometheus.Counter
 	connected   prometheus.Gauge
 	brokerConns prometheus.Counter
+	versions    *prometheus.GaugeVec
 
 	mu       sync.Mutex
 	inFlight map[string]int
+	// deviceVer is each device's announced version, for versions.
+	deviceVer map[string]string
+	verCount  map[string]int
 }
+
+// maxVersions bounds the version label: devices choose its values, so past
+// this many distinct ones the rest count as "other".
+const maxVersions = 64
 
 func newStats() *Stats {
 	s := &Stats{
@@ -49,12 +58,47 @@ func newStats() *Stats {
 		violations:  prometheus.NewCounter(prometheus.CounterOpts{Name: "glowcast_agent_parallel_cycle_violations_total", Help: "Times two runs of one device's cycle overlapped (must stay 0)."}),
 		connected:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "glowcast_agent_broker_connected", Help: "1 while connected and subscribed."}),
 		brokerConns: prometheus.NewCounter(prometheus.CounterOpts{Name: "glowcast_agent_broker_connects_total", Help: "Completed broker connects."}),
-		inFlight:    map[string]int{},
+		versions: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "glowcast_devices_by_version",
+			Help: "Devices by the glowcastd version their latest ready announced."}, []string{"version"}),
+		inFlight:  map[string]int{},
+		deviceVer: map[string]string{},
+		verCount:  map[string]int{},
 	}
+	build := prometheus.NewGauge(prometheus.GaugeOpts{Name: "glowcast_build_info",
+		Help:        "The running glowcast-agent's version; always 1.",
+		ConstLabels: prometheus.Labels{"program": "glowcast-agent", "version": Version, "goversion": runtime.Version()}})
+	build.Set(1)
 	s.Registry.MustRegister(s.online, s.cycles, s.resumes, s.resumeLat, s.fetches, s.fetchLat, s.publishes,
-		s.rebirths, s.violations, s.connected, s.brokerConns,
+		s.rebirths, s.violations, s.connected, s.brokerConns, s.versions, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return s
+}
+
+// deviceVersion records the version a device's ready announced.
+func (s *Stats) deviceVersion(id, v string) {
+	if v == "" {
+		v = "unknown"
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.verCount[v] == 0 && len(s.verCount) >= maxVersions {
+		v = "other"
+	}
+	old, had := s.deviceVer[id]
+	if had && old == v {
+		return
+	}
+	if had {
+		s.verCount[old]--
+		s.versions.WithLabelValues(old).Dec()
+		if s.verCount[old] == 0 {
+			delete(s.verCount, old)
+			s.versions.DeleteLabelValues(old)
+		}
+	}
+	s.deviceVer[id] = v
+	s.verCount[v]++
+	s.versions.WithLabelValues(v).Inc()
 }
 
 func (s *Stats) setOnline(n int) { s.online.Set(float64(n)) }

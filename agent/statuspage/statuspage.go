@@ -31,6 +31,8 @@ type Device struct {
 	LocationSource string
 	// Temps is the last forecast sent to it; nil when none was.
 	Temps *protocol.Temps
+	// Version is the glowcastd release the device announced in ready.
+	Version string
 }
 
 // Options configure the page.
@@ -135,6 +137,7 @@ type page struct {
 
 type rowView struct {
 	ID       string
+	Version  string
 	Online   bool
 	Location string
 	Source   string
@@ -152,7 +155,7 @@ type ledView struct {
 }
 
 func row(d Device, now time.Time, o Options) rowView {
-	r := rowView{ID: d.ID, Online: d.Online, Location: "not located", Age: "no forecast yet"}
+	r := rowView{ID: d.ID, Version: d.Version, Online: d.Online, Location: "not located", Age: "no forecast yet"}
 	if d.Location != nil {
 		r.Location = fmt.Sprintf("%.3f, %.3f", d.Location.Lat, d.Location.Lon)
 		r.Source = d.LocationSource
@@ -217,7 +220,7 @@ th { font-weight: 600; color: #555; }
 <thead><tr><th>Device</th><th>State</th><th>Location</th><th>Last update</th><th>LEDs (now, +3, +6, +9, +12 h)</th></tr></thead>
 <tbody>
 {{range .Rows}}<tr class="device" data-device="{{.ID}}">
-<td>{{.ID}}</td>
+<td>{{.ID}}{{if .Version}} <span class="src version">{{.Version}}</span>{{end}}</td>
 <td class="state {{if .Online}}online{{else}}offline{{end}}">{{if .Online}}online{{else}}offline{{end}}</td>
 <td>{{.Location}}{{if .Source}} <span class="src">({{.Source}})</span>{{end}}</td>
 <td>{{.Age}}{{if .Provider}} <span class="src">{{.Provider}}</span>{{end}}</td>
