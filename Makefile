@@ -5,7 +5,7 @@ LDFLAGS := -s -w -X github.com/glowcast/glowcast/device.Version=$(VERSION) -X gi
 WEATHER ?= open-meteo
 BINS    := glowcastd glowcast-agent glowcast
 
-.PHONY: test-deps test-debroot deb-pkgs dist-amd64 chaos soak fuzz bench all build demo test test-short test-security pki vet fmt-check race fuzz-seeds clean dist deb
+.PHONY: apt-repo test-deps test-debroot deb-pkgs dist-amd64 chaos soak fuzz bench all build demo test test-short test-security pki vet fmt-check race fuzz-seeds clean dist deb
 
 all: build
 
@@ -84,6 +84,13 @@ deb-pkgs:
 				$(NFPM) pkg --packager deb --config packaging/$$p.yaml --target $(DIST)/deb/; \
 		done; \
 	done
+
+# A signed apt repository in $(DIST)/apt from the .debs (scripts/apt-repo;
+# the fleet's signing key lives in $(APT_KEY), docs/DEPLOY.md says how to
+# keep it). Publish $(DIST)/apt on any web server.
+APT_KEY ?= glowcast-apt-key
+apt-repo: deb
+	GLOWCAST_APT_KEY=$(APT_KEY) ./scripts/apt-repo $(DIST)/apt $(DIST)/deb/*.deb
 
 dist-amd64:
 	$(call xbuild,amd64,amd64,)
