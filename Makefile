@@ -5,7 +5,7 @@ LDFLAGS := -s -w -X github.com/glowcast/glowcast/device.Version=$(VERSION) -X gi
 WEATHER ?= open-meteo
 BINS    := glowcastd glowcast-agent glowcast
 
-.PHONY: apt-repo test-deps test-debroot deb-pkgs dist-amd64 chaos soak fuzz bench all build demo test test-short test-security pki vet fmt-check race fuzz-seeds clean dist deb
+.PHONY: pkg-docs apt-repo test-deps test-debroot deb-pkgs dist-amd64 chaos soak fuzz bench all build demo test test-short test-security pki vet fmt-check race fuzz-seeds clean dist deb
 
 all: build
 
@@ -75,7 +75,7 @@ deb: dist deb-pkgs
 # them (the Debian-root suite builds amd64 only: make dist-amd64 deb-pkgs
 # DEB_ARCHES=amd64:amd64).
 DEB_ARCHES ?= armv6:arm6 arm64:arm64 amd64:amd64
-deb-pkgs:
+deb-pkgs: pkg-docs
 	@mkdir -p $(DIST)/deb
 	@set -e; for t in $(DEB_ARCHES); do \
 		for p in glowcastd glowcast-agent; do \
@@ -91,6 +91,21 @@ deb-pkgs:
 APT_KEY ?= glowcast-apt-key
 apt-repo: deb
 	GLOWCAST_APT_KEY=$(APT_KEY) ./scripts/apt-repo $(DIST)/apt $(DIST)/deb/*.deb
+
+# What the packages carry besides the binaries: the manual pages printed by
+# `<binary> man` (from the flag sets the binaries parse) and a Debian
+# changelog entry for this version, gzipped as Debian policy asks.
+pkg-docs:
+	@mkdir -p $(DIST)/man $(DIST)/doc
+	$(GO) run ./cmd/glowcastd man | gzip -9n > $(DIST)/man/glowcastd.8.gz
+	$(GO) run ./cmd/glowcast-agent man | gzip -9n > $(DIST)/man/glowcast-agent.8.gz
+	$(GO) run ./cmd/glowcast man | gzip -9n > $(DIST)/man/glowcast.1.gz
+	@set -e; for p in glowcastd glowcast-agent; do \
+		{ echo "$$p ($(DEB_VERSION)) stable; urgency=medium"; echo; \
+		  git log -n 20 --format='  * %s' 2>/dev/null | cut -c1-78 || echo '  * Release $(DEB_VERSION).'; \
+		  echo; echo " -- glowcast maintainers <maintainers@glowcast.invalid>  $$(date -R -d @$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct 2>/dev/null || date +%s)})"; \
+		} | gzip -9n > $(DIST)/doc/$$p.changelog.gz; \
+	done
 
 dist-amd64:
 	$(call xbuild,amd64,amd64,)

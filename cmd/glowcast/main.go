@@ -15,6 +15,7 @@ import (
 	"github.com/glowcast/glowcast/device"
 	"github.com/glowcast/glowcast/internal/cliconf"
 	"github.com/glowcast/glowcast/internal/demo"
+	"github.com/glowcast/glowcast/internal/manpage"
 	"github.com/glowcast/glowcast/ledstrip"
 )
 
@@ -24,7 +25,23 @@ commands:
   demo     run a broker, the agent and one device in this terminal
   scale    render the temperature colour scale to a PNG (--png FILE)
   sim      run simulated devices against a broker (--devices N), for load tests
+  man      print the manual page
 `
+
+var manPage = manpage.Page{
+	Name: "glowcast", Section: "1", Summary: "glowcast tools: the one-process demo, the colour scale, the device simulator",
+	Synopsis: []string{"glowcast demo [flags]", "glowcast scale -png FILE [flags]", "glowcast sim [flags]"},
+	Description: []string{
+		"glowcast holds the tools around glowcastd and glowcast-agent. Each command takes -h for its flags.",
+	},
+	Commands: [][2]string{
+		{"demo", "run an embedded broker, the agent and one device drawing in this terminal; -weather sample uses a bundled forecast, labelled as such"},
+		{"scale", "render the temperature colour scale (the built-in one, or -config FILE's strip.scale) to a PNG"},
+		{"sim", "run simulated devices against a broker, for load tests"},
+		{"man", "print this manual page"},
+	},
+	SeeAlso: []string{"glowcastd(8)", "glowcast-agent(8)"},
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -87,6 +104,8 @@ func run(ctx context.Context, args []string) error {
 		return f.Close()
 	case "sim":
 		return runSim(ctx, args[1:])
+	case "man":
+		return manpage.Write(os.Stdout, manPage, nil)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(os.Stdout, usage)
 		return nil

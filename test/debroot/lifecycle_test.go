@@ -33,6 +33,18 @@ func TestLifecycle(t *testing.T) {
 					t.Errorf("install: %q: the package starts nothing before it is configured", c)
 				}
 			}
+			// Debian policy: a copyright file, a changelog, a manual page.
+			for _, f := range []string{"/usr/share/doc/" + p.name + "/copyright", "/usr/share/doc/" + p.name + "/changelog.gz", "/usr/share/man/man8/" + p.name + ".8.gz"} {
+				if !r.exists(f) {
+					t.Errorf("install: %s missing", f)
+				}
+			}
+			if got := r.sh("zcat /usr/share/man/man8/" + p.name + ".8.gz"); !strings.Contains(got, "-config") && !strings.Contains(got, `\-config`) {
+				t.Errorf("manual page lists no -config flag:\n%s", got)
+			}
+			if got := r.sh("zcat /usr/share/doc/" + p.name + "/changelog.gz | head -1"); !strings.HasPrefix(got, p.name+" ("+oldVersion+")") {
+				t.Errorf("changelog starts %q, want %s (%s)", got, p.name, oldVersion)
+			}
 			if pw := r.sh("getent passwd " + p.user); !strings.Contains(pw, "/usr/sbin/nologin") {
 				t.Errorf("install: system user %s: %q", p.user, pw)
 			}
