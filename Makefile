@@ -5,7 +5,7 @@ LDFLAGS := -s -w -X github.com/glowcast/glowcast/device.Version=$(VERSION) -X gi
 WEATHER ?= open-meteo
 BINS    := glowcastd glowcast-agent glowcast
 
-.PHONY: chaos soak fuzz bench bench-retained all build demo test test-short test-security pki vet fmt-check race fuzz-seeds clean dist deb
+.PHONY: pkg-docs apt-repo test-deps test-debroot deb-pkgs dist-amd64 chaos soak fuzz bench bench-retained all build demo test test-short test-security pki vet fmt-check race fuzz-seeds clean dist deb
 
 all: build
 
@@ -24,9 +24,14 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
+# The Debian packages the suites need (scripts/install-test-deps says
+# what it installs; not root, it prints the apt-get line to run).
+test-deps:
+	./scripts/install-test-deps
+
 # The whole suite: formatting, vet, race-enabled tests (Mosquitto suites
 # included; they start their own broker processes).
-test: build fmt-check vet
+test: test-deps build fmt-check vet
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 test-short: build
@@ -47,7 +52,7 @@ clean:
 # Cross builds, CGO off: armv6 (GOARM=6: Pi Zero/1), armv7 (GOARM=7: Pi 2/3
 # 32-bit), arm64 (Pi 3/4/5) and amd64 (servers), in $(DIST)/linux_<target>/.
 DIST      ?= dist
-DIST_BINS := glowcastd glowcast-agent
+DIST_BINS := glowcastd glowcast-agent glowcast
 dist:
 	$(call xbuild,armv6,arm,6)
 	$(call xbuild,armv7,arm,7)
@@ -64,15 +69,52 @@ endef
 # Debian versions must start with a digit: v1.2.3-4-gabc becomes 1.2.3+4+gabc.
 NFPM        := $(GO) tool -modfile=tools/go.mod nfpm
 DEB_VERSION ?= $(shell echo '$(VERSION)' | sed -e 's/^v//' -e 's/^[^0-9]/0.0.0+&/' -e 's/-/+/g')
-deb: dist
+deb: dist deb-pkgs
+
+# The packages alone, from binaries already in $(DIST): DEB_ARCHES narrows
+# them (the Debian-root suite builds amd64 only: make dist-amd64 deb-pkgs
+# DEB_ARCHES=amd64:amd64).
+DEB_ARCHES ?= armv6:arm6 arm64:arm64 amd64:amd64
+deb-pkgs: pkg-docs
 	@mkdir -p $(DIST)/deb
-	@set -e; for t in armv6:arm6 arm64:arm64 amd64:amd64; do \
+	@set -e; for t in $(DEB_ARCHES); do \
 		for p in glowcastd glowcast-agent; do \
 			echo "nfpm $$p $${t#*:}"; \
 			GOARCHDIR=$${t%%:*} ARCH=$${t#*:} VERSION='$(DEB_VERSION)' DIST='$(DIST)' \
 				$(NFPM) pkg --packager deb --config packaging/$$p.yaml --target $(DIST)/deb/; \
 		done; \
 	done
+
+# A signed apt repository in $(DIST)/apt from the .debs (scripts/apt-repo;
+# the fleet's signing key lives in $(APT_KEY), docs/DEPLOY.md says how to
+# keep it). Publish $(DIST)/apt on any web server.
+APT_KEY ?= glowcast-apt-key
+apt-repo: deb
+	GLOWCAST_APT_KEY=$(APT_KEY) ./scripts/apt-repo $(DIST)/apt $(DIST)/deb/*.deb
+
+# What the packages carry besides the binaries: the manual pages printed by
+# `<binary> man` (from the flag sets the binaries parse) and a Debian
+# changelog entry for this version, gzipped as Debian policy asks.
+pkg-docs:
+	@mkdir -p $(DIST)/man $(DIST)/doc
+	$(GO) run ./cmd/glowcastd man | gzip -9n > $(DIST)/man/glowcastd.8.gz
+	$(GO) run ./cmd/glowcast-agent man | gzip -9n > $(DIST)/man/glowcast-agent.8.gz
+	$(GO) run ./cmd/glowcast man | gzip -9n > $(DIST)/man/glowcast.1.gz
+	@set -e; for p in glowcastd glowcast-agent; do \
+		{ echo "$$p ($(DEB_VERSION)) stable; urgency=medium"; echo; \
+		  git log -n 20 --format='  * %s' 2>/dev/null | cut -c1-78 || echo '  * Release $(DEB_VERSION).'; \
+		  echo; echo " -- glowcast maintainers <maintainers@glowcast.invalid>  $$(date -R -d @$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct 2>/dev/null || date +%s)})"; \
+		} | gzip -9n > $(DIST)/doc/$$p.changelog.gz; \
+	done
+
+dist-amd64:
+	$(call xbuild,amd64,amd64,)
+
+# The Debian-root suite (test/debroot): the .debs installed, upgraded,
+# removed and purged by dpkg and apt in a Debian root that mmdebstrap builds
+# from Debian's mirror (cached in ~/.cache/glowcast). Part of make test.
+test-debroot: test-deps
+	$(GO) test -count=1 -v ./test/debroot
 
 # The benchmark campaign that BENCHMARKS.md records: one table (takes about
 # ten minutes; not part of make test). BENCH_FLAGS narrows it, e.g.

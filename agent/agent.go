@@ -241,6 +241,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		if a.cfg.HassDiscovery && own.shard.Owns(id) {
 			ha.seen(id, r.Version)
 		}
+		a.stats.deviceVersion(id, r.Version)
 	})
 	hub.On(geo.MsgWiFi, func(id string, m mqttmsg.Message) {
 		if !a.validDevice(id, m) || len(m.Payload) == 0 {

@@ -8,6 +8,8 @@ import (
 	"github.com/glowcast/glowcast/agent/verify"
 	"github.com/glowcast/glowcast/agent/weather"
 	"github.com/glowcast/glowcast/internal/brokerconf"
+	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -80,8 +82,10 @@ type GeoConfig struct {
 	GeolocateURL string `yaml:"geolocate_url"`
 	// GeolocateKeyFile holds the endpoint's API key, if it needs one.
 	GeolocateKeyFile string `yaml:"geolocate_key_file"`
-	// IPURL is an ip-api.com-compatible endpoint; empty disables IP
-	// geolocation.
+	// IPURL is an ip-api.com-compatible endpoint; empty (the default)
+	// disables IP geolocation. It is off by default because the free
+	// ip-api.com service answers over plain HTTP only, which would send a
+	// device's public address and place across the network in clear.
 	IPURL string `yaml:"ip_geolocation_url"`
 }
 
@@ -91,7 +95,7 @@ func Default() Config {
 		Broker:        "tcp://127.0.0.1:1883",
 		AgentID:       "main",
 		Weather:       weather.DefaultConfig(),
-		Geo:           GeoConfig{GeolocateURL: geo.BeaconDBURL, IPURL: geo.IPAPIURL},
+		Geo:           GeoConfig{GeolocateURL: geo.BeaconDBURL},
 		Interval:      30 * time.Minute,
 		RestartGrace:  30 * time.Second,
 		OfflinePark:   6 * time.Hour,
@@ -116,7 +120,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.Float64Var(&c.Weather.Grid, "grid", c.Weather.Grid, "cache cell size in `degrees`: devices in one cell share one forecast request")
 	fs.StringVar(&c.Geo.GeolocateURL, "geolocate-url", c.Geo.GeolocateURL, "Google-Geolocation-API-compatible `URL` for WiFi scans; empty disables")
 	fs.StringVar(&c.Geo.GeolocateKeyFile, "geolocate-key-file", c.Geo.GeolocateKeyFile, "`file` holding the geolocation API key, if the service needs one")
-	fs.StringVar(&c.Geo.IPURL, "ip-geolocation-url", c.Geo.IPURL, "ip-api.com-compatible `URL` for IP geolocation; empty disables")
+	fs.StringVar(&c.Geo.IPURL, "ip-geolocation-url", c.Geo.IPURL, "ip-api.com-compatible `URL` for IP geolocation, https:// (e.g. https://pro.ip-api.com with a key); empty (default) disables")
 	fs.StringVar(&c.Location, "location", c.Location, "default location `LAT,LON` for devices without their own")
 	fs.DurationVar(&c.Interval, "interval", c.Interval, "time between forecasts for a device")
 	fs.DurationVar(&c.RestartGrace, "restart-grace", c.RestartGrace, "after start, resume every online device without a cycle after this long")
@@ -149,6 +153,9 @@ func (c *Config) Validate() error {
 		if err := c.Weather.Validate(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if u, err := url.Parse(c.Geo.IPURL); c.Geo.IPURL != "" && (err != nil || u.Scheme != "https" && !isLoopback(u.Hostname())) {
+		errs = append(errs, fmt.Errorf("geo.ip_geolocation_url (--ip-geolocation-url) %q is not https: a device's public address and place would cross the network in clear; use an https:// endpoint or leave it empty", c.Geo.IPURL))
 	}
 	if c.Location != "" {
 		if _, err := ParseLocation(c.Location); err != nil {
@@ -209,4 +216,13 @@ func ParseLocation(s string) (*protocol.Location, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+// isLoopback reports whether host is this machine (local test services).
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }

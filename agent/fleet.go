@@ -755,6 +755,7 @@ type DeviceView struct {
 	Parked         bool
 	Due            time.Time
 	BootID         string
+	Version        string // from the device's ready
 	Location       *protocol.Location
 	LocationSource string
 	LastTemps      *protocol.Temps
@@ -770,6 +771,9 @@ func (f *fleet) snapshot() []DeviceView {
 		v := DeviceView{ID: d.id, Online: d.online, Cycle: d.cycle, Parked: d.parked, BootID: d.readyBoot, Duplicate: slices.Clone(d.dup)}
 		if d.cycle {
 			v.Due = d.due
+		}
+		if d.ready != nil {
+			v.Version = d.ready.Version
 		}
 		if d.saved != nil {
 			v.Location, v.LocationSource, v.LastTemps = d.saved.Location, d.saved.LocationSource, d.saved.LastTemps

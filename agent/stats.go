@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"runtime"
 	"sync"
 	"time"
 
@@ -26,10 +27,18 @@ type Stats struct {
 	connected   prometheus.Gauge
 	brokerConns prometheus.Counter
 	duplicates  prometheus.Gauge
+	versions    *prometheus.GaugeVec
 
 	mu       sync.Mutex
 	inFlight map[string]int
+	// deviceVer is each device's announced version, for versions.
+	deviceVer map[string]string
+	verCount  map[string]int
 }
+
+// maxVersions bounds the version label: devices choose its values, so past
+// this many distinct ones the rest count as "other".
+const maxVersions = 64
 
 func newStats() *Stats {
 	s := &Stats{
@@ -52,12 +61,47 @@ func newStats() *Stats {
 		brokerConns: prometheus.NewCounter(prometheus.CounterOpts{Name: "glowcast_agent_broker_connects_total", Help: "Completed broker connects."}),
 		duplicates: prometheus.NewGauge(prometheus.GaugeOpts{Name: "glowcast_agent_duplicate_device_ids",
 			Help: "Device ids used by two running devices at once (a cloned SD card); each needs a device_id of its own."}),
-		inFlight: map[string]int{},
+		versions: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "glowcast_devices_by_version",
+			Help: "Devices by the glowcastd version their latest ready announced."}, []string{"version"}),
+		inFlight:  map[string]int{},
+		deviceVer: map[string]string{},
+		verCount:  map[string]int{},
 	}
+	build := prometheus.NewGauge(prometheus.GaugeOpts{Name: "glowcast_build_info",
+		Help:        "The running glowcast-agent's version; always 1.",
+		ConstLabels: prometheus.Labels{"program": "glowcast-agent", "version": Version, "goversion": runtime.Version()}})
+	build.Set(1)
 	s.Registry.MustRegister(s.online, s.cycles, s.resumes, s.resumeLat, s.fetches, s.fetchLat, s.publishes,
-		s.rebirths, s.violations, s.connected, s.brokerConns, s.duplicates,
+		s.rebirths, s.violations, s.connected, s.brokerConns, s.duplicates, s.versions, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return s
+}
+
+// deviceVersion records the version a device's ready announced.
+func (s *Stats) deviceVersion(id, v string) {
+	if v == "" {
+		v = "unknown"
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.verCount[v] == 0 && len(s.verCount) >= maxVersions {
+		v = "other"
+	}
+	old, had := s.deviceVer[id]
+	if had && old == v {
+		return
+	}
+	if had {
+		s.verCount[old]--
+		s.versions.WithLabelValues(old).Dec()
+		if s.verCount[old] == 0 {
+			delete(s.verCount, old)
+			s.versions.DeleteLabelValues(old)
+		}
+	}
+	s.deviceVer[id] = v
+	s.verCount[v]++
+	s.versions.WithLabelValues(v).Inc()
 }
 
 func (s *Stats) setOnline(n int) { s.online.Set(float64(n)) }

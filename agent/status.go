@@ -15,7 +15,7 @@ import (
 // twice the interval.
 func (a *Agent) statusPage() http.Handler {
 	return statuspage.New(a.statusDevices, statuspage.Options{
-		Title:      "glowcast fleet · agent " + a.cfg.AgentID,
+		Title:      "glowcast fleet · agent " + a.cfg.AgentID + " · " + Version,
 		StaleAfter: 2 * a.cfg.Interval,
 	})
 }
@@ -24,7 +24,7 @@ func (a *Agent) statusDevices() []statuspage.Device {
 	vs := a.Devices()
 	out := make([]statuspage.Device, len(vs))
 	for i, v := range vs {
-		out[i] = statuspage.Device{ID: v.ID, Online: v.Online, Location: v.Location, LocationSource: v.LocationSource, Temps: v.LastTemps, Duplicate: v.Duplicate}
+		out[i] = statuspage.Device{ID: v.ID, Online: v.Online, Location: v.Location, LocationSource: v.LocationSource, Temps: v.LastTemps, Duplicate: v.Duplicate, Version: v.Version}
 	}
 	return out
 }

@@ -34,6 +34,8 @@ type Device struct {
 	// Duplicate names the boot ids of two processes running with this one
 	// device id (a cloned SD card); empty when there is one.
 	Duplicate []string
+	// Version is the glowcastd release the device announced in ready.
+	Version string
 }
 
 // Options configure the page.
@@ -141,6 +143,7 @@ type page struct {
 
 type rowView struct {
 	ID       string
+	Version  string
 	Online   bool
 	Location string
 	Source   string
@@ -160,7 +163,7 @@ type ledView struct {
 }
 
 func row(d Device, now time.Time, o Options) rowView {
-	r := rowView{ID: d.ID, Online: d.Online, Location: "not located", Age: "no forecast yet"}
+	r := rowView{ID: d.ID, Version: d.Version, Online: d.Online, Location: "not located", Age: "no forecast yet"}
 	if len(d.Duplicate) > 0 {
 		r.Duplicate = "two devices use this id (boot ids " + strings.Join(d.Duplicate, ", ") + "): give one a new device_id"
 	}
@@ -228,7 +231,7 @@ th { font-weight: 600; color: #555; }
 <thead><tr><th>Device</th><th>State</th><th>Location</th><th>Last update</th><th>LEDs (now, +3, +6, +9, +12 h)</th></tr></thead>
 <tbody>
 {{range .Rows}}<tr class="device" data-device="{{.ID}}">
-<td>{{.ID}}{{if .Duplicate}} <span class="dup" title="{{.Duplicate}}">⚠ duplicate id</span>{{end}}</td>
+<td>{{.ID}}{{if .Version}} <span class="src version">{{.Version}}</span>{{end}}{{if .Duplicate}} <span class="dup" title="{{.Duplicate}}">⚠ duplicate id</span>{{end}}</td>
 <td class="state {{if .Online}}online{{else}}offline{{end}}">{{if .Online}}online{{else}}offline{{end}}</td>
 <td>{{.Location}}{{if .Source}} <span class="src">({{.Source}})</span>{{end}}</td>
 <td>{{.Age}}{{if .Provider}} <span class="src">{{.Provider}}</span>{{end}}</td>

@@ -166,3 +166,12 @@ func TestFrameMarksSample(t *testing.T) {
 		}
 	}
 }
+
+func TestPageShowsVersion(t *testing.T) {
+	rec := httptest.NewRecorder()
+	devs := []Device{{ID: "shelf", Online: true, Version: "1.4.2"}}
+	New(func() []Device { return devs }, Options{}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	if body := rec.Body.String(); !strings.Contains(body, `<td>shelf <span class="src version">1.4.2</span></td>`) {
+		t.Errorf("page does not show the device's version:\n%s", body)
+	}
+}

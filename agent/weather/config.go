@@ -242,7 +242,12 @@ func (c Config) LoadKey(getenv func(string) string) (Secret, error) {
 	}
 	if dir := getenv("CREDENTIALS_DIRECTORY"); dir != "" {
 		p := filepath.Join(dir, CredentialName)
-		if _, err := os.Stat(p); err == nil {
+		// The unit's SetCredential= fallback is blank when
+		// /etc/glowcast/weather-key is absent: that means no key.
+		if st, err := os.Stat(p); err == nil && st.Size() > 0 {
+			if b, err := os.ReadFile(p); err == nil && strings.TrimSpace(string(b)) == "" {
+				return NewSecret(strings.TrimSpace(getenv(KeyEnv))), nil
+			}
 			return readKey(p, "systemd credential "+CredentialName)
 		}
 	}

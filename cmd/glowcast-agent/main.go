@@ -13,6 +13,7 @@ import (
 	"github.com/glowcast/glowcast/agent/doctor"
 	"github.com/glowcast/glowcast/internal/cliconf"
 	"github.com/glowcast/glowcast/internal/logging"
+	"github.com/glowcast/glowcast/internal/manpage"
 )
 
 // A newer process owning this agent id is a clean exit, so a supervisor
@@ -30,9 +31,13 @@ func run(ctx context.Context, args []string) error {
 	cfg := agent.Default()
 	fs := flag.NewFlagSet("glowcast-agent", flag.ContinueOnError)
 	var version bool
+	if len(args) > 0 && args[0] == "man" {
+		fs.String("config", "", "YAML configuration `file`; flags given explicitly override it")
+		bindFlags(fs, &cfg, &version)
+		return manpage.Write(os.Stdout, manPage, fs)
+	}
 	if err := cliconf.Load(fs, args, &cfg, func(fs *flag.FlagSet) {
-		cfg.Bind(fs)
-		fs.BoolVar(&version, "version", false, "print the version and exit")
+		bindFlags(fs, &cfg, &version)
 	}); err != nil {
 		return err
 	}
@@ -51,4 +56,26 @@ func run(ctx context.Context, args []string) error {
 	// The fault campaign moves the clock by a file named in the environment.
 	a.Clock = clock.FromEnv()
 	return a.Run(ctx)
+}
+
+// bindFlags registers the agent's flags: the man page lists the same set.
+func bindFlags(fs *flag.FlagSet, cfg *agent.Config, version *bool) {
+	cfg.Bind(fs)
+	fs.BoolVar(version, "version", false, "print the version and exit")
+}
+
+var manPage = manpage.Page{
+	Name: "glowcast-agent", Section: "8", Summary: "glowcast agent: forecasts for many glowcast devices over MQTT",
+	Synopsis: []string{"glowcast-agent [flags]", "glowcast-agent version"},
+	Description: []string{
+		"glowcast-agent serves many glowcast devices through an MQTT broker: it locates each one, fetches an hourly forecast every interval (one fetch per place) and sends each device its five temperatures. It can be restarted or moved at any moment: it resumes every device's cycle from retained presence, ready messages and its saved state.",
+		"Every flag is also a key of the -config file (flags given explicitly win). The packaged unit runs it as the system user glowcast-agent with /etc/glowcast/agent.yaml; the MQTT password, client key and weather API key come from the systemd credentials mqtt-password, mqtt-key and weather-key.",
+	},
+	Commands: [][2]string{{"version", "print the version"}, {"man", "print this manual page"}},
+	Files: [][2]string{
+		{"/etc/glowcast/agent.yaml", "configuration (a conffile)"},
+		{"/etc/glowcast/weather-key", "the weather provider's API key, root-only; handed over as the credential weather-key"},
+		{"/var/lib/glowcast-agent", "saved device state"},
+	},
+	SeeAlso: []string{"glowcastd(8)", "glowcast(1)", "mosquitto(8)"},
 }

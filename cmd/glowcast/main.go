@@ -13,6 +13,7 @@ import (
 	"github.com/glowcast/glowcast/cmd/glowcast/demo"
 	"github.com/glowcast/glowcast/device"
 	"github.com/glowcast/glowcast/internal/cliconf"
+	"github.com/glowcast/glowcast/internal/manpage"
 	"github.com/glowcast/glowcast/ledstrip"
 
 	// Registers periph's host drivers (spidev) for ledstrip's spi backend.
@@ -30,14 +31,30 @@ commands:
   demo     run a broker, the agent and one device in this terminal
   scale    render the temperature colour scale to a PNG (--png FILE)
   sim      run simulated devices against a broker (--devices N), for load tests
+  man      print the manual page
 `
+
+var manPage = manpage.Page{
+	Name: "glowcast", Section: "1", Summary: "glowcast tools: the one-process demo, the colour scale, the device simulator",
+	Synopsis: []string{"glowcast demo [flags]", "glowcast scale -png FILE [flags]", "glowcast sim [flags]"},
+	Description: []string{
+		"glowcast holds the tools around glowcastd and glowcast-agent. Each command takes -h for its flags.",
+	},
+	Commands: [][2]string{
+		{"demo", "run an embedded broker, the agent and one device drawing in this terminal; -weather sample uses a bundled forecast, labelled as such"},
+		{"scale", "render the temperature colour scale (the built-in one, or -config FILE's strip.scale) to a PNG"},
+		{"sim", "run simulated devices against a broker, for load tests"},
+		{"man", "print this manual page"},
+	},
+	SeeAlso: []string{"glowcastd(8)", "glowcast-agent(8)"},
+}
 
 func main() { cliconf.Main("glowcast", run) }
 
 func run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
 		fmt.Fprint(os.Stderr, usage)
-		return flag.ErrHelp
+		return cliconf.Usage(errors.New("no command given"))
 	}
 	if _, ok := clientCommands[args[0]]; ok {
 		return runClient(ctx, args[0], args[1:], os.Stdout)
@@ -53,7 +70,7 @@ func run(ctx context.Context, args []string) error {
 		fs.StringVar(&cfg.LED, "led", cfg.LED, "LED backend `SPEC`: term, jsonl:PATH or none")
 		fs.StringVar(&cfg.StateDir, "state-dir", cfg.StateDir, "keep state in `DIR` (default: a temporary directory)")
 		if err := fs.Parse(args[1:]); err != nil {
-			return err
+			return cliconf.Usage(err)
 		}
 		return demo.Run(ctx, cfg, os.Stdin, os.Stdout)
 	case "scale":
@@ -63,10 +80,10 @@ func run(ctx context.Context, args []string) error {
 		height := fs.Int("height", 72, "image height in pixels")
 		config := fs.String("config", "", "device config `file` whose strip.scale to render (default: the built-in scale)")
 		if err := fs.Parse(args[1:]); err != nil {
-			return err
+			return cliconf.Usage(err)
 		}
 		if *png == "" {
-			return errors.New("scale: --png FILE is required")
+			return cliconf.Usage(errors.New("scale: --png FILE is required"))
 		}
 		sc := ledstrip.DefaultScale()
 		if *config != "" {
@@ -89,8 +106,13 @@ func run(ctx context.Context, args []string) error {
 		return runForecast(ctx, args[1:], forecastEnv{stdout: os.Stdout, now: time.Now, terminal: stdoutIsTerminal()})
 	case "sim":
 		return runSim(ctx, args[1:])
+	case "man":
+		return manpage.Write(os.Stdout, manPage, nil)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(os.Stdout, usage)
+		return nil
 	default:
 		fmt.Fprint(os.Stderr, usage)
-		return fmt.Errorf("unknown command %q", args[0])
+		return cliconf.Usage(fmt.Errorf("unknown command %q", args[0]))
 	}
 }

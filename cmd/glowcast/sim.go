@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/glowcast/glowcast/cmd/glowcast/sim"
+	"github.com/glowcast/glowcast/internal/cliconf"
 )
 
 // runSim is `glowcast sim`: simulated devices until interrupted.
@@ -22,7 +23,7 @@ func runSim(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.Dialers, "dialers", cfg.Dialers, "connects in flight at once")
 	report := fs.Duration("report", 10*time.Second, "print the fleet's state this often")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return cliconf.Usage(err)
 	}
 	return sim.Run(ctx, cfg, *report, os.Stdout)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/glowcast/glowcast/device/initcfg"
 	"github.com/glowcast/glowcast/internal/cliconf"
 	"github.com/glowcast/glowcast/internal/logging"
+	"github.com/glowcast/glowcast/internal/manpage"
 	"github.com/glowcast/glowcast/ledstrip"
 
 	// Registers periph's host drivers (spidev) for ledstrip's spi backend.
@@ -30,6 +31,56 @@ import (
 )
 
 func main() { cliconf.Main("glowcastd", run) }
+
+const commands = `usage: glowcastd [command] [flags]
+
+commands:
+  (none)    run the daemon
+  init      write a commented configuration from a few questions (glowcastd init -h)
+  doctor    check SPI, permissions, clocks, broker and agent (glowcastd doctor -h)
+  ledtest   light each LED in turn, sweep the colour scale, turn off
+  version   print the version
+  man       print the manual page
+
+flags (the daemon and ledtest; every one is also a key in the -config file):
+`
+
+// bindFlags registers the daemon's flags: the man page lists the same set.
+func bindFlags(fs *flag.FlagSet, cfg *device.Config, off, version *bool) {
+	cfg.Bind(fs)
+	fs.BoolVar(off, "off", false, "turn the LEDs off and exit (the systemd unit's ExecStopPost)")
+	fs.BoolVar(version, "version", false, "print the version and exit")
+}
+
+var manPage = manpage.Page{
+	Name: "glowcastd", Section: "8", Summary: "glowcast device daemon: a temperature forecast on five LEDs",
+	Synopsis: []string{"glowcastd [flags]", "glowcastd init|doctor|ledtest [flags]", "glowcastd version"},
+	Description: []string{
+		"glowcastd drives a WS2812 strip over SPI and shows the temperature now and at +3, +6, +9 and +12 hours, as sent by a glowcast-agent over MQTT. It announces itself with a retained ready message and keeps the display right hour by hour on its own.",
+		"Every flag is also a key of the -config file (flags given explicitly win). The packaged unit runs it as the system user glowcast with /etc/glowcast/glowcastd.yaml; the MQTT password and client key come from the systemd credentials mqtt-password and mqtt-key.",
+	},
+	Commands: [][2]string{
+		{"init", "write a commented configuration from a few questions or flags (glowcastd init -h)"},
+		{"doctor", "check SPI, permissions, clocks, broker and agent (glowcastd doctor -h)"},
+		{"ledtest", "light each LED in turn, sweep the colour scale, turn off"},
+		{"version", "print the version"},
+		{"man", "print this manual page"},
+	},
+	Files: [][2]string{
+		{"/etc/glowcast/glowcastd.yaml", "configuration (a conffile)"},
+		{"/etc/glowcast/mqtt-password", "MQTT password, root-only; handed over as the credential mqtt-password"},
+		{"/var/lib/glowcast", "state: the last temperatures, kept across restarts"},
+	},
+	SeeAlso: []string{"glowcast-agent(8)", "glowcast(1)", "systemd.exec(5)"},
+}
+
+// usage prints the commands before the flags, so -h shows everything.
+func usage(fs *flag.FlagSet) func() {
+	return func() {
+		fmt.Fprint(fs.Output(), commands)
+		fs.PrintDefaults()
+	}
+}
 
 func run(ctx context.Context, args []string) error {
 	cmd := ""
@@ -44,17 +95,29 @@ func run(ctx context.Context, args []string) error {
 		return doctor.Main(ctx, args, os.Stdout)
 	case "init":
 		return initcfg.Main(args, os.Stdin, os.Stdout)
+	case "man":
+		fs := flag.NewFlagSet("glowcastd", flag.ContinueOnError)
+		fs.String("config", "", "YAML configuration `file`; flags given explicitly override it")
+		cfg := device.Default()
+		var off, version bool
+		bindFlags(fs, &cfg, &off, &version)
+		return manpage.Write(os.Stdout, manPage, fs)
+	case "help":
+		fs := flag.NewFlagSet("glowcastd", flag.ContinueOnError)
+		cfg := device.Default()
+		cfg.Bind(fs)
+		usage(fs)()
+		return nil
 	case "", "ledtest":
 	default:
-		return fmt.Errorf("unknown command %q: use init, doctor, ledtest, version, or flags only to run the daemon (glowcastd -h)", cmd)
+		return cliconf.Usage(fmt.Errorf("unknown command %q: use init, doctor, ledtest, version, or flags only to run the daemon (glowcastd -h)", cmd))
 	}
 	cfg := device.Default()
 	fs := flag.NewFlagSet("glowcastd", flag.ContinueOnError)
+	fs.Usage = usage(fs)
 	var off, version bool
 	if err := cliconf.Load(fs, args, &cfg, func(fs *flag.FlagSet) {
-		cfg.Bind(fs)
-		fs.BoolVar(&off, "off", false, "turn the LEDs off and exit (the systemd unit's ExecStopPost)")
-		fs.BoolVar(&version, "version", false, "print the version and exit")
+		bindFlags(fs, &cfg, &off, &version)
 	}); err != nil {
 		return err
 	}

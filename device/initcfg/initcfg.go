@@ -16,6 +16,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -28,6 +29,12 @@ import (
 
 // DefaultPath is where the packaged service reads its configuration.
 const DefaultPath = "/etc/glowcast/glowcastd.yaml"
+
+// UnitPasswordFile is the root-only file the packaged unit hands the
+// daemon as the systemd credential mqtt-password (LoadCredential). The
+// daemon runs as user glowcast and cannot read it itself, so a config
+// naming it leaves password_file unset and the credential is used.
+const UnitPasswordFile = "/etc/glowcast/mqtt-password"
 
 // Answers are the settings a new device needs.
 type Answers struct {
@@ -61,10 +68,10 @@ func Main(args []string, in io.Reader, out io.Writer) error {
 	fs.StringVar(&a.LED, "led", "", "LED backend `SPEC` (default spi:/dev/spidev0.0)")
 	fs.StringVar(&a.Location, "location", "", "optional location `LAT,LON` (default: the agent decides)")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return cliconf.Usage(err)
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("initcfg: unexpected argument %q: give settings as flags (glowcastd init -h)", fs.Arg(0))
+		return cliconf.Usage(fmt.Errorf("initcfg: unexpected argument %q: give settings as flags (glowcastd init -h)", fs.Arg(0)))
 	}
 	if _, err := os.Stat(*path); err == nil && !*force {
 		return fmt.Errorf("initcfg: %s exists: pass -force to replace it, or -config FILE to write elsewhere", *path)
@@ -78,7 +85,7 @@ func Main(args []string, in io.Reader, out io.Writer) error {
 	}
 	a.Username = q.ask("MQTT user name (empty: none)", a.Username, a.DeviceID)
 	if a.Username != "" {
-		a.PasswordFile = q.ask("File holding the MQTT password (empty: none, or /etc/glowcast/mqtt-password handed over by the unit)", a.PasswordFile, "")
+		a.PasswordFile = q.ask("File holding the MQTT password (/etc/glowcast/mqtt-password is handed over by the unit; empty: none)", a.PasswordFile, "")
 	}
 	if u, err := url.Parse(a.Broker); err == nil && isTLS(u.Scheme) {
 		a.CAFile = q.ask("CA certificate file (empty: the system's roots)", a.CAFile, existing("/etc/glowcast/ca.crt"))
@@ -86,6 +93,10 @@ func Main(args []string, in io.Reader, out io.Writer) error {
 	}
 	a.LED = q.ask("LED backend", a.LED, "spi:/dev/spidev0.0")
 	a.Location = q.ask("Location LAT,LON (empty: the agent decides)", a.Location, "")
+	if filepath.Clean(a.PasswordFile) == UnitPasswordFile {
+		fmt.Fprintf(out, "%s is handed over by the unit as the credential mqtt-password; password_file stays unset\n", UnitPasswordFile)
+		a.PasswordFile = ""
+	}
 	b, err := Render(a)
 	if err != nil {
 		return err
@@ -240,11 +251,15 @@ mqtt:
   # username: {{q .DeviceID}}
 {{- end}}
 {{- if .PasswordFile}}
-  # Readable by the glowcast user only (chmod 640, group glowcast). Under
-  # systemd the credential mqtt-password is used when this is unset.
+  # Read by the daemon itself, as user glowcast: make it readable by that
+  # user only (chown root:glowcast, chmod 640).
   password_file: {{q .PasswordFile}}
 {{- else}}
-  # password_file: /etc/glowcast/mqtt-password
+  # The password: under systemd, the unit hands /etc/glowcast/mqtt-password
+  # (root-only, chmod 600) to the daemon as the credential mqtt-password
+  # while password_file is unset. Set password_file only to a file the
+  # glowcast user can read.
+  # password_file: /etc/glowcast/glowcast-mqtt-password
 {{- end}}
 {{- if .CAFile}}
   ca_file: {{q .CAFile}}

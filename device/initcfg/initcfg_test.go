@@ -37,6 +37,16 @@ func TestMainWritesAWorkingConfig(t *testing.T) {
 			},
 		},
 		{
+			// The unit's credential source is root-only: the daemon must
+			// use the credential, not open the file as user glowcast.
+			name: "the unit's password file becomes the credential",
+			args: []string{"-yes", "-device-id", "kitchen", "-broker", "mqtts://broker.example:8883", "-mqtt-password-file", "/etc/glowcast/mqtt-password"},
+			want: func(t *testing.T, c device.Config) {
+				check(t, "mqtt.username", c.MQTT.Username, "kitchen")
+				check(t, "mqtt.password_file", c.MQTT.PasswordFile, "")
+			},
+		},
+		{
 			name:  "answers on stdin",
 			args:  []string{},
 			input: "shelf\ntcp://127.0.0.1:1883\n\n\nterm\n\n",

@@ -28,7 +28,8 @@ func Load(fs *flag.FlagSet, args []string, cfg any, bind func(fs *flag.FlagSet))
 	}
 	fs.String("config", path, "YAML configuration `file`; flags given explicitly override it")
 	bind(fs)
-	return fs.Parse(args)
+	// flag has printed the problem and the usage; the caller exits 2.
+	return Usage(fs.Parse(args))
 }
 
 // LoadFile decodes the YAML file at path into cfg, rejecting unknown fields.

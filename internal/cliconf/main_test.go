@@ -19,6 +19,8 @@ func TestExitCode(t *testing.T) {
 		{"success", nil, 0, ""},
 		{"help", fmt.Errorf("parse: %w", flag.ErrHelp), 0, ""},
 		{"failure", errors.New("broker refused"), 1, "prog: broker refused\n"},
+		{"usage", Usage(errors.New("unknown command \"frob\"")), 2, "prog: unknown command \"frob\"\n"},
+		{"flag's own complaint", Usage(errors.New("flag provided but not defined: -x")), 2, ""},
 		{"clean ending", fmt.Errorf("agent: %w", errSupplanted), 0, "prog: agent: supplanted\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

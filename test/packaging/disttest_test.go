@@ -342,7 +342,7 @@ func TestExampleConfigs(t *testing.T) {
 		if err := cfg.Validate(); err != nil {
 			t.Errorf("%v", err)
 		}
-		if cfg.HTTP == "" || cfg.StateDir != "/var/lib/glowcast" {
+		if cfg.HTTP == "" || cfg.StateDir != "/var/lib/glowcast-agent" {
 			t.Errorf("http %q state_dir %q: want the status page on and the unit's state dir", cfg.HTTP, cfg.StateDir)
 		}
 	})

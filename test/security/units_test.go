@@ -25,17 +25,18 @@ var units = []struct {
 		"Type=notify", "WatchdogSec=30s", "Restart=on-failure", "After=network-online.target",
 		"ExecStopPost=/usr/bin/glowcastd -config /etc/glowcast/glowcastd.yaml --off",
 		"ExecStart=/usr/bin/glowcastd -config /etc/glowcast/glowcastd.yaml",
-		"DynamicUser=yes", "NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes",
-		"StateDirectory=glowcast", "DevicePolicy=closed", "DeviceAllow=/dev/spidev0.0 rw", "SupplementaryGroups=spi",
+		"User=glowcast", "NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes",
+		"StateDirectory=glowcast", "DevicePolicy=closed", "DeviceAllow=char-spi rw", "SupplementaryGroups=spi",
 		"LoadCredential=mqtt-password:/etc/glowcast/mqtt-password",
 		"RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK", "SystemCallFilter=@system-service",
 	}},
 	{"glowcast-agent.service", "glowcast-agent", []string{
 		"Type=notify", "WatchdogSec=30s", "Restart=on-failure", "After=network-online.target",
 		"ExecStart=/usr/bin/glowcast-agent -config /etc/glowcast/agent.yaml",
-		"DynamicUser=yes", "NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes",
-		"StateDirectory=glowcast", "PrivateDevices=yes",
+		"User=glowcast-agent", "NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes",
+		"StateDirectory=glowcast-agent", "PrivateDevices=yes",
 		"LoadCredential=mqtt-password:/etc/glowcast/mqtt-password",
+		"LoadCredential=weather-key:/etc/glowcast/weather-key",
 		"RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX", "SystemCallFilter=@system-service",
 	}},
 }
@@ -126,5 +127,34 @@ func TestUnitVerify(t *testing.T) {
 				t.Errorf("systemd-analyze verify %s: %v\n%s", u.file, err, out)
 			}
 		})
+	}
+}
+
+// TestUnitsKeepStateApart: a device daemon and an agent on one Pi must not
+// share a state directory, and each shipped config must point at its own
+// unit's StateDirectory; no DynamicUser, so apt purge finds the state in
+// /var/lib rather than /var/lib/private.
+func TestUnitsKeepStateApart(t *testing.T) {
+	for _, tc := range []struct{ unit, config, dir string }{
+		{"glowcastd.service", "glowcastd.yaml", "glowcast"},
+		{"glowcast-agent.service", "agent.yaml", "glowcast-agent"},
+	} {
+		u, err := os.ReadFile(filepath.Join(Root(), "systemd", tc.unit))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := os.ReadFile(filepath.Join(Root(), "configs", tc.config))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(u), "\nStateDirectory="+tc.dir+"\n") {
+			t.Errorf("%s: want StateDirectory=%s", tc.unit, tc.dir)
+		}
+		if strings.Contains(string(u), "\nDynamicUser=yes") {
+			t.Errorf("%s: DynamicUser=yes puts state under /var/lib/private, out of the package's reach", tc.unit)
+		}
+		if !strings.Contains(string(c), "\nstate_dir: /var/lib/"+tc.dir+"\n") {
+			t.Errorf("configs/%s: want state_dir: /var/lib/%s (the unit's StateDirectory)", tc.config, tc.dir)
+		}
 	}
 }
