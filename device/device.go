@@ -119,7 +119,8 @@ func (d *Device) Run(ctx context.Context) error {
 		OnUp: []func(context.Context){func(ctx context.Context) {
 			// Subscriptions and status are in place: now say ready.
 			if err := node.SendRetained(ctx, protocol.MsgReady, ready); err != nil {
-				d.log.Warn("publishing ready failed; will repeat on reconnect", "err", err)
+				// Up without ready, the agent would never serve us.
+				d.cl.Reconnect(fmt.Errorf("device: publishing ready: %w", err))
 				return
 			}
 			d.setConnected(true)

@@ -104,6 +104,7 @@ type Client struct {
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	rebirth   chan struct{}
+	redial    chan error
 	closeOnce sync.Once
 	attempt   atomic.Value // string: broker URL of the latest connection attempt
 }
@@ -142,7 +143,7 @@ func New(opts Options) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Client{opts: opts, log: log, rebirth: make(chan struct{}, 1)}
+	c := &Client{opts: opts, log: log, rebirth: make(chan struct{}, 1), redial: make(chan error, 1)}
 	c.lifetime, c.cancel = context.WithCancel(context.Background())
 
 	po := mqtt.NewClientOptions()
@@ -214,6 +215,8 @@ func (c *Client) Connect() {
 		c.wg.Add(1)
 		go c.rebirthLoop()
 	}
+	c.wg.Add(1)
+	go c.redialLoop()
 	c.log.Info("connecting to broker", "broker", c.opts.Broker, "client_id", c.opts.ClientID)
 	c.pc.Connect() // with ConnectRetry the token completes only on success or Disconnect
 }
@@ -306,10 +309,12 @@ func (c *Client) onConnect(mqtt.Client) {
 			// retry while this connection lasts; a new one starts over.
 			c.log.Warn("subscribe failed; retrying", "err", err)
 			if ctx.Err() != nil || !c.pc.IsConnectionOpen() {
+				c.Reconnect(fmt.Errorf("mqttmsg: subscribing: %w", err))
 				return
 			}
 			select {
 			case <-ctx.Done():
+				c.Reconnect(fmt.Errorf("mqttmsg: subscribing: %w", ctx.Err()))
 				return
 			case <-time.After(time.Second):
 			}
@@ -317,14 +322,18 @@ func (c *Client) onConnect(mqtt.Client) {
 		if st, ok := tok.(*mqtt.SubscribeToken); ok {
 			for f, code := range st.Result() {
 				if code == 0x80 {
-					c.log.Error("broker refused subscription; check the broker ACL", "topic", f)
+					// Connected but deaf to this filter. A clustered broker
+					// refuses while it is busy, an ACL for good: either way
+					// the connection must not be kept as if it worked.
+					c.Reconnect(fmt.Errorf("mqttmsg: broker refused subscription to %s (SUBACK 0x80); check the broker ACL and its load", f))
+					return
 				}
 			}
 		}
 	}
 	if c.opts.Presence != nil {
 		if err := c.publishWait(ctx, c.opts.Presence.Topic, c.presencePayload(true), true); err != nil {
-			c.log.Warn("publishing online status failed", "err", err)
+			c.Reconnect(fmt.Errorf("mqttmsg: publishing online status: %w", err))
 			return
 		}
 	}
@@ -418,6 +427,50 @@ func (c *Client) ownStatus(m Message) {
 		// An older process's status (a late will, or its online status
 		// retained from before we came): ours must be what stays retained.
 		c.kickRebirth()
+	}
+}
+
+// Reconnect drops the connection and connects again. A connect whose
+// subscribe, birth or on-connect work failed calls it (OnUp hooks too):
+// a connection that stays up without its subscriptions or its
+// announcements is deaf and mute, and nothing else would ever notice.
+func (c *Client) Reconnect(reason error) {
+	c.connected.Store(false)
+	select {
+	case c.redial <- reason:
+	default:
+	}
+}
+
+// redialLoop reconnects off the connect goroutine: paho's Disconnect waits
+// for the goroutine that runs onConnect.
+func (c *Client) redialLoop() {
+	defer c.wg.Done()
+	for {
+		var reason error
+		select {
+		case <-c.lifetime.Done():
+			return
+		case reason = <-c.redial:
+		}
+		if c.closing.Load() {
+			return
+		}
+		c.log.Warn("connection is up but not usable; reconnecting", "err", reason)
+		if c.opts.OnDown != nil {
+			c.opts.OnDown(reason)
+		}
+		c.pc.Disconnect(0)
+		select {
+		case <-c.lifetime.Done():
+			return
+		case <-time.After(time.Second): // as paho's own retry interval
+		}
+		c.upMu.Lock() // never connect again after Close started
+		if !c.closing.Load() && c.lifetime.Err() == nil {
+			c.pc.Connect()
+		}
+		c.upMu.Unlock()
 	}
 }
 

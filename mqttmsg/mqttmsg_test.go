@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -384,5 +386,86 @@ func TestValidName(t *testing.T) {
 		if err := ValidName(tt.name); (err == nil) != tt.ok {
 			t.Errorf("ValidName(%q) = %v, want ok=%v", tt.name, err, tt.ok)
 		}
+	}
+}
+
+// Regression: a SUBACK 0x80 was logged and the connection kept, up but
+// deaf to the refused filter, until something else dropped it. A refused
+// subscription must end in a reconnect, and the client must never count
+// itself up on that connection. (Mosquitto grants an ACL-denied filter to an
+// MQTT 3.1.1 client; a clustered broker refuses with 0x80 while busy. The
+// refusal is made here by rewriting the real broker's SUBACK on the wire.)
+func TestRefusedSubscriptionReconnects(t *testing.T) {
+	b := mqtttest.Start(t)
+	var dials atomic.Int32
+	c, err := New(Options{
+		Broker: b.URL(), ClientID: "deaf",
+		Dial: func(ctx context.Context, addr string) (net.Conn, error) {
+			dials.Add(1)
+			var d net.Dialer
+			conn, err := d.DialContext(ctx, "tcp", addr)
+			if err != nil {
+				return nil, err
+			}
+			return &subackRefuser{Conn: conn}, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Handle("ok/x", func(Message) {})
+	c.Connect()
+	defer c.Close(context.Background())
+	waitFor(t, "a second connection after the refusal", func() bool { return dials.Load() >= 3 })
+	if c.Ups() != 0 {
+		t.Fatalf("ups=%d on connections with a refused subscription, want 0", c.Ups())
+	}
+}
+
+// subackRefuser passes a broker connection through and turns every return
+// code of each SUBACK into 0x80 (failure).
+type subackRefuser struct {
+	net.Conn
+	buf []byte // bytes read from the broker, not yet handed up
+	out []byte // rewritten bytes ready to hand up
+}
+
+func (s *subackRefuser) Read(p []byte) (int, error) {
+	for len(s.out) == 0 {
+		tmp := make([]byte, 4096)
+		n, err := s.Conn.Read(tmp)
+		s.buf = append(s.buf, tmp[:n]...)
+		s.frame()
+		if err != nil && len(s.out) == 0 {
+			return 0, err
+		}
+	}
+	n := copy(p, s.out)
+	s.out = s.out[n:]
+	return n, nil
+}
+
+// frame moves every complete packet from buf to out, rewriting SUBACKs.
+func (s *subackRefuser) frame() {
+	for len(s.buf) >= 2 {
+		rem, mul, i := 0, 1, 1
+		for ; i < len(s.buf) && i < 5; i++ {
+			rem += int(s.buf[i]&0x7f) * mul
+			mul *= 128
+			if s.buf[i]&0x80 == 0 {
+				break
+			}
+		}
+		if i >= len(s.buf) || len(s.buf) < i+1+rem {
+			return
+		}
+		pkt := s.buf[:i+1+rem]
+		if pkt[0]>>4 == 9 { // SUBACK: packet id (2 bytes), then one code per filter
+			for j := i + 3; j < len(pkt); j++ {
+				pkt[j] = 0x80
+			}
+		}
+		s.out = append(s.out, pkt...)
+		s.buf = s.buf[len(pkt):]
 	}
 }
