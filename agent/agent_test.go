@@ -212,6 +212,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{"reserved agent id", func(c *Config) { c.AgentID = "device" }, "reserved"},
 		{"short interval", func(c *Config) { c.Interval = time.Millisecond }, "interval (--interval)"},
 		{"resume", func(c *Config) { c.Resume = "later" }, "resume (--resume)"},
+		{"bad node in broker list", func(c *Config) { c.Broker = "tcp://a:1883,http://b:1" }, "broker (--broker)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

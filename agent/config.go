@@ -8,6 +8,7 @@ import (
 	"github.com/glowcast/glowcast/agent/verify"
 	"github.com/glowcast/glowcast/agent/weather"
 	"github.com/glowcast/glowcast/internal/brokerconf"
+	"github.com/glowcast/glowcast/mqttmsg"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -109,7 +110,7 @@ func Default() Config {
 
 // Bind registers the agent's flags on fs, with cfg's values as defaults.
 func (c *Config) Bind(fs *flag.FlagSet) {
-	fs.StringVar(&c.Broker, "broker", c.Broker, "MQTT broker `URL` (tcp://, mqtts://, ssl://, ws://, wss://)")
+	fs.StringVar(&c.Broker, "broker", c.Broker, "MQTT broker `URL` (tcp://, mqtts://, ssl://, ws://, wss://); several, comma-separated, for the nodes of a clustered broker: tried in order on every (re)connect")
 	fs.StringVar(&c.AgentID, "agent-id", c.AgentID, "agent `ID`; agents sharing an id are one agent (a migration)")
 	fs.StringVar(&c.StateDir, "state-dir", c.StateDir, "`DIR` for saved device state (location, last temps, next due time)")
 	fs.DurationVar(&c.VerifyHistory, "verify-history", c.VerifyHistory, "how long forecast verification keeps per place (saved under --state-dir/verification)")
@@ -143,6 +144,8 @@ func (c *Config) Validate() error {
 	}
 	if c.Broker == "" {
 		errs = append(errs, errors.New("broker (--broker) is empty: give the MQTT broker URL, e.g. tcp://127.0.0.1:1883"))
+	} else if _, err := mqttmsg.ParseBrokers(c.Broker); err != nil {
+		errs = append(errs, fmt.Errorf("broker (--broker): %w; several nodes of a clustered broker are separated by commas", err))
 	}
 	if err := protocol.ValidID(c.AgentID); err != nil {
 		errs = append(errs, fmt.Errorf("agent_id (--agent-id): %w", err))

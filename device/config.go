@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"github.com/glowcast/glowcast/internal/brokerconf"
 	"github.com/glowcast/glowcast/ledstrip"
+	"github.com/glowcast/glowcast/mqttmsg"
 	"time"
 
 	"github.com/glowcast/glowcast/protocol"
@@ -78,7 +79,7 @@ func (c *Config) StripOptions() ledstrip.Options {
 
 // Bind registers the daemon's flags on fs, with cfg's values as defaults.
 func (c *Config) Bind(fs *flag.FlagSet) {
-	fs.StringVar(&c.Broker, "broker", c.Broker, "MQTT broker `URL` (tcp://, mqtts://, ssl://, ws://, wss://)")
+	fs.StringVar(&c.Broker, "broker", c.Broker, "MQTT broker `URL` (tcp://, mqtts://, ssl://, ws://, wss://); several, comma-separated, for the nodes of a clustered broker: tried in order on every (re)connect")
 	fs.StringVar(&c.DeviceID, "device-id", c.DeviceID, "this device's `ID` (letters, digits, '.', '_', '-')")
 	fs.StringVar(&c.LED, "led", c.LED, "LED backend `SPEC`: spi:/dev/spidev0.0, jsonl:PATH, term or none")
 	fs.IntVar(&c.LEDs, "leds", c.LEDs, "number of LEDs on the strip")
@@ -94,6 +95,8 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.Broker == "" {
 		errs = append(errs, errors.New("broker (--broker) is empty: give the MQTT broker URL, e.g. tcp://192.168.1.10:1883"))
+	} else if _, err := mqttmsg.ParseBrokers(c.Broker); err != nil {
+		errs = append(errs, fmt.Errorf("broker (--broker): %w; several nodes of a clustered broker are separated by commas", err))
 	}
 	if c.DeviceID == "" {
 		errs = append(errs, errors.New("device_id (--device-id) is not set: choose a name for this device, e.g. kitchen"))

@@ -315,6 +315,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{"wildcard id", func(c *Config) { c.DeviceID = "a/+" }, "device_id (--device-id)"},
 		{"reserved id", func(c *Config) { c.DeviceID = "agent" }, "reserved"},
 		{"no broker", func(c *Config) { c.Broker = "" }, "broker (--broker)"},
+		{"bad node in broker list", func(c *Config) { c.Broker = "tcp://a:1883,b" }, "broker (--broker)"},
 		{"no leds", func(c *Config) { c.LEDs = 0 }, "leds (--leds)"},
 		{"bad wifi tool", func(c *Config) { c.WiFi.Tool = "airport" }, "wifi.tool"},
 	}

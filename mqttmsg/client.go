@@ -46,7 +46,10 @@ type Presence struct {
 
 // Options configure a Client.
 type Options struct {
-	// Broker is the broker URL: tcp://, mqtt://, ssl://, mqtts://, ws:// or wss://.
+	// Broker is the broker URL: tcp://, mqtt://, ssl://, mqtts://, ws:// or
+	// wss://; or several, separated by commas, for the nodes of a clustered
+	// broker: each (re)connect tries them in order and takes the first that
+	// answers (see ParseBrokers).
 	Broker string
 	// ClientID is stable per identity so a reconnect takes the old session over.
 	ClientID string
@@ -111,6 +114,7 @@ type Client struct {
 	rebirth   chan struct{}
 	redial    chan error
 	closeOnce sync.Once
+	attempt   atomic.Value // string: broker URL of the latest connection attempt
 }
 
 type route struct {
@@ -124,17 +128,9 @@ var ErrNotConnected = errors.New("mqttmsg: not connected to the broker")
 
 // New checks opts and prepares a client; Connect starts it.
 func New(opts Options) (*Client, error) {
-	if opts.Broker == "" {
-		return nil, errors.New("mqttmsg: no broker URL given")
-	}
-	u, err := url.Parse(opts.Broker)
-	if err != nil || u.Host == "" {
-		return nil, fmt.Errorf("mqttmsg: broker URL %q is not of the form tcp://host:port or mqtts://host:port", opts.Broker)
-	}
-	switch u.Scheme {
-	case "tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss":
-	default:
-		return nil, fmt.Errorf("mqttmsg: broker URL scheme %q not supported: use tcp://, mqtt://, mqtts://, ssl://, ws:// or wss://", u.Scheme)
+	brokers, err := ParseBrokers(opts.Broker)
+	if err != nil {
+		return nil, err
 	}
 	if opts.ClientID == "" {
 		return nil, errors.New("mqttmsg: no client id given")
@@ -158,9 +154,11 @@ func New(opts Options) (*Client, error) {
 	c := &Client{opts: opts, log: log, rebirth: make(chan struct{}, 1), redial: make(chan error, 1)}
 	c.lifetime, c.cancel = context.WithCancel(context.Background())
 
-	po := mqtt.NewClientOptions().
-		AddBroker(opts.Broker).
-		SetClientID(opts.ClientID).
+	po := mqtt.NewClientOptions()
+	for _, b := range brokers {
+		po.AddBroker(b)
+	}
+	po.SetClientID(opts.ClientID).
 		SetProtocolVersion(4).
 		SetCleanSession(true).
 		SetOrderMatters(true).
@@ -176,7 +174,13 @@ func New(opts Options) (*Client, error) {
 		SetDefaultPublishHandler(c.dispatch).
 		SetOnConnectHandler(c.onConnect).
 		SetConnectionLostHandler(c.onLost).
-		SetConnectionNotificationHandler(c.onNotification)
+		SetConnectionNotificationHandler(c.onNotification).
+		SetConnectionAttemptHandler(func(u *url.URL, cfg *tls.Config) *tls.Config {
+			// paho reports no other way which node of a list it reached:
+			// the last attempt before a connect is the one that answered.
+			c.attempt.Store(u.String())
+			return cfg
+		})
 	if opts.Username != "" {
 		po.SetUsername(opts.Username)
 		po.SetPassword(opts.Password)
@@ -223,6 +227,41 @@ func (c *Client) Connect() {
 	go c.redialLoop()
 	c.log.Info("connecting to broker", "broker", c.opts.Broker, "client_id", c.opts.ClientID)
 	c.pc.Connect() // with ConnectRetry the token completes only on success or Disconnect
+}
+
+// Broker returns the URL of the broker node of the latest connection
+// attempt: while Connected, the one this client is connected to.
+func (c *Client) Broker() string {
+	if s, ok := c.attempt.Load().(string); ok {
+		return s
+	}
+	return ""
+}
+
+// ParseBrokers splits a comma-separated list of broker URLs and checks each
+// one; order is kept, since connects try the URLs in order.
+func ParseBrokers(list string) ([]string, error) {
+	var out []string
+	for _, s := range strings.Split(list, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		u, err := url.Parse(s)
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("mqttmsg: broker URL %q is not of the form tcp://host:port or mqtts://host:port", s)
+		}
+		switch u.Scheme {
+		case "tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss":
+		default:
+			return nil, fmt.Errorf("mqttmsg: broker URL scheme %q not supported: use tcp://, mqtt://, mqtts://, ssl://, ws:// or wss://", u.Scheme)
+		}
+		out = append(out, s)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("mqttmsg: no broker URL given")
+	}
+	return out, nil
 }
 
 // Connected reports whether the connection is up and subscribed.
@@ -312,7 +351,7 @@ func (c *Client) onConnect(mqtt.Client) {
 		h(ctx)
 	}
 	c.up.Add(1)
-	c.log.Info("connected to broker", "broker", c.opts.Broker)
+	c.log.Info("connected to broker", "broker", c.Broker())
 }
 
 func (c *Client) onLost(_ mqtt.Client, err error) {

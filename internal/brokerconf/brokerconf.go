@@ -78,9 +78,22 @@ const (
 // Validate checks the settings against the broker URL without reading any
 // file; Apply reads them.
 func (c *Config) Validate(broker string) error {
+	nodes, err := mqttmsg.ParseBrokers(broker)
+	if err != nil {
+		// The caller reports a malformed broker URL itself.
+		return nil
+	}
+	var errs []error
+	for _, n := range nodes {
+		errs = append(errs, c.validateNode(n))
+	}
+	return errors.Join(errs...)
+}
+
+// validateNode checks the settings against one node of the broker list.
+func (c *Config) validateNode(broker string) error {
 	u, err := url.Parse(broker)
 	if err != nil || u.Host == "" {
-		// The caller reports a malformed broker URL itself.
 		return nil
 	}
 	secure := isTLS(u.Scheme)
@@ -111,9 +124,19 @@ func (c *Config) Apply(broker string, o *mqttmsg.Options) error {
 	if err := c.Validate(broker); err != nil {
 		return err
 	}
-	u, err := url.Parse(broker)
+	nodes, err := mqttmsg.ParseBrokers(broker)
 	if err != nil {
-		return fmt.Errorf("brokerconf: broker URL %q: %w", broker, err)
+		return fmt.Errorf("brokerconf: %w", err)
+	}
+	var us []*url.URL
+	anyTLS := false
+	for _, n := range nodes {
+		u, err := url.Parse(n)
+		if err != nil {
+			return fmt.Errorf("brokerconf: broker URL %q: %w", n, err)
+		}
+		us = append(us, u)
+		anyTLS = anyTLS || isTLS(u.Scheme)
 	}
 	o.Username = c.Username
 	pw, pwFrom, err := c.password()
@@ -124,13 +147,15 @@ func (c *Config) Apply(broker string, o *mqttmsg.Options) error {
 		if c.Username == "" {
 			return fmt.Errorf("brokerconf: a password is given (%s) but %s is empty: a password needs a user name", pwFrom, setUsername)
 		}
-		if !isTLS(u.Scheme) && !isLoopback(u.Hostname()) {
-			return fmt.Errorf("brokerconf: a password is given (%s) but broker %q is not TLS: the password would cross the network in clear; use mqtts://%s", pwFrom, broker, u.Host)
+		for _, u := range us {
+			if !isTLS(u.Scheme) && !isLoopback(u.Hostname()) {
+				return fmt.Errorf("brokerconf: a password is given (%s) but broker %q is not TLS: the password would cross the network in clear; use mqtts://%s", pwFrom, u.String(), u.Host)
+			}
 		}
 		o.Password = pw
 	}
 	keyFrom := ""
-	if isTLS(u.Scheme) {
+	if anyTLS {
 		tc, from, err := c.tlsConfig()
 		if err != nil {
 			return err

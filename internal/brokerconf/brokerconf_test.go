@@ -53,6 +53,8 @@ func TestValidate(t *testing.T) {
 		{"key without cert", "mqtts://broker:8883", Config{KeyFile: "c.key"}, []string{"mqtt.key_file (--mqtt-key) is set without mqtt.cert_file"}},
 		{"password without user", "mqtts://broker:8883", Config{PasswordFile: "pw"}, []string{"mqtt.username (--mqtt-username)"}},
 		{"password in clear over the network", "tcp://broker.example:1883", Config{Username: "u", PasswordFile: "pw"}, []string{"in clear"}},
+		{"cluster, all TLS", "mqtts://n1:8883,mqtts://n2:8883", Config{CAFile: "ca.crt", Username: "u", PasswordFile: "pw"}, nil},
+		{"cluster with one plain node", "mqtts://n1:8883,tcp://n2:1883", Config{CAFile: "ca.crt"}, []string{"mqtt.ca_file (--mqtt-ca)", "mqtts://n2:1883"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -98,6 +100,8 @@ func TestApplyPassword(t *testing.T) {
 		{"empty password_file", Config{Username: "kitchen", PasswordFile: emptyFile}, "-", "mqtts://b:8883", "", emptyFile + " is empty"},
 		{"credential without user", Config{}, "cred-pw", "mqtts://b:8883", "", "mqtt.username (--mqtt-username) is empty"},
 		{"credential over plain tcp", Config{Username: "kitchen"}, "cred-pw", "tcp://broker.example:1883", "", "in clear"},
+		{"cluster with one node in clear", Config{Username: "kitchen"}, "cred-pw", "mqtts://b:8883,tcp://c.example:1883", "", "in clear"},
+		{"cluster, all TLS", Config{Username: "kitchen"}, "cred-pw", "mqtts://b:8883,mqtts://c:8883", "cred-pw", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
