@@ -19,8 +19,8 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/glowcast/glowcast/test/kit/mqtttest"
 	"github.com/glowcast/glowcast/mqttmsg"
+	"github.com/glowcast/glowcast/test/kit/mqtttest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
