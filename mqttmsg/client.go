@@ -96,6 +96,8 @@ type Client struct {
 	opts Options
 	log  *slog.Logger
 	pc   mqtt.Client
+	// connTok is the newest connect attempt's token (an mqtt.Token).
+	connTok atomic.Value
 
 	mu      sync.Mutex
 	routes  []route
@@ -226,7 +228,7 @@ func (c *Client) Connect() {
 	c.wg.Add(1)
 	go c.redialLoop()
 	c.log.Info("connecting to broker", "broker", c.opts.Broker, "client_id", c.opts.ClientID)
-	c.pc.Connect() // with ConnectRetry the token completes only on success or Disconnect
+	c.connTok.Store(c.pc.Connect()) // with ConnectRetry the token completes only on success or Disconnect
 }
 
 // Broker returns the URL of the broker node of the latest connection
@@ -489,7 +491,7 @@ func (c *Client) redialLoop() {
 		}
 		c.upMu.Lock() // never connect again after Close started
 		if !c.closing.Load() && c.lifetime.Err() == nil {
-			c.pc.Connect()
+			c.connTok.Store(c.pc.Connect())
 		}
 		c.upMu.Unlock()
 	}
@@ -601,6 +603,11 @@ func (c *Client) shutdown(quiesce uint) {
 	c.cancel()
 	c.connected.Store(false)
 	c.pc.Disconnect(quiesce)
+	// A connect still retrying ends only after its retry sleep: wait for it,
+	// so no goroutine of ours outlives Close.
+	if t, ok := c.connTok.Load().(mqtt.Token); ok {
+		t.WaitTimeout(5 * time.Second)
+	}
 	c.wg.Wait()
 	c.upMu.Lock() // wait for a running onConnect to see the cancel
 	c.upMu.Unlock()

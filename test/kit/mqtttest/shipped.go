@@ -25,7 +25,8 @@ type TLSFiles struct {
 // ShippedConfig derives a broker config from the shipped glowcast.conf
 // (its text in shipped): the listener is bound to port on loopback; with
 // tls nil it is plain and anonymous (TLS, authentication and the ACL are
-// left out), otherwise the file paths are tls's. Every other line — the
+// left out, and with them use_username_as_clientid, which refuses clients
+// without a user name), otherwise the file paths are tls's. Every other line — the
 // limits above all — is kept verbatim, so a change to the shipped file is
 // what the tests, the fault campaign and the benchmarks run. Every rewrite
 // must apply exactly once: a change to the file's shape fails loudly
@@ -35,7 +36,9 @@ func ShippedConfig(shipped []byte, port int, tls *TLSFiles) (string, error) {
 	rw := []rewrite{{"listener 8883", fmt.Sprintf("listener %d 127.0.0.1", port)}}
 	if tls == nil {
 		for _, m := range []string{"tls_version ", "cafile ", "certfile ", "keyfile ", "crlfile ",
-			"require_certificate true", "use_identity_as_username true", "acl_file "} {
+			"require_certificate true", "use_identity_as_username true", "acl_file ",
+			// Anonymous clients have no user name to take as their client id.
+			"use_username_as_clientid true"} {
 			rw = append(rw, rewrite{m, "#" + m + " (left out: plain test listener)"})
 		}
 		rw = append(rw, rewrite{"allow_anonymous false", "allow_anonymous true"})
