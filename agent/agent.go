@@ -17,7 +17,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -148,7 +147,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		// connected for the moment it takes the older to see the newer's
 		// status and yield.
 		ClientID: "glowcast-agent-" + a.cfg.AgentID + "-" + a.session,
-		Presence: &mqttmsg.Presence{Topic: protocol.AgentStatusTopic(a.cfg.AgentID), IDField: "session", ID: a.session, Since: a.since},
+		Presence: &mqttmsg.Presence{Topic: protocol.AgentStatusTopic(a.cfg.AgentID), ID: a.session, Status: protocol.AgentStatus{Session: a.session, TS: a.since}},
 		OnUp: []func(context.Context){func(context.Context) {
 			a.stats.connected.Set(1)
 			a.stats.brokerConns.Inc()
@@ -172,8 +171,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	own.onSettled = append(own.onSettled, book.settle)
 	// Home Assistant's light commands become desired settings.
 	cl.Handle(protocol.LightSetTopic("+"), func(m mqttmsg.Message) {
-		id := strings.TrimSuffix(strings.TrimPrefix(m.Topic, protocol.Prefix+"/"), "/light/set")
-		if protocol.ValidDeviceID(id) != nil || m.Retained || !own.shard.Owns(id) {
+		id, ok := protocol.DeviceOfLightSetTopic(m.Topic)
+		if !ok || m.Retained || !own.shard.Owns(id) {
 			return
 		}
 		s, clear, err := protocol.ParsePatch(m.Payload)
@@ -197,8 +196,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	})
 	// The retained desired settings: a previous agent's, then our own.
 	cl.Handle(protocol.DeviceTopic("+", protocol.SideAgent, protocol.MsgSettings), func(m mqttmsg.Message) {
-		id := strings.TrimSuffix(strings.TrimPrefix(m.Topic, protocol.Prefix+"/"), "/"+protocol.SideAgent+"/"+protocol.MsgSettings)
-		if protocol.ValidDeviceID(id) == nil {
+		if id, _, _, ok := protocol.ParseDeviceTopic(m.Topic); ok {
 			book.onDesired(id, m.Payload)
 		}
 	})

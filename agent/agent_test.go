@@ -36,7 +36,7 @@ func startSimDevice(t *testing.T, broker, id string) *simDevice {
 	ready, _ := json.Marshal(protocol.Ready{BootID: boot, LEDs: 5})
 	cl, err := mqttmsg.New(mqttmsg.Options{
 		Broker: broker, ClientID: "sim-" + id,
-		Presence: &mqttmsg.Presence{Topic: protocol.DeviceTopic(id, protocol.SideDevice, protocol.MsgStatus), IDField: "boot_id", ID: boot, Since: time.Now()},
+		Presence: &mqttmsg.Presence{Topic: protocol.DeviceTopic(id, protocol.SideDevice, protocol.MsgStatus), ID: boot, Status: protocol.DeviceStatus{BootID: boot, TS: time.Now()}},
 		OnUp:     []func(context.Context){func(ctx context.Context) { d.node.SendRetained(ctx, protocol.MsgReady, ready) }},
 	})
 	if err != nil {

@@ -20,7 +20,6 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"strconv"
@@ -74,45 +73,6 @@ func ShardOf(device string, n int) int {
 	return int(h.Sum32() % uint32(n))
 }
 
-// Claim is the payload of a device's ownership claim.
-type Claim struct {
-	// Agent and Session name the claiming agent and its process.
-	Agent   string `json:"agent"`
-	Session string `json:"session"`
-	// TS is when this agent took the device's cycle on; of two live claims
-	// the later one wins.
-	TS time.Time `json:"ts"`
-	// BootID is the device process the cycle serves.
-	BootID string `json:"boot_id,omitempty"`
-	// NextDue is when the device's next forecast is due: a new owner
-	// resumes there, without an extra fetch.
-	NextDue time.Time `json:"next_due,omitzero"`
-	// TempsSeq is the seq of the last temps this agent published for the
-	// device: a new owner numbers its temps above it.
-	TempsSeq uint64 `json:"temps_seq,omitempty"`
-	// Released hands the device over: any agent whose shard holds it may
-	// take it on at once.
-	Released bool `json:"released,omitempty"`
-}
-
-// ParseClaim decodes and checks a claim payload.
-func ParseClaim(b []byte) (*Claim, error) {
-	if len(b) > protocol.MaxPayload {
-		return nil, fmt.Errorf("agent: owner claim of %d bytes exceeds %d", len(b), protocol.MaxPayload)
-	}
-	var c Claim
-	if err := json.Unmarshal(b, &c); err != nil {
-		return nil, fmt.Errorf("agent: owner claim: %w", err)
-	}
-	if err := protocol.ValidID(c.Agent); err != nil {
-		return nil, fmt.Errorf("agent: owner claim: agent: %w", err)
-	}
-	if c.Session == "" || len(c.Session) > protocol.MaxIDLen {
-		return nil, fmt.Errorf("agent: owner claim: session missing or longer than %d", protocol.MaxIDLen)
-	}
-	return &c, nil
-}
-
 // publisher is what the ownership needs of the broker client.
 type publisher interface {
 	Publish(ctx context.Context, topic string, payload []byte, retained bool) error
@@ -130,7 +90,7 @@ type ownership struct {
 	// onSettled run (under fleet.mu, so they must not block) once the
 	// retained messages of the first connect are all in.
 	onSettled []func()
-	claims    map[string]*Claim               // newest claim per device
+	claims    map[string]*protocol.Claim      // newest claim per device
 	agents    map[string]protocol.AgentStatus // newest status per agent id
 	waiting   map[string]bool                 // ours by shard, held by a live agent
 	deferred  map[string]deferredStart        // waiting for the claims to settle
@@ -138,8 +98,8 @@ type ownership struct {
 
 	pub     publisher
 	qmu     sync.Mutex
-	queue   []string         // device ids with a claim to publish, in order
-	pending map[string]Claim // newest claim to publish per device
+	queue   []string                  // device ids with a claim to publish, in order
+	pending map[string]protocol.Claim // newest claim to publish per device
 	kick    chan struct{}
 
 	waitingG  prometheus.Gauge
@@ -160,9 +120,9 @@ func newOwnership(f *fleet, shardSpec, agentID, session string, reg prometheus.R
 	shard, _ := ParseShard(shardSpec)
 	o := &ownership{
 		f: f, shard: shard, agent: agentID, session: session,
-		claims: map[string]*Claim{}, agents: map[string]protocol.AgentStatus{},
+		claims: map[string]*protocol.Claim{}, agents: map[string]protocol.AgentStatus{},
 		waiting: map[string]bool{}, deferred: map[string]deferredStart{}, mine: map[string]time.Time{},
-		pending: map[string]Claim{}, kick: make(chan struct{}, 1),
+		pending: map[string]protocol.Claim{}, kick: make(chan struct{}, 1),
 		waitingG: prometheus.NewGauge(prometheus.GaugeOpts{Name: "glowcast_agent_devices_waiting",
 			Help: "Devices of this agent's shard whose cycle another live agent still holds."}),
 		handovers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "glowcast_agent_ownership_changes_total",
@@ -264,7 +224,7 @@ func (o *ownership) mayStart(d *dev, path string, retained bool) bool {
 
 // liveOther reports whether c is held by another agent that is online with
 // the session that claimed it.
-func (o *ownership) liveOther(c *Claim) bool {
+func (o *ownership) liveOther(c *protocol.Claim) bool {
 	if c == nil || c.Released || c.Agent == o.agent {
 		return false
 	}
@@ -280,7 +240,7 @@ func (o *ownership) armed(d *dev) {
 		start = o.f.now()
 		o.mine[d.id] = start
 	}
-	o.enqueue(d.id, Claim{Agent: o.agent, Session: o.session, TS: start.UTC(), BootID: d.cycleBoot, NextDue: d.due.UTC(), TempsSeq: d.tempsSeq})
+	o.enqueue(d.id, protocol.Claim{Agent: o.agent, Session: o.session, TS: start.UTC(), BootID: d.cycleBoot, NextDue: d.due.UTC(), TempsSeq: d.tempsSeq})
 }
 
 func (o *ownership) onClaimMsg(m mqttmsg.Message) {
@@ -288,10 +248,10 @@ func (o *ownership) onClaimMsg(m mqttmsg.Message) {
 	if !ok || protocol.ValidDeviceID(id) != nil {
 		return
 	}
-	var c *Claim
+	var c *protocol.Claim
 	if len(m.Payload) > 0 {
 		var err error
-		if c, err = ParseClaim(m.Payload); err != nil {
+		if c, err = protocol.ParseClaim(m.Payload); err != nil {
 			o.f.log.Warn("malformed owner claim dropped", "device", id, "err", err)
 			return
 		}
@@ -319,7 +279,7 @@ func (o *ownership) onClaimMsg(m mqttmsg.Message) {
 		// shard: hand it over at the due time it had.
 		f.log.Info("device left this agent's shard; releasing it", "device", id, "shard", o.shard, "next_due", c.NextDue.Format(time.RFC3339))
 		o.handovers.WithLabelValues("released").Inc()
-		o.enqueue(id, Claim{Agent: o.agent, Session: o.session, TS: f.now().UTC(), BootID: c.BootID, NextDue: c.NextDue, TempsSeq: c.TempsSeq, Released: true})
+		o.enqueue(id, protocol.Claim{Agent: o.agent, Session: o.session, TS: f.now().UTC(), BootID: c.BootID, NextDue: c.NextDue, TempsSeq: c.TempsSeq, Released: true})
 		return
 	}
 	d := f.devices[id]
@@ -352,11 +312,10 @@ func (o *ownership) onClaimMsg(m mqttmsg.Message) {
 }
 
 func (o *ownership) onAgentMsg(m mqttmsg.Message) {
-	parts := strings.Split(m.Topic, "/")
-	if len(parts) != 5 || len(m.Payload) == 0 {
+	agentID, ok := protocol.AgentOfStatusTopic(m.Topic)
+	if !ok || len(m.Payload) == 0 {
 		return
 	}
-	agentID := parts[3]
 	st, err := protocol.ParseAgentStatus(m.Payload)
 	if err != nil {
 		o.f.log.Warn("malformed agent status dropped", "topic", m.Topic, "err", err)
@@ -392,7 +351,7 @@ func (o *ownership) yield(d *dev) {
 	o.qmu.Unlock()
 }
 
-func (o *ownership) enqueue(id string, c Claim) {
+func (o *ownership) enqueue(id string, c protocol.Claim) {
 	o.qmu.Lock()
 	if _, ok := o.pending[id]; !ok {
 		o.queue = append(o.queue, id)
@@ -409,7 +368,7 @@ func (o *ownership) wake() {
 	}
 }
 
-func (o *ownership) next() (string, Claim, bool) {
+func (o *ownership) next() (string, protocol.Claim, bool) {
 	o.qmu.Lock()
 	defer o.qmu.Unlock()
 	for len(o.queue) > 0 {
@@ -424,7 +383,7 @@ func (o *ownership) next() (string, Claim, bool) {
 		}
 	}
 	o.queue = nil
-	return "", Claim{}, false
+	return "", protocol.Claim{}, false
 }
 
 // publishLoop publishes queued claims, newest per device, until the
@@ -443,7 +402,7 @@ func (o *ownership) publishLoop() {
 			if !ok {
 				break
 			}
-			b, _ := json.Marshal(c)
+			b := c.Marshal()
 			pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			err := o.pub.Publish(pctx, protocol.OwnerTopic(id), b, true)
 			cancel()

@@ -79,26 +79,6 @@ func TestShardOfIsStableAndEveryDeviceHasOneOwner(t *testing.T) {
 	}
 }
 
-func TestParseClaim(t *testing.T) {
-	for _, tc := range []struct {
-		name, in string
-		wantErr  bool
-	}{
-		{"ok", `{"agent":"a1","session":"s","ts":"2026-01-02T03:04:05Z","next_due":"2026-01-02T03:34:05Z"}`, false},
-		{"released", `{"agent":"a1","session":"s","ts":"2026-01-02T03:04:05Z","released":true}`, false},
-		{"bad agent", `{"agent":"a/1","session":"s"}`, true},
-		{"no session", `{"agent":"a1"}`, true},
-		{"not json", `claim`, true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseClaim([]byte(tc.in))
-			if (err != nil) != tc.wantErr {
-				t.Fatalf("got %v, want error %v", err, tc.wantErr)
-			}
-		})
-	}
-}
-
 // shardEnv is one Mosquitto, one local Open-Meteo, simulated devices and
 // the agents under test.
 type shardEnv struct {

@@ -129,8 +129,8 @@ func (d *Device) Run(ctx context.Context) error {
 		Broker:   d.cfg.Broker,
 		ClientID: "glowcastd-" + d.cfg.DeviceID,
 		Presence: &mqttmsg.Presence{
-			Topic: protocol.DeviceTopic(d.cfg.DeviceID, protocol.SideDevice, protocol.MsgStatus), IDField: "boot_id", ID: d.bootID, Since: d.since,
-			Extra: map[string]any{"boot_seq": bootSeq},
+			Topic: protocol.DeviceTopic(d.cfg.DeviceID, protocol.SideDevice, protocol.MsgStatus), ID: d.bootID,
+			Status: protocol.DeviceStatus{BootID: d.bootID, BootSeq: bootSeq, TS: d.since},
 		},
 		OnUp: []func(context.Context){func(ctx context.Context) {
 			// Subscriptions and status are in place: now say ready.

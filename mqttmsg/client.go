@@ -3,7 +3,6 @@ package mqttmsg
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,16 +31,22 @@ type Handler func(Message)
 type Presence struct {
 	// Topic is the retained status topic.
 	Topic string
-	// IDField is the JSON field that names this process ("boot_id", "session").
-	IDField string
 	// ID identifies this process; random per start.
 	ID string
-	// Since is the process start; it is the status's "ts", for people
-	// only: statuses are ordered by the broker, never by two hosts' clocks.
-	Since time.Time
-	// Extra fields carried in every status, birth and will alike (a
-	// device's boot counter).
-	Extra map[string]any
+	// Status renders and reads the payloads on Topic. Their shape belongs
+	// to the caller's protocol, not to this package.
+	Status Status
+}
+
+// Status is the payload of a presence topic: one process's birth (online)
+// and last will (offline). Statuses are ordered by the broker, never by
+// a time they carry.
+type Status interface {
+	// Payload renders this process's status, online or not.
+	Payload(online bool) []byte
+	// ParseStatus reads a status seen on the topic, this process's or
+	// another's: the process it names and whether it is online.
+	ParseStatus(b []byte) (id string, online bool, err error)
 }
 
 // Options configure a Client.
@@ -136,6 +141,9 @@ func New(opts Options) (*Client, error) {
 	}
 	if opts.ClientID == "" {
 		return nil, errors.New("mqttmsg: no client id given")
+	}
+	if p := opts.Presence; p != nil && (p.Topic == "" || p.ID == "" || p.Status == nil) {
+		return nil, errors.New("mqttmsg: presence needs a topic, an id and a status")
 	}
 	if opts.KeepAlive == 0 {
 		opts.KeepAlive = 30 * time.Second
@@ -405,20 +413,18 @@ func (c *Client) ownStatus(m Message) {
 	if c.closing.Load() {
 		return // our own goodbye echoing back
 	}
-	var st map[string]any
 	if len(m.Payload) == 0 {
 		// The retained status was cleared. That is an operator's (or a
 		// test's) act, not a will: peers that need us recover through the
 		// rebirth request, so do not fight it.
 		return
 	}
-	if err := json.Unmarshal(m.Payload, &st); err != nil {
+	id, online, err := p.Status.ParseStatus(m.Payload)
+	if err != nil {
 		c.log.Warn("malformed payload on own status topic; re-publishing ours", "topic", m.Topic, "err", err)
 		c.kickRebirth()
 		return
 	}
-	online, _ := st["online"].(bool)
-	id, _ := st[p.IDField].(string)
 	switch {
 	case id == p.ID && online:
 		// Our own birth. Live, it is the broker's mark of where our birth
@@ -440,7 +446,7 @@ func (c *Client) ownStatus(m Message) {
 		// this topic: it is the newer process. Every subscriber sees the
 		// same order, so of two births exactly one is last. (A client that
 		// cannot yield, a device, re-announces itself instead below.)
-		c.log.Warn("a newer process took over this identity", p.IDField, id, "online", online)
+		c.log.Warn("a newer process took over this identity", "id", id, "online", online)
 		for _, f := range c.opts.OnSupplanted {
 			f(id)
 		}
@@ -539,15 +545,7 @@ func (c *Client) rebirthLoop() {
 func (c *Client) RepublishPresence() { c.kickRebirth() }
 
 func (c *Client) presencePayload(online bool) []byte {
-	p := c.opts.Presence
-	m := map[string]any{"online": online, p.IDField: p.ID, "ts": p.Since.UTC().Format(time.RFC3339Nano)}
-	for k, v := range p.Extra {
-		if _, set := m[k]; !set {
-			m[k] = v
-		}
-	}
-	b, _ := json.Marshal(m)
-	return b
+	return c.opts.Presence.Status.Payload(online)
 }
 
 // Publish sends payload to topic at QoS 1 and waits for the broker's

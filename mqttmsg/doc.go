@@ -9,8 +9,8 @@
 //     subscribes to all of them first, then publishes its retained presence
 //     (birth), then runs the OnUp hooks (where a node says "ready"). So no peer
 //     can send a message that arrives before its handler exists.
-//   - Presence is a retained status topic with a last will of the same shape:
-//     {"online":bool,"<id field>":ID,"ts":start}. The client watches its own
+//   - Presence is a retained status topic with a last will of the same shape
+//     (the caller's Status renders and reads it). The client watches its own
 //     status topic and re-publishes online when a will overwrote it while it
 //     is connected (a late will of an old connection, or a broker publishing
 //     wills as it shuts down), and reports when a newer process with the

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/glowcast/glowcast/protocol"
 )
 
 // FuzzMatch: topic matching never panics, a filter without wildcards
@@ -48,7 +50,7 @@ func FuzzEnvelope(f *testing.F) {
 		var supplanted []string
 		c, err := New(Options{
 			Broker: "tcp://127.0.0.1:1", ClientID: "fuzz", MaxPayload: int(maxPayload) + 1,
-			Presence:     &Presence{Topic: "r/agent/a/status", IDField: "session", ID: "me", Since: since},
+			Presence:     &Presence{Topic: "r/agent/a/status", ID: "me", Status: protocol.AgentStatus{Session: "me", TS: since}},
 			OnSupplanted: []func(string){func(id string) { supplanted = append(supplanted, id) }},
 		})
 		if err != nil {

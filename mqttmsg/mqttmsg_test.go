@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +15,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/glowcast/glowcast/protocol"
 	"github.com/glowcast/glowcast/test/kit/mqtttest"
 )
 
@@ -189,7 +189,7 @@ func TestPresenceBirthWillAndClose(t *testing.T) {
 	var mu sync.Mutex
 	c, err := New(Options{
 		Broker: b.URL(), ClientID: "dev1", KeepAlive: 5 * time.Second,
-		Presence: &Presence{Topic: "p/dev1", IDField: "boot_id", ID: "boot-a", Since: since},
+		Presence: &Presence{Topic: "p/dev1", ID: "boot-a", Status: protocol.DeviceStatus{BootID: "boot-a", TS: since}},
 		Dial: func(ctx context.Context, addr string) (net.Conn, error) {
 			var d net.Dialer
 			conn, err := d.DialContext(ctx, "tcp", addr)
@@ -262,7 +262,7 @@ func TestPresenceBirthWillAndClose(t *testing.T) {
 func TestLateWillIsOverwritten(t *testing.T) {
 	b := mqtttest.Start(t)
 	w := watch(t, b.URL(), "p/#")
-	c := newClient(t, b.URL(), "dev1", &Presence{Topic: "p/dev1", IDField: "boot_id", ID: "new", Since: time.Now()})
+	c := newClient(t, b.URL(), "dev1", &Presence{Topic: "p/dev1", ID: "new", Status: protocol.DeviceStatus{BootID: "new", TS: time.Now()}})
 	c.Connect()
 	defer c.Close(context.Background())
 	if err := c.WaitUp(ctx(t), 1); err != nil {
@@ -292,7 +292,7 @@ func TestSupplantedByNewerProcess(t *testing.T) {
 	got := make(chan string, 1)
 	old, err := New(Options{
 		Broker: b.URL(), ClientID: "agent-x-old",
-		Presence:     &Presence{Topic: "p/agent", IDField: "session", ID: "s1", Since: time.Now().Add(-time.Hour)},
+		Presence:     &Presence{Topic: "p/agent", ID: "s1", Status: protocol.AgentStatus{Session: "s1", TS: time.Now().Add(-time.Hour)}},
 		OnSupplanted: []func(string){func(id string) { got <- id }},
 	})
 	if err != nil {
@@ -303,7 +303,7 @@ func TestSupplantedByNewerProcess(t *testing.T) {
 	if err := old.WaitUp(ctx(t), 1); err != nil {
 		t.Fatal(err)
 	}
-	newer := newClient(t, b.URL(), "agent-x-new", &Presence{Topic: "p/agent", IDField: "session", ID: "s2", Since: time.Now()})
+	newer := newClient(t, b.URL(), "agent-x-new", &Presence{Topic: "p/agent", ID: "s2", Status: protocol.AgentStatus{Session: "s2", TS: time.Now()}})
 	newer.Connect()
 	defer newer.Close(context.Background())
 	select {
@@ -371,21 +371,6 @@ func TestNewRejectsBadOptions(t *testing.T) {
 				t.Fatalf("got %v, want an error containing %q", err, tt.want)
 			}
 		})
-	}
-}
-
-func TestValidName(t *testing.T) {
-	tests := []struct {
-		name string
-		ok   bool
-	}{
-		{"temps", true}, {"wifi.scan-2_b", true}, {"", false}, {"a/b", false}, {"+", false}, {"#", false},
-		{"a b", false}, {strings.Repeat("x", 64), true}, {strings.Repeat("x", 65), false}, {"ü", false},
-	}
-	for _, tt := range tests {
-		if err := ValidName(tt.name); (err == nil) != tt.ok {
-			t.Errorf("ValidName(%q) = %v, want ok=%v", tt.name, err, tt.ok)
-		}
 	}
 }
 

@@ -3,31 +3,11 @@ package mqttmsg
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"sync"
+
+	"github.com/glowcast/glowcast/protocol"
 )
-
-// MaxNameLen is the longest message name or node id this layer accepts.
-const MaxNameLen = 64
-
-// ValidName reports whether s is a safe message name or node id: 1 to
-// MaxNameLen letters, digits, '.', '_' or '-'. MQTT wildcards and
-// separators can never appear, so a name can never widen a subscription.
-func ValidName(s string) error {
-	if s == "" {
-		return errors.New("mqttmsg: empty name")
-	}
-	if len(s) > MaxNameLen {
-		return fmt.Errorf("mqttmsg: name %.20q… is longer than %d characters", s, MaxNameLen)
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
-			return fmt.Errorf("mqttmsg: name %q may only hold letters, digits, '.', '_' and '-'", s)
-		}
-	}
-	return nil
-}
 
 // Node speaks named messages for one node: Send publishes to
 // <root>/<node>/<out>/<name>; On receives <root>/<node>/<in>/<name>.
@@ -60,7 +40,7 @@ func (n *Node) On(name string, h func(data []byte)) {
 
 // Send publishes data as message name and waits for the broker's ack.
 func (n *Node) Send(ctx context.Context, name string, data []byte) error {
-	if err := ValidName(name); err != nil {
+	if err := protocol.ValidName(name); err != nil {
 		return err
 	}
 	return n.c.Publish(ctx, n.out+name, data, false)
@@ -69,7 +49,7 @@ func (n *Node) Send(ctx context.Context, name string, data []byte) error {
 // SendRetained is Send with the retain flag: the broker keeps the last one
 // for peers that subscribe later.
 func (n *Node) SendRetained(ctx context.Context, name string, data []byte) error {
-	if err := ValidName(name); err != nil {
+	if err := protocol.ValidName(name); err != nil {
 		return err
 	}
 	return n.c.Publish(ctx, n.out+name, data, true)
@@ -77,7 +57,7 @@ func (n *Node) SendRetained(ctx context.Context, name string, data []byte) error
 
 func (n *Node) dispatch(m Message) {
 	name := strings.TrimPrefix(m.Topic, n.in)
-	if err := ValidName(name); err != nil {
+	if err := protocol.ValidName(name); err != nil {
 		n.c.log.Warn("named message with an invalid name dropped", "err", err)
 		return
 	}
@@ -119,7 +99,7 @@ func (h *Hub) On(name string, fn func(node string, m Message)) {
 
 // Send publishes data as message name to one node.
 func (h *Hub) Send(ctx context.Context, node, name string, data []byte) error {
-	if err := errors.Join(ValidName(node), ValidName(name)); err != nil {
+	if err := errors.Join(protocol.ValidID(node), protocol.ValidName(name)); err != nil {
 		return err
 	}
 	return h.c.Publish(ctx, h.Topic(node, name), data, false)
@@ -127,7 +107,7 @@ func (h *Hub) Send(ctx context.Context, node, name string, data []byte) error {
 
 // SendRetained is Send with the retain flag.
 func (h *Hub) SendRetained(ctx context.Context, node, name string, data []byte) error {
-	if err := errors.Join(ValidName(node), ValidName(name)); err != nil {
+	if err := errors.Join(protocol.ValidID(node), protocol.ValidName(name)); err != nil {
 		return err
 	}
 	return h.c.Publish(ctx, h.Topic(node, name), data, true)
@@ -148,11 +128,11 @@ func (h *Hub) dispatch(m Message) {
 		return
 	}
 	node, name := parts[0], parts[2]
-	if err := ValidName(name); err != nil {
+	if err := protocol.ValidName(name); err != nil {
 		h.c.log.Warn("named message with an invalid name dropped", "err", err)
 		return
 	}
-	if err := ValidName(node); err != nil {
+	if err := protocol.ValidID(node); err != nil {
 		h.c.log.Warn("named message from an invalid node id dropped", "err", err)
 		return
 	}

@@ -60,6 +60,7 @@ func TestValidName(t *testing.T) {
 		{strings.Repeat("n", MaxNameLen), true},
 		{strings.Repeat("n", MaxNameLen+1), false},
 		{"", false}, {"a/b", false}, {"+", false}, {"#", false},
+		{"wifi.scan-2_b", true}, {"a b", false}, {"ü", false}, {"-x", false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -91,6 +91,24 @@ func DeviceTopic(device, side, name string) string {
 	return Prefix + "/" + device + "/" + side + "/" + name
 }
 
+// DeviceFilter matches the named messages of one side of every device:
+// glowcast/v1/+/<side>/+.
+func DeviceFilter(side string) string { return DeviceTopic("+", side, "+") }
+
+// ParseDeviceTopic splits glowcast/v1/<device>/<side>/<name>; ok is false
+// for any other topic or a device id or name that fails validation.
+func ParseDeviceTopic(topic string) (device, side, name string, ok bool) {
+	rest, ok := strings.CutPrefix(topic, Prefix+"/")
+	if !ok {
+		return "", "", "", false
+	}
+	parts := strings.Split(rest, "/")
+	if len(parts) != 3 || ValidDeviceID(parts[0]) != nil || ValidName(parts[2]) != nil {
+		return "", "", "", false
+	}
+	return parts[0], parts[1], parts[2], true
+}
+
 // AgentStatusTopic is glowcast/v1/agent/<agent-id>/status.
 func AgentStatusTopic(agentID string) string {
 	return Prefix + "/agent/" + agentID + "/status"
@@ -117,6 +135,11 @@ const OwnerFilter = Prefix + "/+/owner"
 func DeviceOfOwnerTopic(topic string) (string, bool) {
 	return between(topic, Prefix+"/", "/owner")
 }
+
+// DoctorTopic is glowcast/v1/agent/<agent-id>/doctor, on which
+// glowcast-agent doctor checks that the broker lets it publish and
+// subscribe; nothing else listens there.
+func DoctorTopic(agentID string) string { return Prefix + "/agent/" + agentID + "/doctor" }
 
 // SyncTopic is glowcast/v1/agent/<agent-id>/sync, on which an agent sees
 // its own marker come back once the broker has delivered everything it

@@ -22,6 +22,16 @@ const MsgSettings = "settings"
 // never reads this topic.
 func LightSetTopic(device string) string { return Prefix + "/" + device + "/light/set" }
 
+// DeviceOfLightSetTopic returns the device id of a light/set topic, and
+// false for any other topic or an invalid id.
+func DeviceOfLightSetTopic(topic string) (string, bool) {
+	id, ok := between(topic, Prefix+"/", "/light/set")
+	if !ok || ValidDeviceID(id) != nil {
+		return "", false
+	}
+	return id, true
+}
+
 // Setting field names, as they appear on the wire and as keys of a
 // report's errors.
 const (

@@ -157,12 +157,12 @@ func checkBroker(ctx context.Context, cfg agent.Config, o Options) []Result {
 	// The agent's own subscriptions: a refusal here is a fleet that never
 	// hears its devices.
 	filters := map[string]byte{
-		protocol.Prefix + "/+/device/#":                     1,
-		protocol.Prefix + "/agent/+/status":                 1,
-		protocol.Prefix + "/+/owner":                        1,
-		protocol.Prefix + "/agent/" + cfg.AgentID + "/sync": 1,
+		protocol.DeviceFilter(protocol.SideDevice): 1,
+		protocol.AgentStatusFilter:                 1,
+		protocol.OwnerFilter:                       1,
+		protocol.SyncTopic(cfg.AgentID):            1,
 	}
-	probe := protocol.Prefix + "/agent/" + cfg.AgentID + "/doctor"
+	probe := protocol.DoctorTopic(cfg.AgentID)
 	got := make(chan []byte, 1)
 	st := cl.Subscribe(probe, 1, func(_ mqtt.Client, m mqtt.Message) {
 		select {

@@ -2,29 +2,17 @@ package sensor
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
-	"math"
 	"time"
+
+	"github.com/glowcast/glowcast/protocol"
 )
 
 // Interval is how often a reading is published; one more goes out at each
 // full hour, the moment the agent scores the forecasts for that hour.
 const Interval = 5 * time.Minute
 
-// Payload is the message on glowcast/v1/<device>/device/sensor.
-type Payload struct {
-	TempC float64 `json:"temp_c"`
-}
-
-// Encode returns the payload for a reading, rounded to 0.1 °C: no
-// thermometer at a window is finer.
-func Encode(c float64) []byte {
-	b, _ := json.Marshal(Payload{TempC: math.Round(c*10) / 10})
-	return b
-}
-
-// Publish sends one payload (QoS 0, not retained).
+// Publish sends one protocol.MsgSensor payload (QoS 0, not retained).
 type Publish func(ctx context.Context, payload []byte) error
 
 // Run reads r every Interval and at each full hour and publishes the
@@ -43,7 +31,7 @@ func Run(ctx context.Context, r Reader, pub Publish, log *slog.Logger, onErr fun
 			return
 		}
 		onErr(nil)
-		if err := pub(ctx, Encode(c)); err != nil {
+		if err := pub(ctx, protocol.Sensor{TempC: c}.Marshal()); err != nil {
 			log.Warn("sensor reading not published", "err", err)
 		}
 	}
