@@ -5,10 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"github.com/glowcast/glowcast/internal/brokerconf"
-	"github.com/glowcast/glowcast/ledstrip"
 	"github.com/glowcast/glowcast/mqttmsg"
 	"time"
 
+	"github.com/glowcast/glowcast/ledstrip/backend"
 	"github.com/glowcast/glowcast/protocol"
 )
 
@@ -33,7 +33,7 @@ type Config struct {
 	// Strip configures colours and the LED hardware (order, brightness cap,
 	// gamma, current limit, fade, quiet hours, colour scale). Its LED count
 	// is leds above.
-	Strip ledstrip.Options `yaml:"strip"`
+	Strip backend.Options `yaml:"strip"`
 
 	// MQTT holds credentials and TLS files for the broker.
 	MQTT brokerconf.Config `yaml:"mqtt"`
@@ -64,14 +64,14 @@ func Default() Config {
 	}
 }
 
-func stripDefaults() ledstrip.Options {
-	o := ledstrip.DefaultOptions()
+func stripDefaults() backend.Options {
+	o := backend.DefaultOptions()
 	o.LEDs = 0 // leds (--leds) is the one place to say it
 	return o
 }
 
 // StripOptions are the strip's options with the LED count filled in.
-func (c *Config) StripOptions() ledstrip.Options {
+func (c *Config) StripOptions() backend.Options {
 	o := c.Strip
 	o.LEDs = c.LEDs
 	return o

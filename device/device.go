@@ -29,6 +29,7 @@ import (
 	"github.com/glowcast/glowcast/internal/clock"
 	"github.com/glowcast/glowcast/internal/sdnotify"
 	"github.com/glowcast/glowcast/ledstrip"
+	"github.com/glowcast/glowcast/ledstrip/backend"
 	"github.com/glowcast/glowcast/mqttmsg"
 	"github.com/glowcast/glowcast/protocol"
 )
@@ -48,7 +49,7 @@ const maxClockAhead = 5 * time.Minute
 type Device struct {
 	cfg    Config
 	log    *slog.Logger
-	strip  ledstrip.Strip
+	strip  backend.Strip
 	bootID string
 	since  time.Time
 
@@ -79,7 +80,7 @@ type Device struct {
 }
 
 // New checks cfg and prepares a device that shows frames on strip.
-func New(cfg Config, strip ledstrip.Strip, log *slog.Logger) (*Device, error) {
+func New(cfg Config, strip backend.Strip, log *slog.Logger) (*Device, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/glowcast/glowcast/agent/geo"
 	"github.com/glowcast/glowcast/device/wifiscan"
 	"github.com/glowcast/glowcast/ledstrip"
+	"github.com/glowcast/glowcast/ledstrip/backend"
 	"github.com/glowcast/glowcast/mqttmsg"
 	"github.com/glowcast/glowcast/protocol"
 	"github.com/glowcast/glowcast/test/kit/mqtttest"
@@ -184,7 +185,7 @@ func (a *fakeAgent) readies() int {
 	return len(a.ready)
 }
 
-func runDevice(t *testing.T, cfg Config, strip ledstrip.Strip, scan func(context.Context) ([]wifiscan.AccessPoint, error)) (*Device, func()) {
+func runDevice(t *testing.T, cfg Config, strip backend.Strip, scan func(context.Context) ([]wifiscan.AccessPoint, error)) (*Device, func()) {
 	t.Helper()
 	d, err := New(cfg, strip, nil)
 	if err != nil {

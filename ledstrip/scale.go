@@ -71,6 +71,16 @@ func (s Stops) Validate() error {
 	return err
 }
 
+// Compile parses the stops once, so that a strip's frames do no string
+// work; the error is Validate's.
+func (s Stops) Compile() (Scale, error) {
+	g, err := s.compile()
+	if err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
 // gradient is Stops parsed once, so a frame does no string work.
 type gradient struct {
 	c   []float64

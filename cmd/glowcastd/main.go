@@ -24,9 +24,9 @@ import (
 	"github.com/glowcast/glowcast/internal/cliconf"
 	"github.com/glowcast/glowcast/internal/logging"
 	"github.com/glowcast/glowcast/internal/manpage"
-	"github.com/glowcast/glowcast/ledstrip"
 
 	// Registers periph's host drivers (spidev) for ledstrip's spi backend.
+	"github.com/glowcast/glowcast/ledstrip/backend"
 	_ "periph.io/x/host/v3"
 )
 
@@ -126,7 +126,7 @@ func run(ctx context.Context, args []string) error {
 		return nil
 	}
 	if off {
-		return ledstrip.Off(cfg.LED, cfg.StripOptions())
+		return backend.Off(cfg.LED, cfg.StripOptions())
 	}
 	level, err := logging.ParseLevel(cfg.LogLevel)
 	if err != nil {
@@ -136,12 +136,12 @@ func run(ctx context.Context, args []string) error {
 	opts := cfg.StripOptions()
 	opts.Logger = log.With("component", "strip")
 	if cmd == "ledtest" {
-		s, err := ledstrip.Open(cfg.LED, opts)
+		s, err := backend.Open(cfg.LED, opts)
 		if err != nil {
 			return err
 		}
 		defer s.Close()
-		if err := ledstrip.LEDTest(ctx, s, 700*time.Millisecond); err != nil && !errors.Is(err, context.Canceled) {
+		if err := backend.LEDTest(ctx, s, 700*time.Millisecond); err != nil && !errors.Is(err, context.Canceled) {
 			return err
 		}
 		return nil
@@ -149,7 +149,7 @@ func run(ctx context.Context, args []string) error {
 	if err := cfg.Validate(); err != nil {
 		return initcfg.Explain(cfg, fs.Lookup("config").Value.String(), err)
 	}
-	strip, err := ledstrip.Open(cfg.LED, opts)
+	strip, err := backend.Open(cfg.LED, opts)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package ledstrip
+package backend
 
 import (
 	"encoding/json"
@@ -9,27 +9,29 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/glowcast/glowcast/ledstrip"
 )
 
 // pixelWriter is what a recording backend implements: put these colours
 // somewhere.
 type pixelWriter interface {
-	writePixels(px []color.RGBA, f Frame) error
+	writePixels(px []color.RGBA, f ledstrip.Frame) error
 	close() error
 }
 
 type nopWriter struct{}
 
-func (nopWriter) writePixels([]color.RGBA, Frame) error { return nil }
-func (nopWriter) close() error                          { return nil }
+func (nopWriter) writePixels([]color.RGBA, ledstrip.Frame) error { return nil }
+func (nopWriter) close() error                                   { return nil }
 
 // jsonlRecord is one line of the jsonl backend. Field names are fixed: tests
 // outside this repository read them.
 type jsonlRecord struct {
-	TS    string     `json:"ts"`
-	RGB   []string   `json:"rgb"`
-	Temps []*float64 `json:"temps_c"`
-	State State      `json:"state"`
+	TS    string         `json:"ts"`
+	RGB   []string       `json:"rgb"`
+	Temps []*float64     `json:"temps_c"`
+	State ledstrip.State `json:"state"`
 	// Source is "sample" for the bundled demo forecast, else omitted.
 	Source string `json:"source,omitempty"`
 	// Brightness is the brightness setting in force, 0…100.
@@ -46,10 +48,10 @@ func openJSONL(path string) (*jsonlWriter, error) {
 	return &jsonlWriter{f: f}, nil
 }
 
-func (w *jsonlWriter) writePixels(px []color.RGBA, f Frame) error {
+func (w *jsonlWriter) writePixels(px []color.RGBA, f ledstrip.Frame) error {
 	rec := jsonlRecord{TS: f.TS.UTC().Format(time.RFC3339Nano), State: f.State, Source: f.Source, Brightness: f.BrightnessPercent(), RGB: make([]string, len(px))}
 	for i, c := range px {
-		rec.RGB[i] = Hex(c)
+		rec.RGB[i] = ledstrip.Hex(c)
 	}
 	if f.Temps != nil {
 		rec.Temps = make([]*float64, len(f.Temps))
@@ -83,7 +85,7 @@ func newTerm(out io.Writer) *termWriter {
 	return &termWriter{out: out}
 }
 
-func (w *termWriter) writePixels(px []color.RGBA, f Frame) error {
+func (w *termWriter) writePixels(px []color.RGBA, f ledstrip.Frame) error {
 	var b strings.Builder
 	b.WriteString("\r\x1b[2K")
 	for i, c := range px {

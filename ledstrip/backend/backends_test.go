@@ -1,4 +1,4 @@
-package ledstrip_test
+package backend_test
 
 import (
 	"bufio"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/glowcast/glowcast/ledstrip"
+	"github.com/glowcast/glowcast/ledstrip/backend"
 )
 
 func readJSONL(t *testing.T, path string) []map[string]any {
@@ -36,11 +37,11 @@ func readJSONL(t *testing.T, path string) []map[string]any {
 
 func TestJSONLRecordsLooks(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "leds.jsonl")
-	o := ledstrip.DefaultOptions() // cap 40 %, gamma 2.2: not applied to jsonl
+	o := backend.DefaultOptions() // cap 40 %, gamma 2.2: not applied to jsonl
 	o.Scale = flat("#c83c14")
 	ts := time.Date(2025, 3, 1, 12, 0, 0, 5, time.UTC)
 	half := 50
-	s, err := ledstrip.Open("jsonl:"+path, o)
+	s, err := backend.Open("jsonl:"+path, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,14 +95,14 @@ func TestJSONLRecordsLooks(t *testing.T) {
 
 func TestOffWritesOneDarkFrame(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "leds.jsonl")
-	if err := ledstrip.Off("jsonl:"+path, ledstrip.DefaultOptions()); err != nil {
+	if err := backend.Off("jsonl:"+path, backend.DefaultOptions()); err != nil {
 		t.Fatal(err)
 	}
 	recs := readJSONL(t, path)
 	if len(recs) != 1 || recs[0]["state"] != "off" {
 		t.Fatalf("got %v, want one off record", recs)
 	}
-	if err := ledstrip.Off("spi:"+filepath.Join(t.TempDir(), "spidev0.0"), ledstrip.DefaultOptions()); err == nil ||
+	if err := backend.Off("spi:"+filepath.Join(t.TempDir(), "spidev0.0"), backend.DefaultOptions()); err == nil ||
 		!strings.Contains(err.Error(), "dtparam=spi=on") {
 		t.Errorf("Off on a missing spidev: got %v, want the enable-SPI hint", err)
 	}
@@ -119,7 +120,7 @@ func TestOpenSpecs(t *testing.T) {
 		{"jsonl:" + filepath.Join(os.DevNull, "x"), "open jsonl file"},
 	} {
 		t.Run(tc.spec, func(t *testing.T) {
-			s, err := ledstrip.Open(tc.spec, ledstrip.Options{LEDs: 5})
+			s, err := backend.Open(tc.spec, backend.Options{LEDs: 5})
 			if tc.want == "" {
 				if err != nil {
 					t.Fatalf("got %v, want success", err)

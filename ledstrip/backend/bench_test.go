@@ -1,10 +1,11 @@
-package ledstrip
+package backend
 
 import (
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/glowcast/glowcast/ledstrip"
 	"github.com/glowcast/glowcast/ledstrip/ledstriptest"
 )
 
@@ -28,7 +29,7 @@ func BenchmarkShow(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer s.Close()
-			f := Frame{TS: time.Now(), State: StateFresh, Temps: []float64{-3.5, 4, 18.2, 27, 33.9}}
+			f := ledstrip.Frame{TS: time.Now(), State: ledstrip.StateFresh, Temps: []float64{-3.5, 4, 18.2, 27, 33.9}}
 			b.ReportAllocs()
 			for b.Loop() {
 				s.mu.Lock()

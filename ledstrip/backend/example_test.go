@@ -1,9 +1,10 @@
-package ledstrip_test
+package backend_test
 
 import (
 	"fmt"
 
 	"github.com/glowcast/glowcast/ledstrip"
+	"github.com/glowcast/glowcast/ledstrip/backend"
 	"github.com/glowcast/glowcast/ledstrip/ledstriptest"
 )
 
@@ -11,9 +12,9 @@ import (
 // the colours after gamma and the 40 % cap, in the strip's GRB order.
 func ExampleOpenSPI() {
 	port := &ledstriptest.Port{}
-	opts := ledstrip.DefaultOptions()
+	opts := backend.DefaultOptions()
 	opts.Fade = 0 // show at once
-	s, err := ledstrip.OpenSPI(port, opts)
+	s, err := backend.OpenSPI(port, opts)
 	if err != nil {
 		fmt.Println(err)
 		return

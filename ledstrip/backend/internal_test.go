@@ -1,4 +1,4 @@
-package ledstrip
+package backend
 
 import (
 	"bytes"
@@ -13,8 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/glowcast/glowcast/ledstrip/ledstriptest"
 	"periph.io/x/devices/v3/nrzled"
+
+	"github.com/glowcast/glowcast/ledstrip/ledstriptest"
 )
 
 func TestGammaTable(t *testing.T) {

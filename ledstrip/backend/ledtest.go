@@ -1,4 +1,4 @@
-package ledstrip
+package backend
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"image/color"
 	"time"
+
+	"github.com/glowcast/glowcast/ledstrip"
 )
 
 // LEDTest walks the strip through an installation check: each LED in turn
@@ -21,7 +23,7 @@ func LEDTest(ctx context.Context, s Strip, step time.Duration) error {
 	}
 	n, sc := rs.info()
 	err := ledTest(ctx, rs, n, sc, step)
-	off := rs.showRaw(make([]color.RGBA, n), StateOff)
+	off := rs.showRaw(make([]color.RGBA, n), ledstrip.StateOff)
 	return errors.Join(err, off)
 }
 
@@ -32,10 +34,10 @@ var testColors = []color.RGBA{
 	{R: 255, G: 255, B: 255, A: 255},
 }
 
-func ledTest(ctx context.Context, rs rawShower, n int, sc Scale, step time.Duration) error {
+func ledTest(ctx context.Context, rs rawShower, n int, sc ledstrip.Scale, step time.Duration) error {
 	px := make([]color.RGBA, n)
 	show := func(hold time.Duration) error {
-		if err := rs.showRaw(px, StateLEDTest); err != nil {
+		if err := rs.showRaw(px, ledstrip.StateLEDTest); err != nil {
 			return err
 		}
 		t := time.NewTimer(hold)

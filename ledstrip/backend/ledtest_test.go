@@ -1,4 +1,4 @@
-package ledstrip_test
+package backend_test
 
 import (
 	"context"
@@ -7,17 +7,18 @@ import (
 	"time"
 
 	"github.com/glowcast/glowcast/ledstrip"
+	"github.com/glowcast/glowcast/ledstrip/backend"
 	"github.com/glowcast/glowcast/ledstrip/ledstriptest"
 )
 
 func TestLEDTest(t *testing.T) {
-	o := ledstrip.DefaultOptions() // cap 40 %: full channels show as 102
+	o := backend.DefaultOptions() // cap 40 %: full channels show as 102
 	o.LEDs = 3
 	// Quiet hours all day, off: the installation test must ignore them.
-	o.Quiet = ledstrip.QuietHours{Start: "00:00", End: "23:59", Off: true}
+	o.Quiet = backend.QuietHours{Start: "00:00", End: "23:59", Off: true}
 	o.Now = func() time.Time { return time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC) }
 	p, s := open(t, o)
-	if err := ledstrip.LEDTest(context.Background(), s, 0); err != nil {
+	if err := backend.LEDTest(context.Background(), s, 0); err != nil {
 		t.Fatal(err)
 	}
 	frames := p.Frames()
@@ -67,7 +68,7 @@ func TestLEDTestCancelled(t *testing.T) {
 	p, s := open(t, o)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := ledstrip.LEDTest(ctx, s, time.Hour); !errors.Is(err, context.Canceled) {
+	if err := backend.LEDTest(ctx, s, time.Hour); !errors.Is(err, context.Canceled) {
 		t.Errorf("got %v, want context.Canceled", err)
 	}
 	for j, led := range lastLEDs(t, p, o) {
@@ -83,7 +84,7 @@ func (otherStrip) Show(ledstrip.Frame) error { return nil }
 func (otherStrip) Close() error              { return nil }
 
 func TestLEDTestNeedsOwnStrip(t *testing.T) {
-	if err := ledstrip.LEDTest(context.Background(), otherStrip{}, 0); err == nil {
+	if err := backend.LEDTest(context.Background(), otherStrip{}, 0); err == nil {
 		t.Error("got nil error, want one")
 	}
 }

@@ -1,4 +1,4 @@
-package ledstrip_test
+package backend_test
 
 import (
 	"testing"

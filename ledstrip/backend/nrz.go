@@ -1,4 +1,4 @@
-package ledstrip
+package backend
 
 // NRZ over SPI at 2.5 MHz: each data bit becomes four SPI bits of 400 ns,
 // 1000 for a 0 (400 ns high) and 1110 for a 1 (1.2 µs high), so one colour

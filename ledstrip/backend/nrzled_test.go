@@ -1,4 +1,4 @@
-package ledstrip_test
+package backend_test
 
 import (
 	"bytes"
@@ -6,10 +6,12 @@ import (
 	"image/color"
 	"testing"
 
-	"github.com/glowcast/glowcast/ledstrip"
-	"github.com/glowcast/glowcast/ledstrip/ledstriptest"
 	"periph.io/x/conn/v3/physic"
 	"periph.io/x/devices/v3/nrzled"
+
+	"github.com/glowcast/glowcast/ledstrip"
+	"github.com/glowcast/glowcast/ledstrip/backend"
+	"github.com/glowcast/glowcast/ledstrip/ledstriptest"
 )
 
 // These tests pin down the nrzled v3.7.4 behaviour this package works
@@ -49,7 +51,7 @@ func TestNrzledRGBWMisaligns(t *testing.T) {
 
 	// Our path puts the same pixels on the wire correctly.
 	o := plain(2)
-	o.RGBW, o.White = true, ledstrip.WhiteNone
+	o.RGBW, o.White = true, backend.WhiteNone
 	o.Scale = flat("#010203")
 	p2, s := open(t, o)
 	if err := s.Show(fresh(2, 0)); err != nil {

@@ -1,4 +1,4 @@
-package ledstrip
+package backend
 
 import (
 	"errors"
@@ -7,6 +7,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/glowcast/glowcast/ledstrip"
 )
 
 // Options configure a strip: what it looks like, how bright it may get and
@@ -40,7 +42,7 @@ type Options struct {
 	// Quiet dims or darkens the strip during the night.
 	Quiet QuietHours `yaml:"quiet_hours"`
 	// Scale maps temperatures to colours.
-	Scale Stops `yaml:"scale"`
+	Scale ledstrip.Stops `yaml:"scale"`
 
 	// Now is the wall clock for quiet hours; nil means time.Now.
 	Now func() time.Time `yaml:"-"`
@@ -83,7 +85,7 @@ func DefaultOptions() Options {
 		Gamma:          2.2,
 		CurrentLimitMA: 500,
 		Fade:           400 * time.Millisecond,
-		Scale:          DefaultScale(),
+		Scale:          ledstrip.DefaultScale(),
 	}
 }
 

@@ -1,4 +1,4 @@
-package ledstrip_test
+package backend_test
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/glowcast/glowcast/ledstrip"
+	"github.com/glowcast/glowcast/ledstrip/backend"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -25,7 +26,7 @@ scale:
   - {c: -5, color: "#0000ff"}
   - {c: 30, color: "#ff0000"}
 `
-	o := ledstrip.DefaultOptions()
+	o := backend.DefaultOptions()
 	dec := yaml.NewDecoder(strings.NewReader(doc))
 	dec.KnownFields(true)
 	if err := dec.Decode(&o); err != nil {
@@ -34,10 +35,10 @@ scale:
 	if err := o.Validate(); err != nil {
 		t.Fatalf("Validate: %v", err)
 	}
-	want := ledstrip.Options{
+	want := backend.Options{
 		LEDs: 8, Order: "RGB", RGBW: true, White: "add", Brightness: 25, Gamma: 2.5,
 		CurrentLimitMA: 1200, Fade: 250 * time.Millisecond,
-		Quiet: ledstrip.QuietHours{Start: "22:30", End: "06:45", Brightness: 5},
+		Quiet: backend.QuietHours{Start: "22:30", End: "06:45", Brightness: 5},
 		Scale: ledstrip.Stops{{C: -5, Color: "#0000ff"}, {C: 30, Color: "#ff0000"}},
 	}
 	if got := o; got.LEDs != want.LEDs || got.Order != want.Order || got.RGBW != want.RGBW || got.White != want.White ||
@@ -49,10 +50,10 @@ scale:
 	// The defaults survive a round trip, so a dumped device config is
 	// loadable again.
 	var buf bytes.Buffer
-	if err := yaml.NewEncoder(&buf).Encode(ledstrip.DefaultOptions()); err != nil {
+	if err := yaml.NewEncoder(&buf).Encode(backend.DefaultOptions()); err != nil {
 		t.Fatal(err)
 	}
-	var back ledstrip.Options
+	var back backend.Options
 	dec = yaml.NewDecoder(&buf)
 	dec.KnownFields(true)
 	if err := dec.Decode(&back); err != nil {
@@ -74,31 +75,31 @@ scale:
 }
 
 func TestOptionsValidate(t *testing.T) {
-	if err := ledstrip.DefaultOptions().Validate(); err != nil {
+	if err := backend.DefaultOptions().Validate(); err != nil {
 		t.Fatalf("defaults: got %v, want nil", err)
 	}
 	for _, tc := range []struct {
 		name string
-		edit func(*ledstrip.Options)
+		edit func(*backend.Options)
 		want string
 	}{
-		{"no LEDs", func(o *ledstrip.Options) { o.LEDs = 0 }, "strip.leds"},
-		{"unknown order", func(o *ledstrip.Options) { o.Order = "XYZ" }, `strip.order: "XYZ" unknown; use GRB, RGB, BRG, RBG, BGR, GBR`},
-		{"unknown white", func(o *ledstrip.Options) { o.White = "max" }, "strip.white"},
-		{"rgbw without white", func(o *ledstrip.Options) { o.RGBW, o.White = true, "" }, "strip.white"},
-		{"brightness 0", func(o *ledstrip.Options) { o.Brightness = 0 }, "strip.brightness"},
-		{"brightness 150", func(o *ledstrip.Options) { o.Brightness = 150 }, "strip.brightness"},
-		{"gamma 0.5", func(o *ledstrip.Options) { o.Gamma = 0.5 }, "strip.gamma"},
-		{"limit under idle", func(o *ledstrip.Options) { o.CurrentLimitMA = 5 }, "strip.current_limit_ma"},
-		{"negative fade", func(o *ledstrip.Options) { o.Fade = -time.Second }, "strip.fade"},
-		{"quiet start", func(o *ledstrip.Options) { o.Quiet = ledstrip.QuietHours{Start: "25:00", End: "07:00", Off: true} }, "strip.quiet_hours.start"},
-		{"quiet end", func(o *ledstrip.Options) { o.Quiet = ledstrip.QuietHours{Start: "22:00", Off: true} }, "strip.quiet_hours.end"},
-		{"quiet empty window", func(o *ledstrip.Options) { o.Quiet = ledstrip.QuietHours{Start: "22:00", End: "22:00", Off: true} }, "strip.quiet_hours"},
-		{"quiet without cap", func(o *ledstrip.Options) { o.Quiet = ledstrip.QuietHours{Start: "22:00", End: "07:00"} }, "strip.quiet_hours.brightness"},
-		{"scale", func(o *ledstrip.Options) { o.Scale = ledstrip.Stops{} }, "strip.scale"},
+		{"no LEDs", func(o *backend.Options) { o.LEDs = 0 }, "strip.leds"},
+		{"unknown order", func(o *backend.Options) { o.Order = "XYZ" }, `strip.order: "XYZ" unknown; use GRB, RGB, BRG, RBG, BGR, GBR`},
+		{"unknown white", func(o *backend.Options) { o.White = "max" }, "strip.white"},
+		{"rgbw without white", func(o *backend.Options) { o.RGBW, o.White = true, "" }, "strip.white"},
+		{"brightness 0", func(o *backend.Options) { o.Brightness = 0 }, "strip.brightness"},
+		{"brightness 150", func(o *backend.Options) { o.Brightness = 150 }, "strip.brightness"},
+		{"gamma 0.5", func(o *backend.Options) { o.Gamma = 0.5 }, "strip.gamma"},
+		{"limit under idle", func(o *backend.Options) { o.CurrentLimitMA = 5 }, "strip.current_limit_ma"},
+		{"negative fade", func(o *backend.Options) { o.Fade = -time.Second }, "strip.fade"},
+		{"quiet start", func(o *backend.Options) { o.Quiet = backend.QuietHours{Start: "25:00", End: "07:00", Off: true} }, "strip.quiet_hours.start"},
+		{"quiet end", func(o *backend.Options) { o.Quiet = backend.QuietHours{Start: "22:00", Off: true} }, "strip.quiet_hours.end"},
+		{"quiet empty window", func(o *backend.Options) { o.Quiet = backend.QuietHours{Start: "22:00", End: "22:00", Off: true} }, "strip.quiet_hours"},
+		{"quiet without cap", func(o *backend.Options) { o.Quiet = backend.QuietHours{Start: "22:00", End: "07:00"} }, "strip.quiet_hours.brightness"},
+		{"scale", func(o *backend.Options) { o.Scale = ledstrip.Stops{} }, "strip.scale"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			o := ledstrip.DefaultOptions()
+			o := backend.DefaultOptions()
 			tc.edit(&o)
 			err := o.Validate()
 			if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -1,4 +1,4 @@
-package ledstrip
+package backend
 
 // wireOrder maps wire position to channel: 0 red, 1 green, 2 blue, 3 white.
 type wireOrder []int

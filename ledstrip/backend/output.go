@@ -1,4 +1,4 @@
-package ledstrip
+package backend
 
 import (
 	"image/color"

@@ -1,4 +1,4 @@
-package ledstrip
+package backend
 
 import (
 	"cmp"
@@ -18,6 +18,8 @@ import (
 	"periph.io/x/conn/v3/spi"
 	"periph.io/x/conn/v3/spi/spireg"
 	"periph.io/x/devices/v3/nrzled"
+
+	"github.com/glowcast/glowcast/ledstrip"
 )
 
 // SPI timing for NRZ LEDs; see nrz.go.
@@ -97,7 +99,7 @@ func openSPI(port spi.PortCloser, opts Options) (*spiStrip, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	sc, err := opts.Scale.compile()
+	sc, err := opts.Scale.Compile()
 	if err != nil {
 		return nil, err
 	}
@@ -222,7 +224,7 @@ func (n *nrzConn) send(px []pixel) error {
 type spiStrip struct {
 	// Immutable.
 	opts   Options
-	scale  Scale
+	scale  ledstrip.Scale
 	out    *output
 	port   spi.PortCloser
 	log    *slog.Logger
@@ -253,20 +255,20 @@ type spiStrip struct {
 // Show implements Strip. With a fade it returns at once and the goroutine
 // moves the LEDs to the new colours; errors it meets come back from the
 // next Show.
-func (s *spiStrip) Show(f Frame) error {
+func (s *spiStrip) Show(f ledstrip.Frame) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return errors.New("ledstrip: Show after Close")
 	}
-	renderInto(s.looks, f, s.scale)
+	ledstrip.RenderInto(s.looks, f, s.scale)
 	s.hasLooks, s.raw = true, false
 	return errors.Join(s.takeErr(), s.retarget(s.out.capAt(s.opts.Now()), s.opts.Fade))
 }
 
 // showRaw shows colours as given, at the normal cap, without fade or quiet
 // hours: the installation test must look the same at any hour.
-func (s *spiStrip) showRaw(px []color.RGBA, _ State) error {
+func (s *spiStrip) showRaw(px []color.RGBA, _ ledstrip.State) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -278,7 +280,7 @@ func (s *spiStrip) showRaw(px []color.RGBA, _ State) error {
 	return errors.Join(s.takeErr(), s.retarget(s.out.cap, 0))
 }
 
-func (s *spiStrip) info() (int, Scale) { return s.opts.LEDs, s.scale }
+func (s *spiStrip) info() (int, ledstrip.Scale) { return s.opts.LEDs, s.scale }
 
 func (s *spiStrip) takeErr() error {
 	err := s.err

@@ -1,4 +1,4 @@
-package ledstrip_test
+package backend_test
 
 import (
 	"errors"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/glowcast/glowcast/ledstrip"
+	"github.com/glowcast/glowcast/ledstrip/backend"
 	"github.com/glowcast/glowcast/ledstrip/ledstriptest"
 	"periph.io/x/conn/v3/physic"
 	"periph.io/x/conn/v3/spi"
@@ -17,8 +18,8 @@ import (
 
 // plain returns options that put looks on the wire unchanged: no gamma,
 // full brightness, no fade, a budget no test frame reaches.
-func plain(leds int) ledstrip.Options {
-	o := ledstrip.DefaultOptions()
+func plain(leds int) backend.Options {
+	o := backend.DefaultOptions()
 	o.LEDs = leds
 	o.Gamma = 1
 	o.Brightness = 100
@@ -40,10 +41,10 @@ func fresh(n int, t float64) ledstrip.Frame {
 	return ledstrip.Frame{State: ledstrip.StateFresh, Temps: temps}
 }
 
-func open(t *testing.T, o ledstrip.Options) (*ledstriptest.Port, ledstrip.Strip) {
+func open(t *testing.T, o backend.Options) (*ledstriptest.Port, backend.Strip) {
 	t.Helper()
 	p := &ledstriptest.Port{MaxTx: 1 << 16}
-	s, err := ledstrip.OpenSPI(p, o)
+	s, err := backend.OpenSPI(p, o)
 	if err != nil {
 		t.Fatalf("OpenSPI: %v", err)
 	}
@@ -51,7 +52,7 @@ func open(t *testing.T, o ledstrip.Options) (*ledstriptest.Port, ledstrip.Strip)
 	return p, s
 }
 
-func channels(o ledstrip.Options) int {
+func channels(o backend.Options) int {
 	if o.RGBW {
 		return 4
 	}
@@ -59,7 +60,7 @@ func channels(o ledstrip.Options) int {
 }
 
 // lastLEDs decodes the last transfer, failing the test on a malformed one.
-func lastLEDs(t *testing.T, p *ledstriptest.Port, o ledstrip.Options) [][]byte {
+func lastLEDs(t *testing.T, p *ledstriptest.Port, o backend.Options) [][]byte {
 	t.Helper()
 	f := p.Last()
 	if f == nil {
@@ -85,7 +86,7 @@ func TestSPIWire(t *testing.T) {
 		{"rgbw 60", 60, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			o := ledstrip.DefaultOptions()
+			o := backend.DefaultOptions()
 			o.LEDs, o.RGBW, o.Fade, o.CurrentLimitMA = tc.leds, tc.rgbw, 0, 20000
 			p, s := open(t, o)
 			for _, f := range []ledstrip.Frame{
@@ -129,14 +130,14 @@ func TestColourOrder(t *testing.T) {
 	// #c83c14 is R 0xc8, G 0x3c, B 0x14.
 	val := map[byte]byte{'R': 0xc8, 'G': 0x3c, 'B': 0x14}
 	for _, rgbw := range []bool{false, true} {
-		for _, order := range ledstrip.Orders {
+		for _, order := range backend.Orders {
 			name := order
 			if rgbw {
 				name += "W"
 			}
 			t.Run(name, func(t *testing.T) {
 				o := plain(3)
-				o.Order, o.RGBW, o.White = order, rgbw, ledstrip.WhiteNone
+				o.Order, o.RGBW, o.White = order, rgbw, backend.WhiteNone
 				o.Scale = flat("#c83c14")
 				p, s := open(t, o)
 				if err := s.Show(fresh(3, 20)); err != nil {
@@ -162,9 +163,9 @@ func TestWhitePolicy(t *testing.T) {
 		policy string
 		want   []byte // G R B W
 	}{
-		{ledstrip.WhiteNone, []byte{0x3c, 0xc8, 0x14, 0}},
-		{ledstrip.WhiteExtract, []byte{0x28, 0xb4, 0, 0x14}},
-		{ledstrip.WhiteAdd, []byte{0x3c, 0xc8, 0x14, 0x14}},
+		{backend.WhiteNone, []byte{0x3c, 0xc8, 0x14, 0}},
+		{backend.WhiteExtract, []byte{0x28, 0xb4, 0, 0x14}},
+		{backend.WhiteAdd, []byte{0x3c, 0xc8, 0x14, 0x14}},
 	} {
 		t.Run(tc.policy, func(t *testing.T) {
 			o := plain(2)
@@ -273,7 +274,7 @@ func TestCloseLeavesStripDark(t *testing.T) {
 		o.Fade = 400 * time.Millisecond
 		o.Scale = flat("#ffffff")
 		p := &ledstriptest.Port{}
-		s, err := ledstrip.OpenSPI(p, o)
+		s, err := backend.OpenSPI(p, o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -319,10 +320,10 @@ func TestOpenSPIErrors(t *testing.T) {
 		{"bad options", 0, false, 4096, "strip.leds"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			o := ledstrip.DefaultOptions()
+			o := backend.DefaultOptions()
 			o.LEDs, o.RGBW, o.CurrentLimitMA = tc.leds, tc.rgbw, 100000
 			p := &ledstriptest.Port{MaxTx: tc.maxTx}
-			s, err := ledstrip.OpenSPI(p, o)
+			s, err := backend.OpenSPI(p, o)
 			if tc.want == "" {
 				if err != nil {
 					t.Fatalf("got %v, want success", err)
@@ -348,7 +349,7 @@ func TestOpenSPIErrors(t *testing.T) {
 }
 
 func TestOpenSPIDeviceMissing(t *testing.T) {
-	_, err := ledstrip.Open("spi:"+t.TempDir()+"/spidev0.0", ledstrip.DefaultOptions())
+	_, err := backend.Open("spi:"+t.TempDir()+"/spidev0.0", backend.DefaultOptions())
 	if err == nil {
 		t.Fatal("got nil error, want one")
 	}
@@ -423,19 +424,19 @@ func TestQuietHours(t *testing.T) {
 	day := func(h, m int) time.Time { return time.Date(2025, 1, 15, h, m, 0, 0, time.UTC) }
 	for _, tc := range []struct {
 		name  string
-		quiet ledstrip.QuietHours
+		quiet backend.QuietHours
 		at    time.Time
 		want  byte
 	}{
-		{"before window", ledstrip.QuietHours{Start: "22:00", End: "07:00", Brightness: 10}, day(21, 59), 102},
-		{"window start", ledstrip.QuietHours{Start: "22:00", End: "07:00", Brightness: 10}, day(22, 0), 26},
-		{"after midnight", ledstrip.QuietHours{Start: "22:00", End: "07:00", Brightness: 10}, day(3, 0), 26},
-		{"window end", ledstrip.QuietHours{Start: "22:00", End: "07:00", Brightness: 10}, day(7, 0), 102},
-		{"off inside", ledstrip.QuietHours{Start: "22:00", End: "07:00", Off: true}, day(23, 30), 0},
-		{"off outside", ledstrip.QuietHours{Start: "22:00", End: "07:00", Off: true}, day(12, 0), 102},
-		{"same-day window", ledstrip.QuietHours{Start: "13:00", End: "14:30", Off: true}, day(14, 29), 0},
-		{"cap above brightness keeps brightness", ledstrip.QuietHours{Start: "13:00", End: "14:30", Brightness: 80}, day(13, 0), 102},
-		{"no window", ledstrip.QuietHours{}, day(3, 0), 102},
+		{"before window", backend.QuietHours{Start: "22:00", End: "07:00", Brightness: 10}, day(21, 59), 102},
+		{"window start", backend.QuietHours{Start: "22:00", End: "07:00", Brightness: 10}, day(22, 0), 26},
+		{"after midnight", backend.QuietHours{Start: "22:00", End: "07:00", Brightness: 10}, day(3, 0), 26},
+		{"window end", backend.QuietHours{Start: "22:00", End: "07:00", Brightness: 10}, day(7, 0), 102},
+		{"off inside", backend.QuietHours{Start: "22:00", End: "07:00", Off: true}, day(23, 30), 0},
+		{"off outside", backend.QuietHours{Start: "22:00", End: "07:00", Off: true}, day(12, 0), 102},
+		{"same-day window", backend.QuietHours{Start: "13:00", End: "14:30", Off: true}, day(14, 29), 0},
+		{"cap above brightness keeps brightness", backend.QuietHours{Start: "13:00", End: "14:30", Brightness: 80}, day(13, 0), 102},
+		{"no window", backend.QuietHours{}, day(3, 0), 102},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := plain(5)
@@ -459,7 +460,7 @@ func TestQuietHoursEdgesWithoutShow(t *testing.T) {
 	// take effect on time.
 	synctest.Test(t, func(t *testing.T) {
 		o := plain(5)
-		o.Quiet = ledstrip.QuietHours{Start: "00:30", End: "01:15", Off: true}
+		o.Quiet = backend.QuietHours{Start: "00:30", End: "01:15", Off: true}
 		o.Scale = flat("#ffffff")
 		o.Now = func() time.Time { return time.Now().UTC() } // the bubble starts at midnight UTC
 		p, s := open(t, o)
@@ -502,7 +503,7 @@ func (failConn) Tx(w, r []byte) error { return errors.New("spidev gone") }
 func TestShowReportsWriteErrors(t *testing.T) {
 	o := plain(5)
 	p := &failPort{}
-	s, err := ledstrip.OpenSPI(p, o)
+	s, err := backend.OpenSPI(p, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -519,7 +520,7 @@ func TestOpenSPINotAPort(t *testing.T) {
 	if err := os.WriteFile(path, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := ledstrip.Open("spi:"+path, ledstrip.DefaultOptions())
+	_, err := backend.Open("spi:"+path, backend.DefaultOptions())
 	if err == nil || !strings.Contains(err.Error(), "not an SPI port") || !strings.Contains(err.Error(), "ls /dev/spidev*") {
 		t.Errorf("got %v, want an error saying it is not an SPI port and how to find one", err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/glowcast/glowcast/agent/statuspage"
 	"github.com/glowcast/glowcast/device"
 	"github.com/glowcast/glowcast/ledstrip"
+	"github.com/glowcast/glowcast/ledstrip/backend"
 	"github.com/glowcast/glowcast/protocol"
 	"github.com/glowcast/glowcast/test/kit/mqtttest"
 )
@@ -173,7 +174,7 @@ func TestStatusPageShowsTheDevicesColours(t *testing.T) {
 	leds := filepath.Join(t.TempDir(), "leds.jsonl")
 	dcfg := device.Default()
 	dcfg.Broker, dcfg.DeviceID, dcfg.LED = b.URL(), "kitchen", "jsonl:"+leds
-	strip, err := ledstrip.Open(dcfg.LED, dcfg.StripOptions())
+	strip, err := backend.Open(dcfg.LED, dcfg.StripOptions())
 	if err != nil {
 		t.Fatal(err)
 	}

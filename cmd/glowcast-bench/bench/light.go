@@ -10,7 +10,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/glowcast/glowcast/device"
-	"github.com/glowcast/glowcast/ledstrip"
+	"github.com/glowcast/glowcast/ledstrip/backend"
 	"github.com/glowcast/glowcast/ledstrip/ledstriptest"
 	"github.com/glowcast/glowcast/protocol"
 )
@@ -41,7 +41,7 @@ func MessageToLight(ctx context.Context, brokerURL string, n int) ([]time.Durati
 	opts := cfg.StripOptions()
 	opts.Fade = 0
 	port := &ledstriptest.Port{}
-	strip, err := ledstrip.OpenSPI(port, opts)
+	strip, err := backend.OpenSPI(port, opts)
 	if err != nil {
 		return nil, fmt.Errorf("bench: strip on the recording SPI port: %w", err)
 	}
@@ -85,7 +85,7 @@ func MessageToLight(ctx context.Context, brokerURL string, n int) ([]time.Durati
 		}
 		out = append(out, at.Sub(t0))
 		// Let the strip's frame gap pass, so each message is its own frame.
-		time.Sleep(2 * ledstrip.MinFrameGap)
+		time.Sleep(2 * backend.MinFrameGap)
 	}
 	return out, nil
 }

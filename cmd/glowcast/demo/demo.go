@@ -24,7 +24,7 @@ import (
 	"github.com/glowcast/glowcast/agent"
 	"github.com/glowcast/glowcast/agent/weather"
 	"github.com/glowcast/glowcast/device"
-	"github.com/glowcast/glowcast/ledstrip"
+	"github.com/glowcast/glowcast/ledstrip/backend"
 )
 
 // Config is what the demo can be told.
@@ -108,7 +108,7 @@ func Run(ctx context.Context, cfg Config, in io.Reader, out io.Writer) error {
 
 	dcfg := device.Default()
 	dcfg.Broker, dcfg.DeviceID, dcfg.StateDir, dcfg.LED = broker, "demo", filepath.Join(cfg.StateDir, "device"), cfg.LED
-	strip, err := ledstrip.Open(dcfg.LED, dcfg.StripOptions())
+	strip, err := backend.Open(dcfg.LED, dcfg.StripOptions())
 	if err != nil {
 		return err
 	}
