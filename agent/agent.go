@@ -9,9 +9,7 @@ package agent
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -72,7 +70,7 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	// settings report now and then: 10 a second is far above any honest
 	// device and far below a flood. The window is this host's own time.
 	limit := newDeviceLimiter(10, time.Minute, time.Now, log, stats.Registry)
-	return &Agent{cfg: cfg, log: log, stats: stats, session: randomID(), src: src, limit: limit}, nil
+	return &Agent{cfg: cfg, log: log, stats: stats, session: protocol.RandomID(), src: src, limit: limit}, nil
 }
 
 // SetProvider replaces the default weather provider (before Run).
@@ -357,10 +355,4 @@ func (s *hubSender) Send(ctx context.Context, id, name string, b []byte) error {
 
 func (s *hubSender) SendRetained(ctx context.Context, id, name string, b []byte) error {
 	return s.h.SendRetained(ctx, id, name, b)
-}
-
-func randomID() string {
-	var b [8]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

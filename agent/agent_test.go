@@ -31,7 +31,7 @@ type simDevice struct {
 
 func startSimDevice(t *testing.T, broker, id string) *simDevice {
 	t.Helper()
-	boot := randomID()
+	boot := protocol.RandomID()
 	d := &simDevice{id: id}
 	ready, _ := json.Marshal(protocol.Ready{BootID: boot, LEDs: 5})
 	cl, err := mqttmsg.New(mqttmsg.Options{

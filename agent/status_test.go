@@ -216,7 +216,7 @@ func retainedUnder(t *testing.T, broker, filter string) map[string]retainedMsg {
 	t.Helper()
 	var mu sync.Mutex
 	got := map[string]retainedMsg{}
-	cl, err := mqttmsg.New(mqttmsg.Options{Broker: broker, ClientID: "ha-test-" + randomID()})
+	cl, err := mqttmsg.New(mqttmsg.Options{Broker: broker, ClientID: "ha-test-" + protocol.RandomID()})
 	if err != nil {
 		t.Fatal(err)
 	}

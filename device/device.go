@@ -9,8 +9,6 @@ package device
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -89,7 +87,7 @@ func New(cfg Config, strip backend.Strip, log *slog.Logger) (*Device, error) {
 	}
 	return &Device{
 		cfg: cfg, log: log.With("device", cfg.DeviceID), strip: strip,
-		bootID:  randomID(),
+		bootID:  protocol.RandomID(),
 		rebirth: make(chan struct{}, 1), wake: make(chan struct{}, 1),
 		agents: map[string]protocol.AgentStatus{},
 	}, nil
@@ -572,10 +570,4 @@ func (d *Device) now() time.Time {
 		return time.Now()
 	}
 	return d.Clock.Now()
-}
-
-func randomID() string {
-	var b [8]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

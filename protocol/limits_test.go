@@ -103,3 +103,17 @@ func FuzzValidID(f *testing.F) {
 		}
 	})
 }
+
+func TestRandomID(t *testing.T) {
+	seen := map[string]bool{}
+	for range 100 {
+		id := RandomID()
+		if len(id) != 16 || ValidID(id) != nil {
+			t.Fatalf("RandomID() = %q: want 16 hex digits that pass ValidID", id)
+		}
+		if seen[id] {
+			t.Fatalf("RandomID() repeated %q", id)
+		}
+		seen[id] = true
+	}
+}

@@ -8,8 +8,6 @@ package doctor
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -102,11 +100,6 @@ func Run(ctx context.Context, cfg agent.Config, o Options) []Result {
 	return rs
 }
 
-func randomSuffix() string {
-	b := make([]byte, 4)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
 
 func checkBroker(ctx context.Context, cfg agent.Config, o Options) []Result {
 	br := Result{Check: "broker"}
@@ -122,7 +115,7 @@ func checkBroker(ctx context.Context, cfg agent.Config, o Options) []Result {
 	}
 	var connErr error
 	po := mqtt.NewClientOptions().AddBroker(cfg.Broker).
-		SetClientID("glowcast-agent-doctor-" + randomSuffix()).
+		SetClientID("glowcast-agent-doctor-" + protocol.RandomID()).
 		SetUsername(mo.Username).SetPassword(mo.Password).
 		SetConnectTimeout(o.Timeout).SetAutoReconnect(false).SetCleanSession(true).
 		SetConnectRetry(false)
@@ -194,7 +187,7 @@ func checkBroker(ctx context.Context, cfg agent.Config, o Options) []Result {
 		acl.Fix = "grant user " + user + " `topic readwrite " + protocol.Prefix + "/#` in the broker's ACL (see configs/mosquitto/glowcast.acl) and reload the broker"
 		return []Result{br, acl}
 	}
-	payload := []byte("doctor " + randomSuffix())
+	payload := []byte("doctor " + protocol.RandomID())
 	pt := cl.Publish(probe, 1, false, payload)
 	if !pt.WaitTimeout(o.Timeout) || pt.Error() != nil {
 		acl.Detail, acl.Fix = "publish on "+probe+" failed", "grant user "+user+" write on "+protocol.Prefix+"/# in the broker's ACL"

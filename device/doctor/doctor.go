@@ -13,8 +13,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -429,7 +427,7 @@ func checkBroker(ctx context.Context, env Env, in Input) []Result {
 	rec := &recorder{}
 	opts := mqttmsg.Options{
 		Broker:               cfg.Broker,
-		ClientID:             "glowcastd-doctor-" + randomSuffix(),
+		ClientID:             "glowcastd-doctor-" + protocol.RandomID(),
 		ConnectTimeout:       env.BrokerTimeout,
 		MaxReconnectInterval: time.Second,
 		// The report says what failed and why; the client's own log lines
@@ -612,8 +610,3 @@ func kernelClockSynced() (bool, error) {
 	return tx.Status&staUnsync == 0, nil
 }
 
-func randomSuffix() string {
-	var b [4]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}

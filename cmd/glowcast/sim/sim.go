@@ -14,8 +14,6 @@ package sim
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -152,7 +150,7 @@ func Start(ctx context.Context, cfg Config) (*Fleet, error) {
 	f := &Fleet{cfg: cfg, log: log, Devs: make([]*Device, cfg.Devices)}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
 	for i := range f.Devs {
-		d := &Device{ID: ID(cfg.Prefix, cfg.First+i), BootID: randomID(), ready: make(chan struct{})}
+		d := &Device{ID: ID(cfg.Prefix, cfg.First+i), BootID: protocol.RandomID(), ready: make(chan struct{})}
 		if cfg.Places > 0 {
 			l := Place((cfg.First + i) % cfg.Places)
 			d.Location = &l
@@ -441,12 +439,6 @@ func RaiseFileLimit() (uint64, error) {
 		return 0, fmt.Errorf("sim: raising the open-file limit to %d: %w", rl.Max, err)
 	}
 	return rl.Cur, nil
-}
-
-func randomID() string {
-	var b [8]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 // Run starts the fleet, reports its state every report interval on out
