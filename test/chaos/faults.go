@@ -143,7 +143,9 @@ func brokerRestart(ctx context.Context, e *env, r *rand.Rand, rd *round) string 
 	down := jitter(r, 2*time.Second)
 	e.broker.Stop()
 	sleep(ctx, down)
-	e.broker.Restart() // Stop is a no-op now; this starts it
+	if err := e.broker.Restart(); err != nil { // stopped already: this starts it
+		e.violation("broker-restart", err.Error())
+	}
 	return fmt.Sprintf("persistence=%v down=%v", persist, down.Round(time.Millisecond))
 }
 

@@ -171,7 +171,9 @@ func TestBrokerRestart(t *testing.T) {
 			waitFresh(t, jsonl, 10*time.Second)
 			time.Sleep(1500 * time.Millisecond) // let an autosave happen
 
-			e.broker.Restart()
+			if err := e.broker.Restart(); err != nil {
+				t.Fatal(err)
+			}
 			n := len(e.watch.tempsTimes("kitchen"))
 			waitFor(t, 3*interval+15*time.Second, "temps after the broker restart", func() bool {
 				return len(e.watch.tempsTimes("kitchen")) > n
@@ -205,7 +207,9 @@ func TestRebirthAfterBrokerLostRetainedAndAgentRestart(t *testing.T) {
 	waitFresh(t, jsonl, 10*time.Second)
 
 	ag.kill()
-	e.broker.Restart() // no persistence: retained status and ready are gone
+	if err := e.broker.Restart(); err != nil { // no persistence: retained status and ready are gone
+		t.Fatal(err)
+	}
 	// Wait for the device to reconnect, then wipe what it re-published, as
 	// if the broker had come back after the device's announcement was lost.
 	time.Sleep(2 * time.Second)

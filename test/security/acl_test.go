@@ -137,7 +137,9 @@ func TestRefusedClients(t *testing.T) {
 				expCert, expKey := b.CA.Issue(t, "kitchen", "expired", Expired())
 				revCert, revKey := b.CA.Issue(t, "garden", "revoked")
 				b.CA.Revoke(t, revCert)
-				b.Restart() // Mosquitto reads the revocation list at start
+				if err := b.Restart(); err != nil { // Mosquitto reads the revocation list at start
+					t.Fatal(err)
+				}
 				cases = append(cases,
 					attempt{name: "expired certificate", user: "kitchen", cert: expCert, key: expKey},
 					attempt{name: "revoked certificate", user: "garden", cert: revCert, key: revKey},

@@ -81,7 +81,9 @@ func TestPKIScript(t *testing.T) {
 		t.Fatalf("glowcast-pki revoke garden: %v\n%s", err, out)
 	}
 	for auth, b := range brokers {
-		b.Restart()
+		if err := b.Restart(); err != nil {
+			t.Fatal(err)
+		}
 		cfg := gardenCert
 		if auth == AuthPassword {
 			cfg = gardenPass

@@ -1,11 +1,14 @@
-// Package mqtttest starts a real Mosquitto broker for tests: its own process
-// on a free loopback port, stopped (or restarted) by the test, running the
-// broker config glowcast ships (configs/mosquitto/glowcast.conf) with only
-// the port, TLS material and paths swapped.
+// Package mqtttest is the test kit's one Mosquitto launcher and MQTT
+// watcher: a real broker as its own process on a free loopback port,
+// stopped (or restarted) by its owner, running the broker config glowcast
+// ships (configs/mosquitto/glowcast.conf) with only the port, TLS material
+// and paths swapped. Run does not need a testing.TB, so the benchmark uses
+// it too; Start ties a broker to a test.
 package mqtttest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -15,35 +18,35 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/glowcast/glowcast/test/kit/proc"
 )
 
-// Broker is a Mosquitto process owned by one test.
+// Broker is one Mosquitto process.
 type Broker struct {
-	t       testing.TB
 	Port    int
 	Dir     string
 	Persist bool
 	extra   string
 	listen  func(port int) string
-	cmd     *exec.Cmd
-	done    chan struct{}
+	shipped []byte
+	p       *proc.Proc
 }
 
-// Binary finds mosquitto; tests fail (not skip) without it, since CI
+// Binary finds mosquitto; suites fail (not skip) without it, since CI
 // installs it.
-func Binary(t testing.TB) string {
+func Binary() (string, error) {
 	for _, p := range []string{os.Getenv("MOSQUITTO"), "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"} {
 		if p != "" {
 			if _, err := os.Stat(p); err == nil {
-				return p
+				return p, nil
 			}
 		}
 	}
 	if p, err := exec.LookPath("mosquitto"); err == nil {
-		return p
+		return p, nil
 	}
-	t.Fatal("mosquitto not found: install it (apt-get install -y mosquitto) or set $MOSQUITTO")
-	return ""
+	return "", errors.New("mosquitto not found: install it (apt-get install -y mosquitto) or set $MOSQUITTO")
 }
 
 // Option changes how the broker is started.
@@ -63,16 +66,38 @@ func WithListener(listen func(port int) string) Option {
 	return func(b *Broker) { b.listen = listen }
 }
 
-// Start runs Mosquitto on a free loopback port; it is killed at test end.
+// WithShipped takes the shipped glowcast.conf from text instead of this
+// source tree (for a program run away from it, the benchmark).
+func WithShipped(text []byte) Option { return func(b *Broker) { b.shipped = text } }
+
+// Start runs Mosquitto for a test on a free loopback port; it is stopped at
+// test end.
 func Start(t testing.TB, opts ...Option) *Broker {
 	t.Helper()
-	b := &Broker{t: t, Dir: t.TempDir(), Port: FreePort(t)}
+	b, err := Run(t.TempDir(), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Stop)
+	return b
+}
+
+// Run runs Mosquitto on a free loopback port with its config, log and
+// persistence in dir, and returns once the port accepts TCP. The caller
+// stops it.
+func Run(dir string, opts ...Option) (*Broker, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	b := &Broker{Dir: dir, Port: port}
 	for _, o := range opts {
 		o(b)
 	}
-	b.start()
-	t.Cleanup(b.Stop)
-	return b
+	if err := b.start(); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // URL is the broker's tcp:// URL.
@@ -81,18 +106,24 @@ func (b *Broker) URL() string { return fmt.Sprintf("tcp://127.0.0.1:%d", b.Port)
 // Addr is host:port.
 func (b *Broker) Addr() string { return fmt.Sprintf("127.0.0.1:%d", b.Port) }
 
-func (b *Broker) start() {
-	b.t.Helper()
+// Proc is the broker's process, for its pid and /proc figures.
+func (b *Broker) Proc() *proc.Proc { return b.p }
+
+func (b *Broker) start() error {
 	var conf string
 	if b.listen != nil {
 		conf = b.listen(b.Port) + "\n"
 	} else {
-		shipped, err := os.ReadFile(ShippedPath())
-		if err != nil {
-			b.t.Fatal(err)
+		shipped := b.shipped
+		if shipped == nil {
+			var err error
+			if shipped, err = os.ReadFile(ShippedPath()); err != nil {
+				return err
+			}
 		}
+		var err error
 		if conf, err = ShippedConfig(shipped, b.Port, nil); err != nil {
-			b.t.Fatal(err)
+			return err
 		}
 	}
 	if b.Persist {
@@ -103,36 +134,31 @@ func (b *Broker) start() {
 	conf += b.extra
 	path := filepath.Join(b.Dir, "mosquitto.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-		b.t.Fatal(err)
+		return err
 	}
-	log, err := os.OpenFile(filepath.Join(b.Dir, "mosquitto.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	bin, err := Binary()
 	if err != nil {
-		b.t.Fatal(err)
+		return err
 	}
-	cmd := exec.Command(Binary(b.t), "-c", path)
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		b.t.Fatalf("start mosquitto: %v", err)
+	if b.p == nil {
+		b.p = proc.New("mosquitto", bin, filepath.Join(b.Dir, "mosquitto.log"), []string{"-c", path})
 	}
-	b.cmd = cmd
-	b.done = make(chan struct{})
-	go func() { cmd.Wait(); log.Close(); close(b.done) }()
+	if err := b.p.Start(); err != nil {
+		return err
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", b.Addr(), 200*time.Millisecond)
 		if err == nil {
 			c.Close()
-			return
+			return nil
 		}
-		select {
-		case <-b.done:
-			out, _ := os.ReadFile(filepath.Join(b.Dir, "mosquitto.log"))
-			b.t.Fatalf("mosquitto exited at start:\n%s", out)
-		default:
+		if !b.p.Alive() {
+			return fmt.Errorf("mosquitto exited at start:\n%s", b.p.Log())
 		}
 		if time.Now().After(deadline) {
-			b.t.Fatalf("mosquitto did not listen on %s", b.Addr())
+			b.p.Kill()
+			return fmt.Errorf("mosquitto did not listen on %s:\n%s", b.Addr(), b.p.Log())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -140,53 +166,41 @@ func (b *Broker) start() {
 
 // Stop ends the broker gracefully (SIGTERM: it saves persistence and
 // publishes wills of connected clients, as a real shutdown does).
-func (b *Broker) Stop() {
-	if b.cmd == nil {
-		return
-	}
-	b.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-b.done:
-	case <-time.After(5 * time.Second):
-		b.cmd.Process.Kill()
-		<-b.done
-	}
-	b.cmd = nil
-}
+func (b *Broker) Stop() { b.p.Signal(syscall.SIGTERM, 5*time.Second) }
 
 // Kill ends the broker with SIGKILL: nothing saved since the last autosave.
-func (b *Broker) Kill() {
-	if b.cmd == nil {
-		return
-	}
-	b.cmd.Process.Kill()
-	<-b.done
-	b.cmd = nil
-}
+func (b *Broker) Kill() { b.p.Kill() }
 
 // Restart stops and starts the broker on the same port. Without
 // persistence every retained message is gone afterwards.
-func (b *Broker) Restart() {
-	b.t.Helper()
+func (b *Broker) Restart() error {
 	b.Stop()
-	b.start()
+	return b.start()
 }
 
 // Log returns the broker's log so far, for failure messages.
 func (b *Broker) Log() string {
-	out, _ := os.ReadFile(filepath.Join(b.Dir, "mosquitto.log"))
+	out, _ := os.ReadFile(b.p.LogPath())
 	return strings.TrimSpace(string(out))
 }
 
 // FreePort returns a loopback TCP port that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freePort()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return port
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // WaitFor polls cond every 10ms until it holds or timeout passes.

@@ -1,0 +1,127 @@
+package mqtttest
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/glowcast/glowcast/mqttmsg"
+)
+
+// Message is one message a Watcher saw.
+type Message struct {
+	Topic    string
+	Payload  []byte
+	Retained bool
+	// At is when it arrived here: the watcher's own clock, never a
+	// program's.
+	At time.Time
+}
+
+// Watcher is the test kit's one MQTT observer: a plain paho client beside
+// the programs under test that records every message on its filters, in
+// arrival order. It reconnects and subscribes again by itself, so it
+// survives a broker restart.
+type Watcher struct {
+	c    mqtt.Client
+	mu   sync.Mutex
+	msgs []Message
+	last map[string][]byte
+}
+
+// Watch connects to brokerURL as clientID and subscribes to filters (QoS 1).
+// It returns once the first subscription is in place.
+func Watch(brokerURL, clientID string, filters ...string) (*Watcher, error) {
+	if len(filters) == 0 {
+		return nil, errors.New("mqtttest: watch needs at least one filter")
+	}
+	w := &Watcher{last: map[string][]byte{}}
+	subs := map[string]byte{}
+	for _, f := range filters {
+		subs[f] = 1
+	}
+	subscribed := make(chan error, 1)
+	opts := mqtt.NewClientOptions().AddBroker(brokerURL).SetClientID(clientID).
+		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(100 * time.Millisecond).
+		SetMaxReconnectInterval(250 * time.Millisecond).SetCleanSession(true).SetOrderMatters(true)
+	opts.SetOnConnectHandler(func(c mqtt.Client) {
+		// On paho's connect goroutine: do not wait here, say when done.
+		tok := c.SubscribeMultiple(subs, w.onMsg)
+		go func() {
+			tok.Wait()
+			select {
+			case subscribed <- tok.Error():
+			default:
+			}
+		}()
+	})
+	w.c = mqtt.NewClient(opts)
+	w.c.Connect()
+	select {
+	case err := <-subscribed:
+		if err != nil {
+			w.Close()
+			return nil, fmt.Errorf("mqtttest: watcher subscribe: %w", err)
+		}
+	case <-time.After(10 * time.Second):
+		w.Close()
+		return nil, fmt.Errorf("mqtttest: watcher not subscribed to %s within 10s", brokerURL)
+	}
+	return w, nil
+}
+
+func (w *Watcher) onMsg(_ mqtt.Client, m mqtt.Message) {
+	msg := Message{Topic: m.Topic(), Payload: append([]byte(nil), m.Payload()...), Retained: m.Retained(), At: time.Now()}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.msgs = append(w.msgs, msg)
+	w.last[msg.Topic] = msg.Payload
+}
+
+// Last is the newest payload seen on topic, retained or live; nil if none.
+func (w *Watcher) Last(topic string) []byte {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.last[topic]
+}
+
+// Messages returns the messages seen on topics matching filter, oldest
+// first.
+func (w *Watcher) Messages(filter string) []Message {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []Message
+	for _, m := range w.msgs {
+		if mqttmsg.Match(filter, m.Topic) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Arrivals returns when live (not retained) messages arrived on topics
+// matching filter, oldest first: a retained one is only a replay.
+func (w *Watcher) Arrivals(filter string) []time.Time {
+	var out []time.Time
+	for _, m := range w.Messages(filter) {
+		if !m.Retained {
+			out = append(out, m.At)
+		}
+	}
+	return out
+}
+
+// Publish sends payload at QoS 1 and waits for the broker's ack.
+func (w *Watcher) Publish(topic string, payload []byte, retained bool) error {
+	tok := w.c.Publish(topic, 1, retained, payload)
+	if !tok.WaitTimeout(5 * time.Second) {
+		return fmt.Errorf("mqtttest: publish %s: no ack within 5s", topic)
+	}
+	return tok.Error()
+}
+
+// Close disconnects.
+func (w *Watcher) Close() { w.c.Disconnect(50) }
