@@ -100,7 +100,6 @@ func Run(ctx context.Context, cfg agent.Config, o Options) []Result {
 	return rs
 }
 
-
 func checkBroker(ctx context.Context, cfg agent.Config, o Options) []Result {
 	br := Result{Check: "broker"}
 	acl := Result{Check: "acl"}

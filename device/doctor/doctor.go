@@ -609,4 +609,3 @@ func kernelClockSynced() (bool, error) {
 	const staUnsync = 0x0040
 	return tx.Status&staUnsync == 0, nil
 }
-
