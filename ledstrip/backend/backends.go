@@ -1,10 +1,13 @@
 package backend
 
 import (
+	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image/color"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"strings"
@@ -25,17 +28,77 @@ type nopWriter struct{}
 func (nopWriter) writePixels([]color.RGBA, ledstrip.Frame) error { return nil }
 func (nopWriter) close() error                                   { return nil }
 
-// jsonlRecord is one line of the jsonl backend. Field names are fixed: tests
+// Record is one line of the jsonl backend. Field names are fixed: tests
 // outside this repository read them.
-type jsonlRecord struct {
-	TS    string         `json:"ts"`
-	RGB   []string       `json:"rgb"`
+type Record struct {
+	TS  time.Time `json:"ts"`
+	RGB []string  `json:"rgb"`
+	// Temps are the frame's temperatures; null marks a missing one.
 	Temps []*float64     `json:"temps_c"`
 	State ledstrip.State `json:"state"`
 	// Source is "sample" for the bundled demo forecast, else omitted.
 	Source string `json:"source,omitempty"`
 	// Brightness is the brightness setting in force, 0…100.
 	Brightness int `json:"brightness"`
+}
+
+// ReadJSONL reads every record of a jsonl strip file; a file that does
+// not exist yet holds none.
+func ReadJSONL(path string) ([]Record, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []Record
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var r Record
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			return out, fmt.Errorf("ledstrip: %s: jsonl record %q: %w", path, sc.Text(), err)
+		}
+		out = append(out, r)
+	}
+	return out, sc.Err()
+}
+
+// LastJSONL reads the newest record of a jsonl strip file, reading only
+// its tail (the file grows with every frame); ok is false while it has
+// none.
+func LastJSONL(path string) (r Record, ok bool, err error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Record{}, false, nil
+	}
+	if err != nil {
+		return Record{}, false, err
+	}
+	defer f.Close()
+	const tail = 8 << 10 // many records: one is a few hundred bytes
+	if fi, err := f.Stat(); err == nil && fi.Size() > tail {
+		if _, err := f.Seek(fi.Size()-tail, io.SeekStart); err != nil {
+			return Record{}, false, err
+		}
+	}
+	var last []byte
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		last = append(last[:0], sc.Bytes()...)
+	}
+	if err := sc.Err(); err != nil {
+		return Record{}, false, err
+	}
+	if len(last) == 0 {
+		return Record{}, false, nil
+	}
+	if err := json.Unmarshal(last, &r); err != nil {
+		return Record{}, false, fmt.Errorf("ledstrip: %s: last jsonl record: %w", path, err)
+	}
+	return r, true, nil
 }
 
 type jsonlWriter struct{ f *os.File }
@@ -49,7 +112,7 @@ func openJSONL(path string) (*jsonlWriter, error) {
 }
 
 func (w *jsonlWriter) writePixels(px []color.RGBA, f ledstrip.Frame) error {
-	rec := jsonlRecord{TS: f.TS.UTC().Format(time.RFC3339Nano), State: f.State, Source: f.Source, Brightness: f.BrightnessPercent(), RGB: make([]string, len(px))}
+	rec := Record{TS: f.TS.UTC(), State: f.State, Source: f.Source, Brightness: f.BrightnessPercent(), RGB: make([]string, len(px))}
 	for i, c := range px {
 		rec.RGB[i] = ledstrip.Hex(c)
 	}

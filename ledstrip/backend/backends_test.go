@@ -139,3 +139,50 @@ func TestOpenSpecs(t *testing.T) {
 		})
 	}
 }
+
+func TestReadJSONL(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "leds.jsonl")
+	if recs, err := backend.ReadJSONL(path); err != nil || recs != nil {
+		t.Fatalf("missing file: got %v, %v; want no records and no error", recs, err)
+	}
+	if _, ok, err := backend.LastJSONL(path); ok || err != nil {
+		t.Fatalf("missing file: LastJSONL ok %v err %v, want neither", ok, err)
+	}
+	s, err := backend.Open("jsonl:"+path, backend.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := time.Date(2025, 3, 1, 12, 0, 0, 5, time.UTC)
+	// Enough frames that the last one lies beyond LastJSONL's tail window.
+	for i := range 100 {
+		f := ledstrip.Frame{TS: ts.Add(time.Duration(i) * time.Second), State: ledstrip.StateFresh, Temps: []float64{float64(i), math.NaN(), 3, 4, 5}, Source: "sample"}
+		if err := s.Show(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := backend.ReadJSONL(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 101 {
+		t.Fatalf("got %d records, want 100 frames and the off frame", len(recs))
+	}
+	r := recs[99]
+	if !r.TS.Equal(ts.Add(99*time.Second)) || r.State != ledstrip.StateFresh || r.Source != "sample" || len(r.RGB) != 5 ||
+		r.Temps[0] == nil || *r.Temps[0] != 99 || r.Temps[1] != nil {
+		t.Errorf("record 99: %+v", r)
+	}
+	last, ok, err := backend.LastJSONL(path)
+	if err != nil || !ok || last.State != ledstrip.StateOff || !reflect.DeepEqual(last, recs[100]) {
+		t.Errorf("LastJSONL = %+v, %v, %v; want the off frame %+v", last, ok, err, recs[100])
+	}
+	if err := os.WriteFile(path, []byte("{\"ts\":\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := backend.ReadJSONL(path); err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("a broken record: got %v, want an error naming the file", err)
+	}
+}

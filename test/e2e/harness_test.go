@@ -4,27 +4,20 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/glowcast/glowcast/ledstrip/backend"
 	"github.com/glowcast/glowcast/protocol"
 	"github.com/glowcast/glowcast/test/kit/binaries"
+	"github.com/glowcast/glowcast/test/kit/metrics"
 	"github.com/glowcast/glowcast/test/kit/mqtttest"
+	"github.com/glowcast/glowcast/test/kit/proc"
 	"github.com/glowcast/glowcast/test/kit/weathertest"
 )
 
@@ -32,114 +25,40 @@ var binDir string
 
 func TestMain(m *testing.M) { binaries.Main(m, &binDir) }
 
-// proc is one of our binaries running as its own process.
-type proc struct {
-	t      *testing.T
-	offset int64 // where this run's log starts
-	name   string
-	args   []string
-	log    string
-	cmd    *exec.Cmd
-	done   chan struct{}
-	err    error
-}
-
-func start(t *testing.T, name string, args ...string) *proc {
+// start runs one of our binaries for the test; at the end it is stopped
+// with SIGTERM and must exit cleanly, and must not have crashed before.
+func start(t *testing.T, name string, args ...string) *proc.Proc {
 	t.Helper()
-	p := &proc{t: t, name: name, args: args, log: filepath.Join(t.TempDir(), name+".log")}
-	p.start()
-	t.Cleanup(func() { p.stop(syscall.SIGTERM) })
+	p := proc.New(name, filepath.Join(binDir, name), filepath.Join(t.TempDir(), name+".log"), args)
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := p.Stop(); err != nil {
+			t.Errorf("%v\n%s", err, p.Log())
+		}
+		for _, c := range p.TakeCrashes() {
+			t.Error(c)
+		}
+	})
 	return p
 }
 
-func (p *proc) start() {
-	p.t.Helper()
-	lf, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	if fi, err := lf.Stat(); err == nil {
-		p.offset = fi.Size()
-	}
-	p.cmd = exec.Command(filepath.Join(binDir, p.name), p.args...)
-	p.cmd.Stdout, p.cmd.Stderr = lf, lf
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
-		p.t.Fatal(err)
-	}
-	p.done = make(chan struct{})
-	go func() { p.err = p.cmd.Wait(); lf.Close(); close(p.done) }()
-}
-
-// stop ends the process with sig and waits; it reports a crash (any exit
-// other than by our signal or a clean 0).
-func (p *proc) stop(sig syscall.Signal) {
-	if p.cmd == nil {
-		return
-	}
-	p.cmd.Process.Signal(sig)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.done
-		p.t.Errorf("%s did not stop within 10s of %v\n%s", p.name, sig, p.logText())
-	}
-	if sig == syscall.SIGTERM && p.err != nil {
-		p.t.Errorf("%s exited with %v after SIGTERM\n%s", p.name, p.err, p.logText())
-	}
-	p.cmd = nil
-}
-
-func (p *proc) kill()    { p.stop(syscall.SIGKILL) }
-func (p *proc) restart() { p.start() }
-
-func (p *proc) alive() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
-// logText is the log of the current run.
-func (p *proc) logText() string {
-	b, _ := os.ReadFile(p.log)
-	if int64(len(b)) >= p.offset {
-		b = b[p.offset:]
-	}
-	return string(b)
-}
-
-// frame is one line of the jsonl strip.
-type frame struct {
-	TS    time.Time  `json:"ts"`
-	RGB   []string   `json:"rgb"`
-	Temps []*float64 `json:"temps_c"`
-	State string     `json:"state"`
-}
-
-func readFrames(t *testing.T, path string) []frame {
+// restart starts p again after a kill.
+func restart(t *testing.T, p *proc.Proc) {
 	t.Helper()
-	f, err := os.Open(path)
-	if os.IsNotExist(err) {
-		return nil
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
 	}
+}
+
+func readFrames(t *testing.T, path string) []backend.Record {
+	t.Helper()
+	recs, err := backend.ReadJSONL(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	var out []frame
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var fr frame
-		if err := json.Unmarshal(sc.Bytes(), &fr); err != nil {
-			t.Fatalf("jsonl line %q: %v", sc.Text(), err)
-		}
-		out = append(out, fr)
-	}
-	return out
+	return recs
 }
 
 // env is one broker, one weather server and helpers around them.
@@ -147,13 +66,18 @@ type env struct {
 	t       *testing.T
 	broker  *mqtttest.Broker
 	weather *weathertest.Server
-	watch   *watcher
+	watch   *mqtttest.Watcher
 }
 
 func newEnv(t *testing.T, opts ...mqtttest.Option) *env {
 	e := &env{t: t, broker: mqtttest.Start(t, opts...), weather: weathertest.New()}
 	t.Cleanup(e.weather.Close)
-	e.watch = newWatcher(t, e.broker.URL())
+	w, err := mqtttest.Watch(e.broker.URL(), "e2e-watcher-"+protocol.RandomID(), protocol.Prefix+"/#")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	e.watch = w
 	return e
 }
 
@@ -179,58 +103,15 @@ func (e *env) deviceArgs(id, jsonl, stateDir string) []string {
 		"--state-dir", stateDir, "--stale-after", "1h", "--log-level", "debug"}
 }
 
-// watcher subscribes to everything glowcast and records it.
-type watcher struct {
-	t  *testing.T
-	c  mqtt.Client
-	mu sync.Mutex
-	// temps arrivals (non-retained) per device
-	temps    map[string][]time.Time
-	retained map[string][]byte
+// tempsTimes are the arrivals of live temps for dev.
+func (e *env) tempsTimes(dev string) []time.Time {
+	return e.watch.Arrivals(protocol.DeviceTopic(dev, protocol.SideAgent, protocol.MsgTemps))
 }
 
-func newWatcher(t *testing.T, broker string) *watcher {
-	w := &watcher{t: t, temps: map[string][]time.Time{}, retained: map[string][]byte{}}
-	opts := mqtt.NewClientOptions().AddBroker(broker).SetClientID("e2e-watcher-" + strconv.Itoa(os.Getpid())).
-		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(100 * time.Millisecond).
-		SetMaxReconnectInterval(200 * time.Millisecond).SetCleanSession(true)
-	opts.SetOnConnectHandler(func(c mqtt.Client) {
-		c.Subscribe(protocol.Prefix+"/#", 1, w.onMsg)
-	})
-	w.c = mqtt.NewClient(opts)
-	tok := w.c.Connect()
-	tok.WaitTimeout(5 * time.Second)
-	t.Cleanup(func() { w.c.Disconnect(50) })
-	return w
-}
-
-func (w *watcher) onMsg(_ mqtt.Client, m mqtt.Message) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	parts := strings.Split(m.Topic(), "/")
-	if len(parts) == 5 && parts[3] == "agent" && parts[4] == "temps" && !m.Retained() {
-		w.temps[parts[2]] = append(w.temps[parts[2]], time.Now())
-	}
-	w.retained[m.Topic()] = append([]byte(nil), m.Payload()...)
-}
-
-func (w *watcher) tempsTimes(dev string) []time.Time {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return append([]time.Time(nil), w.temps[dev]...)
-}
-
-func (w *watcher) last(topic string) []byte {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.retained[topic]
-}
-
-func (w *watcher) publish(topic string, payload []byte, retained bool) {
-	w.t.Helper()
-	tok := w.c.Publish(topic, 1, retained, payload)
-	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		w.t.Fatalf("publish %s: %v", topic, tok.Error())
+func (e *env) publish(topic string, payload []byte, retained bool) {
+	e.t.Helper()
+	if err := e.watch.Publish(topic, payload, retained); err != nil {
+		e.t.Fatal(err)
 	}
 }
 
@@ -255,11 +136,11 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool,
 // httpAddr finds the agent's HTTP address in its log.
 var httpRE = regexp.MustCompile(`http_addr=(\S+)`)
 
-func agentHTTP(t *testing.T, p *proc) string {
+func agentHTTP(t *testing.T, p *proc.Proc) string {
 	t.Helper()
 	var addr string
 	waitFor(t, 5*time.Second, "agent http address in log", func() bool {
-		m := httpRE.FindAllStringSubmatch(p.logText(), -1)
+		m := httpRE.FindAllStringSubmatch(p.Log(), -1)
 		if len(m) == 0 {
 			return false
 		}
@@ -269,31 +150,21 @@ func agentHTTP(t *testing.T, p *proc) string {
 	return addr
 }
 
-// metric reads one sample from the agent's /metrics.
+// metric reads one sample from the agent's /metrics; 0 when absent.
 func metric(t *testing.T, addr, name string) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
+	m, err := metrics.Scrape(context.Background(), "http://"+addr+"/metrics")
 	if err != nil {
 		t.Fatalf("metrics: %v", err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, name+" ") {
-			v, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimPrefix(line, name)), 64)
-			if err != nil {
-				t.Fatalf("metric line %q: %v", line, err)
-			}
-			return v
-		}
-	}
-	return 0
+	return m[name]
 }
 
-func lastFrame(t *testing.T, path string) (frame, bool) {
-	fs := readFrames(t, path)
-	if len(fs) == 0 {
-		return frame{}, false
+func lastFrame(t *testing.T, path string) (backend.Record, bool) {
+	t.Helper()
+	r, ok, err := backend.LastJSONL(path)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return fs[len(fs)-1], true
+	return r, ok
 }

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -63,10 +62,10 @@ func TestSettingsEndToEnd(t *testing.T) {
 	reportTopic := "glowcast/v1/kitchen/device/settings"
 	reported := func() protocol.Reported {
 		var r protocol.Reported
-		json.Unmarshal(e.watch.last(reportTopic), &r)
+		json.Unmarshal(e.watch.Last(reportTopic), &r)
 		return r
 	}
-	logs := func() string { return ag.logText() + "\n---\n" + dev.logText() }
+	logs := func() string { return ag.Log() + "\n---\n" + dev.Log() }
 
 	// 1. Through the API.
 	if code := patch(t, addr, "kitchen", "", `{"brightness":40}`); code != http.StatusUnauthorized {
@@ -97,12 +96,12 @@ func TestSettingsEndToEnd(t *testing.T) {
 
 	// 2b. Through an MQTT command as Home Assistant's light sends it
 	// (command_on_template with brightness 153/255 → 60 %).
-	e.watch.publish("glowcast/v1/kitchen/light/set", []byte(`{"on":true,"brightness":60}`), false)
+	e.publish("glowcast/v1/kitchen/light/set", []byte(`{"on":true,"brightness":60}`), false)
 	waitFor(t, 10*time.Second, "frame on at 60 %", func() bool {
 		f := lastSettingsFrame(t, jsonl)
 		return f.State == "fresh" && f.Brightness != nil && *f.Brightness == 60
 	}, logs)
-	e.watch.publish("glowcast/v1/kitchen/light/set", []byte(`{"on":false}`), false)
+	e.publish("glowcast/v1/kitchen/light/set", []byte(`{"on":false}`), false)
 	waitFor(t, 10*time.Second, "frame off again", func() bool { return lastSettingsFrame(t, jsonl).State == "off" }, logs)
 	waitFor(t, 5*time.Second, "report of off at 60 %", func() bool {
 		r := reported()
@@ -116,17 +115,17 @@ func TestSettingsEndToEnd(t *testing.T) {
 		t.Errorf("glowcast set brightness=150: err %v, output %s; want a refusal naming brightness", err, out)
 	}
 	// A bad message on the wire reaches the device and is refused whole.
-	e.watch.publish("glowcast/v1/kitchen/agent/settings", []byte(`{"version":`+strconv.FormatUint(v+1, 10)+`,"on":true,"unit":"K"}`), true)
+	e.publish("glowcast/v1/kitchen/agent/settings", []byte(`{"version":`+strconv.FormatUint(v+1, 10)+`,"on":true,"unit":"K"}`), true)
 	waitFor(t, 5*time.Second, "refusal reported", func() bool { return reported().Errors["unit"] != "" }, logs)
 	if f := lastSettingsFrame(t, jsonl); f.State != "off" {
 		t.Errorf("after a refused message the strip is %q, want off", f.State)
 	}
 	// Leave a valid retained message again (as the agent would).
-	e.watch.publish("glowcast/v1/kitchen/agent/settings", []byte(`{"version":`+strconv.FormatUint(v+2, 10)+`,"on":false,"brightness":60}`), true)
+	e.publish("glowcast/v1/kitchen/agent/settings", []byte(`{"version":`+strconv.FormatUint(v+2, 10)+`,"on":false,"brightness":60}`), true)
 	waitFor(t, 5*time.Second, "valid settings back", func() bool { r := reported(); return r.Version == v+2 && len(r.Errors) == 0 }, logs)
 
 	// 4. The agent is SIGKILLed; a new one adopts the retained version.
-	ag.kill()
+	ag.Kill()
 	ag2 := start(t, "glowcast-agent", e.agentArgs(agentState, "--api-token-file", tok)...)
 	addr2 := agentHTTP(t, ag2)
 	if code := patch(t, addr2, "kitchen", "e2e-token", `{"brightness":25}`); code != 200 {
@@ -138,14 +137,16 @@ func TestSettingsEndToEnd(t *testing.T) {
 	}, logs)
 
 	// 5. The device restarts without any agent: it comes back off, at 25 %.
-	ag2.kill()
-	dev.stop(syscall.SIGTERM)
-	dev.restart()
+	ag2.Kill()
+	if err := dev.Stop(); err != nil {
+		t.Fatalf("%v\n%s", err, dev.Log())
+	}
+	restart(t, dev)
 	waitFor(t, 10*time.Second, "restarted device off", func() bool {
 		f := lastSettingsFrame(t, jsonl)
 		return f.State == "off" && f.Brightness != nil && *f.Brightness == 25
 	}, logs)
-	if !strings.Contains(dev.logText(), "saved settings in force") {
-		t.Errorf("the restarted device did not start from its saved settings:\n%s", dev.logText())
+	if !strings.Contains(dev.Log(), "saved settings in force") {
+		t.Errorf("the restarted device did not start from its saved settings:\n%s", dev.Log())
 	}
 }

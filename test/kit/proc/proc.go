@@ -49,6 +49,21 @@ func (p *Proc) Name() string { return p.name }
 // Bin is the program's path.
 func (p *Proc) Bin() string { return p.bin }
 
+// Args are the arguments of the next Start.
+func (p *Proc) Args() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.args...)
+}
+
+// SetArgs replaces the arguments of the next Start (a restart with
+// another configuration).
+func (p *Proc) SetArgs(args []string) {
+	p.mu.Lock()
+	p.args = args
+	p.mu.Unlock()
+}
+
 // Start runs the program (again). The process gets SIGKILL if the runner's
 // thread dies, so a crashed test leaves nothing behind.
 func (p *Proc) Start() error {
@@ -127,7 +142,8 @@ func (p *Proc) AllowExit() {
 }
 
 // Signal sends sig and waits up to wait for the exit, then kills. After
-// SIGTERM any exit but a clean one is an error.
+// SIGTERM any exit but a clean one is an error. A run that has ended
+// already is left as it is.
 func (p *Proc) Signal(sig syscall.Signal, wait time.Duration) error {
 	p.mu.Lock()
 	cmd, done := p.cmd, p.done
@@ -135,6 +151,11 @@ func (p *Proc) Signal(sig syscall.Signal, wait time.Duration) error {
 	p.mu.Unlock()
 	if cmd == nil {
 		return nil
+	}
+	select {
+	case <-done:
+		return nil // ended already; an unasked end is in TakeCrashes
+	default:
 	}
 	cmd.Process.Signal(sig)
 	select {

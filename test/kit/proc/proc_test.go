@@ -92,6 +92,15 @@ func TestAllowExit(t *testing.T) {
 	if err := p.Signal(syscall.SIGTERM, time.Second); err != nil {
 		t.Errorf("signalling an exited process: %v", err)
 	}
+	// A killed run stopped again is no error: cleanups stop what a test
+	// may have killed.
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p.Kill()
+	if err := p.Stop(); err != nil {
+		t.Errorf("Stop after Kill: %v", err)
+	}
 }
 
 func waitLog(t *testing.T, p *Proc, s string) {
