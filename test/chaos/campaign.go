@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/glowcast/glowcast/test/kit/proc"
 )
 
 const sigterm = syscall.SIGTERM
@@ -152,13 +154,13 @@ func Run(t testing.TB, cfg Config) *Report {
 			c.rig.close()
 		}
 		for _, d := range c.devices {
-			if err := d.proc.signal(sigterm, 10*time.Second); err != nil {
+			if err := d.proc.Signal(sigterm, 10*time.Second); err != nil {
 				c.record("shutdown", err.Error())
 			}
 		}
 		for _, a := range c.agents {
-			if a.alive() {
-				if err := a.signal(sigterm, 10*time.Second); err != nil {
+			if a.Alive() {
+				if err := a.Signal(sigterm, 10*time.Second); err != nil {
 					c.record("shutdown", err.Error())
 				}
 			}
@@ -260,7 +262,7 @@ func (c *campaign) round(ctx context.Context, i int, name string) {
 		c.strictCheck(name, rd.strictFrom, time.Now())
 	}
 	for _, p := range c.allProcs() {
-		for _, cr := range p.takeCrashes() {
+		for _, cr := range p.TakeCrashes() {
 			c.record(name, "crash: "+cr)
 		}
 	}
@@ -275,10 +277,10 @@ func (c *campaign) round(ctx context.Context, i int, name string) {
 	}
 }
 
-func (c *campaign) allProcs() []*proc {
-	var ps []*proc
+func (c *campaign) allProcs() []*proc.Proc {
+	var ps []*proc.Proc
 	for _, a := range c.agents {
-		ps = append(ps, a.proc)
+		ps = append(ps, a.Proc)
 	}
 	for _, d := range c.devices {
 		ps = append(ps, d.proc)
@@ -319,7 +321,7 @@ func (c *campaign) quietWindow(fault string) {
 	to := time.Now()
 	after := c.weatherCounts()
 	for i, d := range c.devices {
-		got := len(c.watch.between(d.id, from, to))
+		got := len(c.tempsBetween(d.id, from, to))
 		if got > n+1 {
 			c.record(fault, fmt.Sprintf("%s got %d temps in %d intervals: more than one cycle", d.id, got, n))
 		}
@@ -336,7 +338,7 @@ func (c *campaign) quietWindow(fault string) {
 // interval are two cycles.
 func (c *campaign) strictCheck(fault string, from, to time.Time) {
 	for _, d := range c.devices {
-		ts := c.watch.between(d.id, from, to)
+		ts := c.tempsBetween(d.id, from, to)
 		for i := 1; i < len(ts); i++ {
 			if gap := ts[i].Sub(ts[i-1]); gap < c.cfg.Interval/2 {
 				c.record(fault, fmt.Sprintf("%s got two temps %v apart: two cycles", d.id, gap.Round(time.Millisecond)))
@@ -368,14 +370,14 @@ func (c *campaign) watchMetrics(ctx context.Context) {
 			if !ok {
 				continue
 			}
-			key := fmt.Sprintf("%s-%d", a.name, a.pid())
+			key := fmt.Sprintf("%s-%d", a.Name(), a.Pid())
 			if v := m["glowcast_agent_parallel_cycle_violations_total"]; v > 0 && !reported[key+"p"] {
 				reported[key+"p"] = true
-				c.record("metrics", fmt.Sprintf("%s reports %v parallel cycle runs", a.name, v))
+				c.record("metrics", fmt.Sprintf("%s reports %v parallel cycle runs", a.Name(), v))
 			}
 			if v := m["glowcast_agent_cycles_running"]; v > float64(len(c.devices)) && !reported[key+"c"] {
 				reported[key+"c"] = true
-				c.record("metrics", fmt.Sprintf("%s reports %v cycles for %d devices", a.name, v, len(c.devices)))
+				c.record("metrics", fmt.Sprintf("%s reports %v cycles for %d devices", a.Name(), v, len(c.devices)))
 			}
 		}
 	}
@@ -384,19 +386,19 @@ func (c *campaign) watchMetrics(ctx context.Context) {
 // dump prints the tails of every log, for a failed recovery.
 func (c *campaign) dump() {
 	for _, p := range c.allProcs() {
-		fmt.Fprintf(c.cfg.Out, "--- %s (alive=%v) ---\n%s\n", p.name, p.alive(), tail(p.logText(), 15))
+		fmt.Fprintf(c.cfg.Out, "--- %s (alive=%v) ---\n%s\n", p.Name(), p.Alive(), proc.Tail(p.Log(), 15))
 	}
 }
 
 func (c *campaign) sample(began time.Time) {
 	a := c.agent()
-	s := Sample{At: time.Since(began).Round(time.Second), AgentPID: a.pid(), AgentAge: time.Since(a.started).Round(time.Second),
-		WeatherRequests: c.weather.Total(), TempsMessages: c.watch.total()}
+	s := Sample{At: time.Since(began).Round(time.Second), AgentPID: a.Pid(), AgentAge: time.Since(a.Started()).Round(time.Second),
+		WeatherRequests: c.weather.Total(), TempsMessages: c.tempsTotal()}
 	if m, ok := c.metrics(a); ok {
 		s.AgentHeap, s.AgentGoroutines, s.AgentFDs = m["go_memstats_heap_alloc_bytes"], m["go_goroutines"], m["process_open_fds"]
 	}
 	for _, d := range c.devices {
-		if ps, err := readProcStats(d.proc.pid()); err == nil {
+		if ps, err := proc.ReadStats(d.proc.Pid()); err == nil {
 			s.DeviceRSSMax = max(s.DeviceRSSMax, ps.RSS)
 			s.DeviceThreadsMax = max(s.DeviceThreadsMax, ps.Threads)
 			s.DeviceFDsMax = max(s.DeviceFDsMax, ps.FDs)

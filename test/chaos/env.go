@@ -1,27 +1,25 @@
 package chaos
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
-	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/glowcast/glowcast/agent"
 	"github.com/glowcast/glowcast/cmd/glowcast/sim"
+	"github.com/glowcast/glowcast/ledstrip"
+	"github.com/glowcast/glowcast/ledstrip/backend"
 	"github.com/glowcast/glowcast/protocol"
+	"github.com/glowcast/glowcast/test/kit/metrics"
 	"github.com/glowcast/glowcast/test/kit/mqtttest"
+	"github.com/glowcast/glowcast/test/kit/proc"
 	"github.com/glowcast/glowcast/test/kit/weathertest"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -37,7 +35,7 @@ type env struct {
 	toxi     *toxiproxy.ApiServer
 	proxy    *toxiproxy.Proxy
 	weather  *weathertest.Server
-	watch    *watcher
+	watch    *mqtttest.Watcher
 	skewFile string
 
 	amu      sync.Mutex   // guards agents against the metrics watcher
@@ -51,7 +49,7 @@ type env struct {
 }
 
 type agentProc struct {
-	*proc
+	*proc.Proc
 	stateDir string
 	httpAddr string
 }
@@ -59,7 +57,7 @@ type agentProc struct {
 type device struct {
 	id       string
 	lat, lon float64
-	proc     *proc
+	proc     *proc.Proc
 	jsonl    string
 	stateDir string
 }
@@ -83,7 +81,13 @@ func newEnv(t testing.TB, cfg Config) *env {
 		t.Fatalf("chaos: starting the broker proxy: %v", err)
 	}
 	t.Cleanup(func() { e.toxi.Collection.Clear() })
-	e.watch = newWatcher(t, e.broker.URL())
+	// The watcher connects to the broker itself, not through the proxy.
+	w, err := mqtttest.Watch(e.broker.URL(), "chaos-watcher-"+protocol.RandomID(), tempsFilter)
+	if err != nil {
+		t.Fatalf("chaos: %v", err)
+	}
+	t.Cleanup(w.Close)
+	e.watch = w
 	if err := os.WriteFile(e.skewFile, []byte("0s"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -125,10 +129,10 @@ func (e *env) startAgent(stateDir string) *agentProc {
 	e.t.Helper()
 	e.agentSeq++
 	name := fmt.Sprintf("agent-%d", e.agentSeq)
-	p := newProc(name, filepath.Join(e.cfg.BinDir, "glowcast-agent"), filepath.Join(e.dir, name+".log"),
+	p := proc.New(name, filepath.Join(e.cfg.BinDir, "glowcast-agent"), filepath.Join(e.dir, name+".log"),
 		e.agentArgs(stateDir), "GLOWCAST_TEST_CLOCK_SKEW_FILE="+e.skewFile)
-	a := &agentProc{proc: p, stateDir: stateDir}
-	if err := p.start(); err != nil {
+	a := &agentProc{Proc: p, stateDir: stateDir}
+	if err := p.Start(); err != nil {
 		e.t.Fatal(err)
 	}
 	e.amu.Lock()
@@ -143,9 +147,9 @@ func (e *env) agent() *agentProc { return e.agents[len(e.agents)-1] }
 func (e *env) restartAgent(a *agentProc, stateDir string) {
 	e.t.Helper()
 	a.stateDir = stateDir
-	a.args = e.agentArgs(stateDir)
+	a.SetArgs(e.agentArgs(stateDir))
 	a.httpAddr = ""
-	if err := a.start(); err != nil {
+	if err := a.Start(); err != nil {
 		e.t.Fatal(err)
 	}
 }
@@ -165,8 +169,8 @@ func (e *env) addDevice(i int) *device {
 	}
 	args := []string{"-config", conf, "--broker", e.proxyURL(), "--device-id", d.id, "--led", "jsonl:" + d.jsonl,
 		"--state-dir", d.stateDir, "--stale-after", (10 * e.cfg.Interval).String(), "--log-level", "info"}
-	d.proc = newProc(d.id, filepath.Join(e.cfg.BinDir, "glowcastd"), filepath.Join(e.dir, d.id+".log"), args)
-	if err := d.proc.start(); err != nil {
+	d.proc = proc.New(d.id, filepath.Join(e.cfg.BinDir, "glowcastd"), filepath.Join(e.dir, d.id+".log"), args)
+	if err := d.proc.Start(); err != nil {
 		e.t.Fatal(err)
 	}
 	e.devices = append(e.devices, d)
@@ -176,72 +180,21 @@ func (e *env) addDevice(i int) *device {
 var httpRE = regexp.MustCompile(`http_addr=(\S+)`)
 
 // metrics scrapes the agent's /metrics; ok is false while it is not up.
-func (e *env) metrics(a *agentProc) (map[string]float64, bool) {
-	if !a.alive() {
+func (e *env) metrics(a *agentProc) (metrics.Samples, bool) {
+	if !a.Alive() {
 		return nil, false
 	}
 	if a.httpAddr == "" {
-		m := httpRE.FindAllStringSubmatch(a.logText(), -1)
+		m := httpRE.FindAllStringSubmatch(a.Log(), -1)
 		if len(m) == 0 {
 			return nil, false
 		}
 		a.httpAddr = m[len(m)-1][1]
 	}
-	c := http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Get("http://" + a.httpAddr + "/metrics")
-	if err != nil {
-		return nil, false
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, false
-	}
-	out := map[string]float64{}
-	for _, line := range strings.Split(string(b), "\n") {
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if i < 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err == nil {
-			out[line[:i]] = v
-		}
-	}
-	return out, true
-}
-
-// frame is one line of the jsonl strip.
-type frame struct {
-	TS    time.Time  `json:"ts"`
-	Temps []*float64 `json:"temps_c"`
-	State string     `json:"state"`
-}
-
-// lastFrame reads the last line of the device's jsonl strip.
-func lastFrame(path string) (frame, bool) {
-	f, err := os.Open(path)
-	if err != nil {
-		return frame{}, false
-	}
-	defer f.Close()
-	// Frames are small; read the tail only, the file grows all campaign.
-	if fi, err := f.Stat(); err == nil && fi.Size() > 8<<10 {
-		f.Seek(fi.Size()-8<<10, io.SeekStart)
-	}
-	var last []byte
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		last = append(last[:0], sc.Bytes()...)
-	}
-	var fr frame
-	if len(last) == 0 || json.Unmarshal(last, &fr) != nil {
-		return frame{}, false
-	}
-	return fr, true
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	m, err := metrics.Scrape(ctx, "http://"+a.httpAddr+"/metrics")
+	return m, err == nil
 }
 
 // savedIssued reads the issued_at of the temps a device keeps on disk.
@@ -264,8 +217,8 @@ func (d *device) freshSince(since time.Time) bool {
 	if err != nil || issued.Before(since) {
 		return false
 	}
-	fr, ok := lastFrame(d.jsonl)
-	if !ok || fr.State != "fresh" {
+	fr, ok, err := backend.LastJSONL(d.jsonl)
+	if err != nil || !ok || fr.State != ledstrip.StateFresh {
 		return false
 	}
 	now := time.Now()
@@ -291,7 +244,7 @@ func (e *env) checkStateFiles() []string {
 				_, err = agent.ParseSaved(strings.TrimSuffix(n, ".json"), b)
 			}
 			if err != nil {
-				bad = append(bad, fmt.Sprintf("%s/%s: %v", a.name, n, err))
+				bad = append(bad, fmt.Sprintf("%s/%s: %v", a.Name(), n, err))
 			}
 		}
 	}
@@ -343,47 +296,14 @@ func (e *env) corruptFiles() []string {
 	return out
 }
 
-// watcher records every temps message on the broker (connected directly,
-// not through the proxy).
-type watcher struct {
-	c     mqtt.Client
-	mu    sync.Mutex
-	temps map[string][]time.Time
-}
+// tempsFilter matches every device's temps.
+var tempsFilter = protocol.DeviceTopic("+", protocol.SideAgent, protocol.MsgTemps)
 
-func newWatcher(t testing.TB, broker string) *watcher {
-	w := &watcher{temps: map[string][]time.Time{}}
-	opts := mqtt.NewClientOptions().AddBroker(broker).SetClientID(fmt.Sprintf("chaos-watcher-%d", os.Getpid())).
-		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(100 * time.Millisecond).
-		SetMaxReconnectInterval(250 * time.Millisecond).SetCleanSession(true)
-	opts.SetOnConnectHandler(func(c mqtt.Client) {
-		c.Subscribe(protocol.Prefix+"/+/agent/temps", 1, w.onMsg)
-	})
-	w.c = mqtt.NewClient(opts)
-	tok := w.c.Connect()
-	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("chaos: watcher connect: %v", tok.Error())
-	}
-	t.Cleanup(func() { w.c.Disconnect(50) })
-	return w
-}
-
-func (w *watcher) onMsg(_ mqtt.Client, m mqtt.Message) {
-	if m.Retained() {
-		return // a replay of the last one on (re)subscribe
-	}
-	parts := strings.Split(m.Topic(), "/")
-	w.mu.Lock()
-	w.temps[parts[2]] = append(w.temps[parts[2]], time.Now())
-	w.mu.Unlock()
-}
-
-// between returns the arrival times for dev in [from, to).
-func (w *watcher) between(dev string, from, to time.Time) []time.Time {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+// tempsBetween returns the arrival times of live temps for dev in
+// [from, to).
+func (e *env) tempsBetween(dev string, from, to time.Time) []time.Time {
 	var out []time.Time
-	for _, t := range w.temps[dev] {
+	for _, t := range e.watch.Arrivals(protocol.DeviceTopic(dev, protocol.SideAgent, protocol.MsgTemps)) {
 		if !t.Before(from) && t.Before(to) {
 			out = append(out, t)
 		}
@@ -391,15 +311,8 @@ func (w *watcher) between(dev string, from, to time.Time) []time.Time {
 	return out
 }
 
-func (w *watcher) total() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	n := 0
-	for _, ts := range w.temps {
-		n += len(ts)
-	}
-	return n
-}
+// tempsTotal counts the live temps seen for every device.
+func (e *env) tempsTotal() int { return len(e.watch.Arrivals(tempsFilter)) }
 
 // sleep waits d or until ctx ends.
 func sleep(ctx context.Context, d time.Duration) {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/glowcast/glowcast/test/kit/proc"
 )
 
 // fault is one kind of trouble. inject starts it and returns when it has
@@ -83,9 +85,9 @@ func agentKill(ctx context.Context, e *env, r *rand.Rand, rd *round) string {
 		sleep(ctx, e.cfg.Interval+jitter(r, e.cfg.Interval/2))
 	case "after-publish":
 		d := e.devices[r.IntN(len(e.devices))]
-		n := len(e.watch.between(d.id, time.Time{}, time.Now()))
+		n := len(e.tempsBetween(d.id, time.Time{}, time.Now()))
 		deadline := time.Now().Add(3 * e.cfg.Interval)
-		for len(e.watch.between(d.id, time.Time{}, time.Now())) == n && time.Now().Before(deadline) {
+		for len(e.tempsBetween(d.id, time.Time{}, time.Now())) == n && time.Now().Before(deadline) {
 			time.Sleep(2 * time.Millisecond)
 		}
 	case "reconnect":
@@ -96,7 +98,7 @@ func agentKill(ctx context.Context, e *env, r *rand.Rand, rd *round) string {
 	default:
 		sleep(ctx, jitter(r, 2*e.cfg.Interval))
 	}
-	a.kill()
+	a.Kill()
 	e.weather.Delay(0)
 	keep := r.IntN(3) != 0
 	dir := a.stateDir
@@ -113,7 +115,7 @@ func agentKill(ctx context.Context, e *env, r *rand.Rand, rd *round) string {
 func agentKillCorrupt(ctx context.Context, e *env, r *rand.Rand, rd *round) string {
 	a := e.agent()
 	sleep(ctx, jitter(r, 2*e.cfg.Interval))
-	a.kill()
+	a.Kill()
 	rd.corruptOK = true
 	d := e.devices[r.IntN(len(e.devices))]
 	p := filepath.Join(a.stateDir, "devices", d.id+".json")
@@ -153,9 +155,9 @@ func brokerRestart(ctx context.Context, e *env, r *rand.Rand, rd *round) string 
 func deviceKill(ctx context.Context, e *env, r *rand.Rand, rd *round) string {
 	d := e.devices[r.IntN(len(e.devices))]
 	sleep(ctx, jitter(r, e.cfg.Interval))
-	d.proc.kill()
+	d.proc.Kill()
 	sleep(ctx, jitter(r, 2*e.cfg.Interval))
-	if err := d.proc.start(); err != nil {
+	if err := d.proc.Start(); err != nil {
 		e.t.Fatal(err)
 	}
 	return "device=" + d.id
@@ -167,13 +169,13 @@ func deviceKill(ctx context.Context, e *env, r *rand.Rand, rd *round) string {
 // the state an fsync-less write would have after the cut.
 func devicePowerCut(ctx context.Context, e *env, r *rand.Rand, rd *round) string {
 	d := e.devices[r.IntN(len(e.devices))]
-	n := len(e.watch.between(d.id, time.Time{}, time.Now()))
+	n := len(e.tempsBetween(d.id, time.Time{}, time.Now()))
 	deadline := time.Now().Add(3 * e.cfg.Interval)
-	for len(e.watch.between(d.id, time.Time{}, time.Now())) == n && time.Now().Before(deadline) {
+	for len(e.tempsBetween(d.id, time.Time{}, time.Now())) == n && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 	time.Sleep(jitter(r, 5*time.Millisecond))
-	d.proc.signal(syscall.SIGKILL, 10*time.Second)
+	d.proc.Signal(syscall.SIGKILL, 10*time.Second)
 	p := filepath.Join(d.stateDir, "temps.json")
 	b, _ := os.ReadFile(p)
 	os.WriteFile(filepath.Join(d.stateDir, fmt.Sprintf(".temps.json.tmp-%d", r.Int64())), b[:len(b)/3], 0o640)
@@ -186,7 +188,7 @@ func devicePowerCut(ctx context.Context, e *env, r *rand.Rand, rd *round) string
 		os.WriteFile(p, b[:len(b)/2], 0o640)
 		rd.corruptOK = true
 	}
-	if err := d.proc.start(); err != nil {
+	if err := d.proc.Start(); err != nil {
 		e.t.Fatal(err)
 	}
 	return fmt.Sprintf("device=%s torn=%s", d.id, torn)
@@ -296,23 +298,23 @@ func weatherMalformed(ctx context.Context, e *env, r *rand.Rand, rd *round) stri
 // whose old host is still running): the older one must yield.
 func agentOverlap(ctx context.Context, e *env, r *rand.Rand, rd *round) string {
 	old := e.agent()
-	old.allowExit()
+	old.AllowExit()
 	dir := filepath.Join(e.dir, fmt.Sprintf("agent-state-%d", r.Int64()))
 	if r.IntN(2) == 0 {
 		copyDir(filepath.Join(old.stateDir, "devices"), filepath.Join(dir, "devices")) // a migration that took the state along
 	}
 	sleep(ctx, jitter(r, e.cfg.Interval))
 	nw := e.startAgent(dir)
-	exited, err := old.waitExit(15 * time.Second)
+	exited, err := old.WaitExit(15 * time.Second)
 	switch {
 	case !exited:
 		// SIGQUIT makes the Go runtime write every goroutine's stack to
 		// the log: the evidence of where it hangs.
-		old.signal(syscall.SIGQUIT, 5*time.Second)
-		e.violation("agent-overlap", "the older agent did not yield within 15s of a newer one with the same id; its log ends:\n"+tail(old.logText(), 80))
+		old.Signal(syscall.SIGQUIT, 5*time.Second)
+		e.violation("agent-overlap", "the older agent did not yield within 15s of a newer one with the same id; its log ends:\n"+proc.Tail(old.Log(), 80))
 	case err != nil:
 		e.violation("agent-overlap", fmt.Sprintf("the older agent exited with %v, want 0 (yielded)", err))
-	case !strings.Contains(old.logText(), "yielded"):
+	case !strings.Contains(old.Log(), "yielded"):
 		e.violation("agent-overlap", "the older agent exited without logging that it yielded")
 	}
 	// From the newer agent's first temps on, one cycle per device only.

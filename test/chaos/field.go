@@ -11,6 +11,7 @@ import (
 
 	"github.com/glowcast/glowcast/cmd/glowcast/sim"
 	"github.com/glowcast/glowcast/test/kit/mqtttest"
+	"github.com/glowcast/glowcast/test/kit/proc"
 	"github.com/glowcast/glowcast/test/kit/weathertest"
 )
 
@@ -59,7 +60,7 @@ func deviceDuplicateID(ctx context.Context, e *env, r *rand.Rand, rd *round) str
 	d := e.devices[i]
 	cloneState := filepath.Join(e.dir, fmt.Sprintf("%s-clone-%d", d.id, r.Int64()))
 	copyDir(d.stateDir, cloneState)
-	args := append([]string(nil), d.proc.args...)
+	args := d.proc.Args()
 	for k := range args {
 		if k > 0 && args[k-1] == "--state-dir" {
 			args[k] = cloneState
@@ -68,11 +69,11 @@ func deviceDuplicateID(ctx context.Context, e *env, r *rand.Rand, rd *round) str
 			args[k] = "jsonl:" + cloneState + ".jsonl"
 		}
 	}
-	clone := newProc(d.id+"-clone", d.proc.bin, cloneState+".log", args)
-	clone.allowExit() // it may give up its id; only the original must stay
-	if err := clone.start(); err != nil {
+	clone := proc.New(d.id+"-clone", d.proc.Bin(), cloneState+".log", args)
+	if err := clone.Start(); err != nil {
 		e.t.Fatal(err)
 	}
+	clone.AllowExit() // it may give up its id; only the original must stay
 	before := e.weather.Count(d.lat, d.lon)
 	from := time.Now()
 	hold := 3*e.cfg.Interval + jitter(r, 3*e.cfg.Interval)
@@ -82,7 +83,7 @@ func deviceDuplicateID(ctx context.Context, e *env, r *rand.Rand, rd *round) str
 	if got > intervals+1 {
 		e.violation("device-duplicate-id", fmt.Sprintf("%s's place got %d weather requests in %d intervals while two devices used its id: more than one cycle", d.id, got, intervals))
 	}
-	clone.signal(syscall.SIGKILL, 10*time.Second)
+	clone.Signal(syscall.SIGKILL, 10*time.Second)
 	os.RemoveAll(cloneState)
 	// The original may have been pushed off the broker by the clone's
 	// connects; it reconnects on its own.
@@ -107,9 +108,9 @@ func (e *env) startRig(ctx context.Context) *fleetRig {
 		"--weather", "open-meteo", "--weather-url", rg.weather.URL, "--interval", "30m",
 		"--restart-grace", "10s", "--offline-park", "1h", "--state-dir", state,
 		"--http", "127.0.0.1:0", "--log-level", "info"}
-	rg.agent = &agentProc{proc: newProc("fleet-agent", filepath.Join(e.cfg.BinDir, "glowcast-agent"),
+	rg.agent = &agentProc{Proc: proc.New("fleet-agent", filepath.Join(e.cfg.BinDir, "glowcast-agent"),
 		filepath.Join(e.dir, "fleet-agent.log"), args), stateDir: state}
-	if err := rg.agent.start(); err != nil {
+	if err := rg.agent.Start(); err != nil {
 		e.t.Fatal(err)
 	}
 	return rg
@@ -119,8 +120,8 @@ func (rg *fleetRig) close() {
 	if rg.sim != nil {
 		rg.sim.Kill()
 	}
-	if rg.agent.alive() {
-		rg.agent.signal(sigterm, 10*time.Second)
+	if rg.agent.Alive() {
+		rg.agent.Signal(sigterm, 10*time.Second)
 	}
 	rg.weather.Close()
 }
@@ -159,8 +160,8 @@ func fleetAgentKill(ctx context.Context, e *env, r *rand.Rand, rd *round) string
 		before[i] = d.Temps()
 	}
 	sleep(ctx, jitter(r, 5*time.Second))
-	rg.agent.kill()
-	if err := rg.agent.start(); err != nil {
+	rg.agent.Kill()
+	if err := rg.agent.Start(); err != nil {
 		e.t.Fatal(err)
 	}
 	rg.agent.httpAddr = ""
