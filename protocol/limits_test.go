@@ -117,3 +117,14 @@ func TestRandomID(t *testing.T) {
 		seen[id] = true
 	}
 }
+
+// Names and ids come from the broker: an over-long one is not copied
+// whole into the error that gets logged.
+func TestLongNamesNotEchoed(t *testing.T) {
+	long := strings.Repeat("n", 10_000)
+	for name, err := range map[string]error{"ValidName": ValidName(long), "ValidID": ValidID(long), "ValidDeviceID": ValidDeviceID(long)} {
+		if err == nil || len(err.Error()) > 200 {
+			t.Errorf("%s of a 10000-character name: %v; want a short error", name, err)
+		}
+	}
+}

@@ -1,6 +1,9 @@
-// Package protocol owns glowcast's wire format, version 1: topic names and
-// the JSON payloads that the device and the agent exchange, with their
-// validation. Both programs import it; it does no I/O.
+// Package protocol owns glowcast's wire format, version 1: every topic name
+// and its parsing, every JSON payload that the device and the agent
+// exchange (statuses, ready, temps, settings, wifi, sensor readings, owner
+// claims) with their validation, the freshness rule of a temps message,
+// and the rules for ids and message names. Both programs and mqttmsg import
+// it; it imports only the standard library and does no I/O.
 //
 // The names here are fixed: tests and tools outside this repository rely on
 // them. docs/PROTOCOL.md describes them for humans.
@@ -64,7 +67,7 @@ func ValidID(id string) error {
 		return errors.New("id is empty")
 	}
 	if len(id) > MaxIDLen {
-		return fmt.Errorf("id %q is longer than %d characters", id, MaxIDLen)
+		return fmt.Errorf("id %.20q… is longer than %d characters", id, MaxIDLen) // an attacker's id is not logged whole
 	}
 	if !idRE.MatchString(id) {
 		return fmt.Errorf("id %q may only hold letters, digits, '.', '_' and '-', starting with a letter or digit", id)
@@ -78,7 +81,7 @@ func ValidName(name string) error {
 		return errors.New("message name is empty")
 	}
 	if len(name) > MaxNameLen {
-		return fmt.Errorf("message name %q is longer than %d characters", name, MaxNameLen)
+		return fmt.Errorf("message name %.20q… is longer than %d characters", name, MaxNameLen) // an attacker's name is not logged whole
 	}
 	if !idRE.MatchString(name) {
 		return fmt.Errorf("message name %q may only hold letters, digits, '.', '_' and '-'", name)
