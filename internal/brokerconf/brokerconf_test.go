@@ -140,10 +140,10 @@ func TestApplyPassword(t *testing.T) {
 func TestApplyTLS(t *testing.T) {
 	t.Setenv("CREDENTIALS_DIRECTORY", "")
 	dir := t.TempDir()
-	ca := securitytest.NewCA(t, dir, "ca")
+	ca := security.NewCA(t, dir, "ca")
 	cert, key := ca.Issue(t, "kitchen", "kitchen")
 	otherCert, _ := ca.Issue(t, "garden", "garden")
-	expCert, expKey := ca.Issue(t, "kitchen", "expired", securitytest.Expired())
+	expCert, expKey := ca.Issue(t, "kitchen", "expired", security.Expired())
 	notPEM := write(t, dir, "not.pem", "hello")
 	creds := t.TempDir()
 	keyPEM, _ := os.ReadFile(key)

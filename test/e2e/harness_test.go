@@ -6,7 +6,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -25,23 +24,10 @@ var binDir string
 
 func TestMain(m *testing.M) { binaries.Main(m, &binDir) }
 
-// start runs one of our binaries for the test; at the end it is stopped
-// with SIGTERM and must exit cleanly, and must not have crashed before.
+// start runs one of our binaries for the test (binaries.Start).
 func start(t *testing.T, name string, args ...string) *proc.Proc {
 	t.Helper()
-	p := proc.New(name, filepath.Join(binDir, name), filepath.Join(t.TempDir(), name+".log"), args)
-	if err := p.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := p.Stop(); err != nil {
-			t.Errorf("%v\n%s", err, p.Log())
-		}
-		for _, c := range p.TakeCrashes() {
-			t.Error(c)
-		}
-	})
-	return p
+	return binaries.Start(t, binDir, name, nil, args...)
 }
 
 // restart starts p again after a kill.

@@ -13,7 +13,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 
 	"github.com/glowcast/glowcast/mqttmsg"
 	"github.com/glowcast/glowcast/test/kit/mqtttest"
+	"github.com/glowcast/glowcast/test/kit/proc"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -70,8 +70,7 @@ type node struct {
 	dir     string
 	mqtt    int
 	cluster int
-	cmd     *exec.Cmd
-	done    chan struct{}
+	p       *proc.Proc
 	shipped string
 	routes  []int
 	bin     string
@@ -103,29 +102,20 @@ include ./glowcast.conf
 	if err := os.WriteFile(filepath.Join(n.dir, "glowcast.conf"), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	log, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
+	if n.p == nil {
+		n.p = proc.New(n.name, n.bin, n.logPath, []string{"-c", filepath.Join(n.dir, "node.conf")},
+			"GLOWCAST_STORE_DIR="+filepath.Join(n.dir, "js"),
+			fmt.Sprintf("GLOWCAST_MQTT_LISTEN=127.0.0.1:%d", n.mqtt))
+	}
+	if err := n.p.Start(); err != nil {
 		t.Fatal(err)
 	}
-	n.cmd = exec.Command(n.bin, "-c", filepath.Join(n.dir, "node.conf"))
-	n.cmd.Env = append(os.Environ(),
-		"GLOWCAST_STORE_DIR="+filepath.Join(n.dir, "js"),
-		fmt.Sprintf("GLOWCAST_MQTT_LISTEN=127.0.0.1:%d", n.mqtt))
-	n.cmd.Stdout, n.cmd.Stderr = log, log
-	if err := n.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	n.done = make(chan struct{})
-	go func() { n.cmd.Wait(); log.Close(); close(n.done) }()
 }
 
 func (n *node) kill() {
-	if n.cmd == nil {
-		return
+	if n.p != nil {
+		n.p.Kill()
 	}
-	n.cmd.Process.Signal(syscall.SIGKILL)
-	<-n.done
-	n.cmd = nil
 }
 
 func (n *node) log() string { b, _ := os.ReadFile(n.logPath); return string(b) }

@@ -1,4 +1,4 @@
-package disttest
+package packaging
 
 import (
 	"bytes"

@@ -1,16 +1,16 @@
-package securitytest
+package security
 
 import (
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/glowcast/glowcast/protocol"
 	"github.com/glowcast/glowcast/test/kit/mqtttest"
+	"github.com/glowcast/glowcast/test/kit/proc"
 )
 
 // TestUnsafeIDsRefusedAtStart: both programs refuse ids outside the safe
@@ -52,7 +52,7 @@ func TestOversizedInputDropped(t *testing.T) {
 	dev := startProc(t, "glowcastd", nil, "--broker", b.URL(), "--mqtt-ca", b.Files.CA, "--mqtt-username", "kitchen",
 		"--mqtt-password-file", devPW, "--device-id", "kitchen", "--led", "none", "--log-level", "debug")
 	mqtttest.WaitFor(t, 10*time.Second, "both programs connected", func() bool {
-		return strings.Contains(ag.allLogs(), "connected to broker") && strings.Contains(dev.allLogs(), "connected to broker")
+		return strings.Contains(allLogs(ag), "connected to broker") && strings.Contains(allLogs(dev), "connected to broker")
 	})
 
 	over := strings.Repeat("x", protocol.MaxPayload+100) // under the broker's packet limit
@@ -66,16 +66,16 @@ func TestOversizedInputDropped(t *testing.T) {
 	longName := strings.Repeat("n", protocol.MaxNameLen+1)
 	publish(t, agentC, topic("garden", protocol.SideDevice, longName), "{}", false)
 	mqtttest.WaitFor(t, 5*time.Second, "the agent dropping the oversized ready", func() bool {
-		return strings.Contains(ag.allLogs(), "dropping oversized message")
+		return strings.Contains(allLogs(ag), "dropping oversized message")
 	})
 	mqtttest.WaitFor(t, 5*time.Second, "the device dropping the oversized temps", func() bool {
-		return strings.Contains(dev.allLogs(), "dropping oversized message")
+		return strings.Contains(allLogs(dev), "dropping oversized message")
 	})
 	mqtttest.WaitFor(t, 5*time.Second, "the agent dropping the over-long name", func() bool {
-		return strings.Contains(ag.allLogs(), "invalid name dropped") && strings.Contains(ag.allLogs(), longName[:20])
+		return strings.Contains(allLogs(ag), "invalid name dropped") && strings.Contains(allLogs(ag), longName[:20])
 	})
 	// An attacker's long name is not copied into the log in full.
-	if strings.Contains(ag.allLogs(), longName) {
+	if strings.Contains(allLogs(ag), longName) {
 		t.Error("the agent logged the whole over-long name")
 	}
 
@@ -94,10 +94,12 @@ func TestOversizedInputDropped(t *testing.T) {
 			t.Errorf("a %d-byte payload went through the broker, want refused", len(huge))
 		}
 	}
-	for _, p := range []*proc{ag, dev} {
-		p.stop(syscall.SIGTERM)
-		if strings.Contains(p.allLogs(), "panic") {
-			t.Errorf("%s panicked:\n%s", p.name, p.allLogs())
+	for _, p := range []*proc.Proc{ag, dev} {
+		if err := p.Stop(); err != nil {
+			t.Error(err)
+		}
+		if strings.Contains(allLogs(p), "panic") {
+			t.Errorf("%s panicked:\n%s", p.Name(), allLogs(p))
 		}
 	}
 }

@@ -1,83 +1,35 @@
-package securitytest
+package security
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/glowcast/glowcast/ledstrip"
+	"github.com/glowcast/glowcast/ledstrip/backend"
 	"github.com/glowcast/glowcast/protocol"
+	"github.com/glowcast/glowcast/test/kit/binaries"
 	"github.com/glowcast/glowcast/test/kit/mqtttest"
+	"github.com/glowcast/glowcast/test/kit/proc"
 	"github.com/glowcast/glowcast/test/kit/weathertest"
 )
 
-// proc is one of our binaries running as its own process.
-type proc struct {
-	t      *testing.T
-	name   string
-	args   []string
-	env    []string
-	log    string
-	offset int64
-	cmd    *exec.Cmd
-	done   chan struct{}
-}
-
-func startProc(t *testing.T, name string, env []string, args ...string) *proc {
+// startProc runs one of our binaries for the test with extra environment
+// (binaries.Start).
+func startProc(t *testing.T, name string, env []string, args ...string) *proc.Proc {
 	t.Helper()
-	p := &proc{t: t, name: name, args: args, env: env, log: filepath.Join(t.TempDir(), name+".log")}
-	p.start()
-	t.Cleanup(func() { p.stop(syscall.SIGTERM) })
-	return p
+	return binaries.Start(t, binDir, name, env, args...)
 }
 
-func (p *proc) start() {
-	p.t.Helper()
-	lf, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	if fi, err := lf.Stat(); err == nil {
-		p.offset = fi.Size()
-	}
-	p.cmd = exec.Command(filepath.Join(binDir, p.name), p.args...)
-	p.cmd.Env = append(os.Environ(), p.env...)
-	p.cmd.Stdout, p.cmd.Stderr = lf, lf
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
-		p.t.Fatal(err)
-	}
-	p.done = make(chan struct{})
-	go func() { p.cmd.Wait(); lf.Close(); close(p.done) }()
-}
-
-func (p *proc) stop(sig syscall.Signal) {
-	if p.cmd == nil {
-		return
-	}
-	p.cmd.Process.Signal(sig)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.done
-		p.t.Errorf("%s did not stop within 10s of %v", p.name, sig)
-	}
-	p.cmd = nil
-}
-
-// allLogs is the whole log file, every run included.
-func (p *proc) allLogs() string {
-	b, _ := os.ReadFile(p.log)
+// allLogs is p's whole log file, every run included.
+func allLogs(p *proc.Proc) string {
+	b, _ := os.ReadFile(p.LogPath())
 	return string(b)
 }
 
@@ -103,25 +55,13 @@ func (w *tempsWatch) all() []time.Time {
 }
 
 // lastState is the state of the last frame in the device's jsonl strip.
-func lastState(t *testing.T, path string) string {
+func lastState(t *testing.T, path string) ledstrip.State {
 	t.Helper()
-	f, err := os.Open(path)
+	r, _, err := backend.LastJSONL(path)
 	if err != nil {
-		return ""
+		t.Fatal(err)
 	}
-	defer f.Close()
-	state := ""
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var fr struct {
-			State string `json:"state"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &fr); err != nil {
-			t.Fatalf("jsonl line %q: %v", sc.Text(), err)
-		}
-		state = fr.State
-	}
-	return state
+	return r.State
 }
 
 // TestMigrationLockedDown runs the real agent and device against the
@@ -175,7 +115,7 @@ func TestMigrationLockedDown(t *testing.T) {
 				"--location", "52.52,13.40", "--interval", interval.String(), "--restart-grace", "60s",
 				"--state-dir", filepath.Join(dir, "agent"), "--log-level", "debug")
 			dev := startProc(t, "glowcastd", []string{"CREDENTIALS_DIRECTORY="}, "-config", deviceConf, "--log-level", "debug")
-			logs := func() string { return ag.allLogs() + "\n---\n" + dev.allLogs() + "\n---\n" + b.Log() }
+			logs := func() string { return allLogs(ag) + "\n---\n" + allLogs(dev) + "\n---\n" + b.Log() }
 
 			mqtttest.WaitFor(t, 15*time.Second, "two temps cycles for kitchen", func() bool { return len(watch.all()) >= 2 })
 			mqtttest.WaitFor(t, 5*time.Second, "fresh temps on the strip", func() bool { return lastState(t, jsonl) == "fresh" })
@@ -183,8 +123,10 @@ func TestMigrationLockedDown(t *testing.T) {
 			for round := range 2 {
 				before := watch.all()
 				last := before[len(before)-1]
-				ag.stop(syscall.SIGKILL)
-				ag.start()
+				ag.Kill()
+				if err := ag.Start(); err != nil {
+					t.Fatal(err)
+				}
 				mqtttest.WaitFor(t, 2*interval+3*time.Second, "temps after the agent was killed and restarted", func() bool { return len(watch.all()) > len(before) })
 				// The restart grace is 60s: only the fast resume, which
 				// works through the locked-down topics, comes this soon.
@@ -197,12 +139,12 @@ func TestMigrationLockedDown(t *testing.T) {
 			}
 			out := logs()
 			for _, secret := range users {
-				if strings.Contains(ag.allLogs()+dev.allLogs(), secret) {
+				if strings.Contains(allLogs(ag)+allLogs(dev), secret) {
 					t.Errorf("a password appears in the programs' logs")
 				}
 			}
 			for _, bad := range []string{"broker refused subscription", "connecting to the broker failed"} {
-				if strings.Contains(ag.allLogs()+dev.allLogs(), bad) {
+				if strings.Contains(allLogs(ag)+allLogs(dev), bad) {
 					t.Errorf("logs say %q under the production ACL:\n%s", bad, out)
 				}
 			}

@@ -1,9 +1,9 @@
-// Package securitytest holds what glowcast's security tests share: a
+// Package security holds what glowcast's security tests share: a
 // throwaway certificate authority made with crypto/x509 (no external tool),
 // and a Mosquitto started from the production configs/mosquitto files with
 // only their paths and port rewritten. Its own tests check the broker ACL,
 // TLS and credential handling, and the systemd units.
-package securitytest
+package security
 
 import (
 	"crypto"

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/glowcast/glowcast/test/kit/proc"
 )
 
 // Build compiles glowcastd, glowcast-agent and the glowcast client into dir with CGO off, as
@@ -66,4 +68,24 @@ func Main(m *testing.M, dir *string, agentTags ...string) {
 		}
 	}
 	os.Exit(code)
+}
+
+// Start runs the daemon name from dir for t with extra environment, its
+// output in a log file of the test's. At the end it is stopped with
+// SIGTERM and must exit cleanly, and must not have crashed before.
+func Start(t testing.TB, dir, name string, env []string, args ...string) *proc.Proc {
+	t.Helper()
+	p := proc.New(name, filepath.Join(dir, name), filepath.Join(t.TempDir(), name+".log"), args, env...)
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := p.Stop(); err != nil {
+			t.Errorf("%v\n%s", err, p.Log())
+		}
+		for _, c := range p.TakeCrashes() {
+			t.Error(c)
+		}
+	})
+	return p
 }
