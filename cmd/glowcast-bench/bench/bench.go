@@ -22,6 +22,7 @@ import (
 
 	"github.com/glowcast/glowcast/agent"
 	"github.com/glowcast/glowcast/cmd/glowcast/sim"
+	"github.com/glowcast/glowcast/test/kit/mqtttest"
 	"github.com/glowcast/glowcast/test/kit/weathertest"
 )
 
@@ -76,9 +77,8 @@ func Default() Config {
 }
 
 type runner struct {
-	cfg       Config
-	dir       string
-	mosquitto string
+	cfg Config
+	dir string
 	// shipped is configs/mosquitto/glowcast.conf: every broker runs it.
 	shipped []byte
 	weather *weathertest.Server
@@ -108,8 +108,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if r.shipped, err = os.ReadFile(filepath.Join(cfg.Module, "configs", "mosquitto", "glowcast.conf")); err != nil {
 		return nil, fmt.Errorf("bench: the shipped broker config (run from the source tree or set --module): %w", err)
 	}
-	if r.mosquitto, err = findMosquitto(); err != nil {
-		return nil, err
+	if _, err = mqtttest.Binary(); err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
 	}
 	if _, err := sim.RaiseFileLimit(); err != nil {
 		return nil, err
@@ -160,8 +160,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			if err != nil {
 				return nil, err
 			}
-			rep.Light, err = MessageToLight(ctx, b.url(), cfg.Messages)
-			b.stop(9)
+			rep.Light, err = MessageToLight(ctx, b.URL(), cfg.Messages)
+			b.Kill()
 			if err != nil {
 				return nil, err
 			}

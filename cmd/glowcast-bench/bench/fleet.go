@@ -34,7 +34,7 @@ func agentMem(ctx context.Context, addr string, window time.Duration) (heap, rss
 	heap = -1
 	end := time.Now().Add(window)
 	for time.Now().Before(end) {
-		m, err := metrics(addr)
+		m, err := scrape(ctx, addr)
 		if err != nil {
 			return 0, 0, err
 		}
@@ -62,15 +62,15 @@ func (r *runner) fleet(ctx context.Context, n int) (*fleetResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer b.stop(syscall.SIGKILL)
+	defer b.Kill()
 	ws := weathertest.New()
 	defer ws.Close()
-	w, err := watch(b.url(), fmt.Sprintf("fleet-%d", n))
+	w, err := watch(b.URL(), fmt.Sprintf("fleet-%d", n))
 	if err != nil {
 		return nil, err
 	}
-	defer w.close()
-	args := []string{"--broker", b.url(), "--agent-id", "main", "--weather", "open-meteo", "--weather-url", ws.URL,
+	defer w.Close()
+	args := []string{"--broker", b.URL(), "--agent-id", "main", "--weather", "open-meteo", "--weather-url", ws.URL,
 		"--geolocate-url", "", "--ip-geolocation-url", "", "--interval", r.cfg.FleetInterval.String(),
 		"--restart-grace", "30s", "--state-dir", filepath.Join(dir, "agent"), "--log-level", "warn"}
 	bin := filepath.Join(r.cfg.Bin, "glowcast-agent")
@@ -81,19 +81,19 @@ func (r *runner) fleet(ctx context.Context, n int) (*fleetResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := poll(ctx, 10*time.Second, 10*time.Millisecond, func() bool { _, err := metrics(addr); return err == nil }); err != nil {
-		base.stop(syscall.SIGKILL)
-		return nil, fmt.Errorf("bench: agent metrics at %s: %w\n%s", addr, err, tail(base.logText()))
+	if err := poll(ctx, 10*time.Second, 10*time.Millisecond, func() bool { _, err := scrape(ctx, addr); return err == nil }); err != nil {
+		base.Signal(syscall.SIGKILL, 10*time.Second)
+		return nil, fmt.Errorf("bench: agent metrics at %s: %w\n%s", addr, err, tail(base.Log()))
 	}
 	time.Sleep(time.Second)
 	heap0, rss0, err := agentMem(ctx, addr, 3*time.Second)
-	base.stop(syscall.SIGTERM)
+	base.Signal(syscall.SIGTERM, 10*time.Second)
 	if err != nil {
 		return nil, err
 	}
 
 	cfg := sim.Default()
-	cfg.Broker, cfg.Devices, cfg.Places = b.url(), n, r.cfg.Places
+	cfg.Broker, cfg.Devices, cfg.Places = b.URL(), n, r.cfg.Places
 	t0 := time.Now()
 	f, err := sim.Start(ctx, cfg)
 	if err != nil {
@@ -111,14 +111,14 @@ func (r *runner) fleet(ctx context.Context, n int) (*fleetResult, error) {
 		return nil, err
 	}
 	var up time.Time
-	if err := poll(ctx, 30*time.Second, time.Millisecond, func() bool { var ok bool; up, ok = w.agentUpAfter(started); return ok }); err != nil {
-		ag.stop(syscall.SIGKILL)
-		return nil, fmt.Errorf("bench: agent never came online: %w\n%s", err, tail(ag.logText()))
+	if err := poll(ctx, 30*time.Second, time.Millisecond, func() bool { var ok bool; up, ok = agentUpAfter(w, started); return ok }); err != nil {
+		ag.Signal(syscall.SIGKILL, 10*time.Second)
+		return nil, fmt.Errorf("bench: agent never came online: %w\n%s", err, tail(ag.Log()))
 	}
 	var last time.Time
 	if err := poll(ctx, 10*time.Minute, 20*time.Millisecond, func() bool { var ok bool; ok, last = f.AllTempsSince(up); return ok }); err != nil {
-		ag.stop(syscall.SIGKILL)
-		return nil, fmt.Errorf("bench: not every device got temps: %w (%+v)\n%s", err, f.Stats(), tail(ag.logText()))
+		ag.Signal(syscall.SIGKILL, 10*time.Second)
+		return nil, fmt.Errorf("bench: not every device got temps: %w (%+v)\n%s", err, f.Stats(), tail(ag.Log()))
 	}
 	res.coldTemps = last.Sub(up)
 	res.requests = ws.Total()
@@ -126,7 +126,7 @@ func (r *runner) fleet(ctx context.Context, n int) (*fleetResult, error) {
 
 	// Steady state: every cycle armed, nothing due.
 	time.Sleep(5 * time.Second)
-	cpu0, _, err := procStat(ag.cmd.Process.Pid)
+	cpu0, _, err := cpuRSS(ag)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +134,7 @@ func (r *runner) fleet(ctx context.Context, n int) (*fleetResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	cpu1, rssNow, err := procStat(ag.cmd.Process.Pid)
+	cpu1, rssNow, err := cpuRSS(ag)
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +145,7 @@ func (r *runner) fleet(ctx context.Context, n int) (*fleetResult, error) {
 	r.logf("fleet %d: heap %.0f (base %.0f), rss %.0f (base %.0f), cpu %.2f%%", n, heap, heap0, rss, rss0, 100*res.cpu)
 
 	// Migration: SIGKILL and start again on the same state.
-	ag.stop(syscall.SIGKILL)
+	ag.Signal(syscall.SIGKILL, 10*time.Second)
 	killed := time.Now()
 	before := ws.Total()
 	overdue := map[protocol.Location]bool{}
@@ -160,16 +160,16 @@ func (r *runner) fleet(ctx context.Context, n int) (*fleetResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer ag.stop(syscall.SIGTERM)
-	if err := poll(ctx, 30*time.Second, time.Millisecond, func() bool { var ok bool; up, ok = w.agentUpAfter(killed); return ok }); err != nil {
-		return nil, fmt.Errorf("bench: restarted agent never came online: %w\n%s", err, tail(ag.logText()))
+	defer ag.Signal(syscall.SIGTERM, 10*time.Second)
+	if err := poll(ctx, 30*time.Second, time.Millisecond, func() bool { var ok bool; up, ok = agentUpAfter(w, killed); return ok }); err != nil {
+		return nil, fmt.Errorf("bench: restarted agent never came online: %w\n%s", err, tail(ag.Log()))
 	}
 	err = poll(ctx, 2*time.Minute, 20*time.Millisecond, func() bool {
-		m, err := metrics(addr)
+		m, err := scrape(ctx, addr)
 		return err == nil && m["glowcast_agent_cycles_running"] >= float64(n)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("bench: not every cycle re-armed after the restart: %w\n%s", err, tail(ag.logText()))
+		return nil, fmt.Errorf("bench: not every cycle re-armed after the restart: %w\n%s", err, tail(ag.Log()))
 	}
 	res.rearmed = time.Since(up)
 	r.logf("fleet %d: all cycles re-armed %v after connect", n, res.rearmed.Round(time.Millisecond))

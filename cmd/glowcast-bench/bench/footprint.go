@@ -9,6 +9,8 @@ import (
 	"slices"
 	"syscall"
 	"time"
+
+	"github.com/glowcast/glowcast/test/kit/proc"
 )
 
 // footprintResult is what glowcastd costs on its own.
@@ -46,16 +48,16 @@ func (r *runner) footprint(ctx context.Context) (*footprintResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer b.stop(syscall.SIGKILL)
-	w, err := watch(b.url(), "footprint", "glowcast/v1/+/device/ready")
+	defer b.Kill()
+	w, err := watch(b.URL(), "footprint", "glowcast/v1/+/device/ready")
 	if err != nil {
 		return nil, err
 	}
-	defer w.close()
+	defer w.Close()
 	bin := filepath.Join(r.cfg.Bin, "glowcastd")
-	args := []string{"--broker", b.url(), "--device-id", "footprint", "--led", "none", "--state-dir", filepath.Join(dir, "state"), "--log-level", "warn"}
+	args := []string{"--broker", b.URL(), "--device-id", "footprint", "--led", "none", "--state-dir", filepath.Join(dir, "state"), "--log-level", "warn"}
 	var starts []time.Duration
-	var last *proc
+	var last *proc.Proc
 	for i := range r.cfg.Starts {
 		t0 := time.Now()
 		p, err := startProc(bin, filepath.Join(dir, fmt.Sprintf("device-%d.log", i)), args...)
@@ -63,25 +65,24 @@ func (r *runner) footprint(ctx context.Context) (*footprintResult, error) {
 			return nil, err
 		}
 		var at time.Time
-		if err := poll(ctx, 10*time.Second, 200*time.Microsecond, func() bool { var ok bool; at, ok = w.readyAfter(t0); return ok }); err != nil {
-			p.stop(syscall.SIGKILL)
-			return nil, fmt.Errorf("bench: glowcastd never said ready: %w\n%s", err, tail(p.logText()))
+		if err := poll(ctx, 10*time.Second, 200*time.Microsecond, func() bool { var ok bool; at, ok = readyAfter(w, t0); return ok }); err != nil {
+			p.Signal(syscall.SIGKILL, 10*time.Second)
+			return nil, fmt.Errorf("bench: glowcastd never said ready: %w\n%s", err, tail(p.Log()))
 		}
 		starts = append(starts, at.Sub(t0))
 		if i == r.cfg.Starts-1 {
 			last = p
 			break
 		}
-		p.stop(syscall.SIGTERM)
+		p.Signal(syscall.SIGTERM, 10*time.Second)
 	}
-	defer last.stop(syscall.SIGTERM)
+	defer last.Signal(syscall.SIGTERM, 10*time.Second)
 	slices.Sort(starts)
 	res.starts = len(starts)
 	res.startP50, res.startP99 = pct(starts, 50), pct(starts, 99)
 
 	time.Sleep(2 * time.Second) // past start-up work
-	pid := last.cmd.Process.Pid
-	cpu0, _, err := procStat(pid)
+	cpu0, _, err := cpuRSS(last)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +91,7 @@ func (r *runner) footprint(ctx context.Context) (*footprintResult, error) {
 		return nil, ctx.Err()
 	case <-time.After(r.cfg.IdleWindow):
 	}
-	cpu1, rss, err := procStat(pid)
+	cpu1, rss, err := cpuRSS(last)
 	if err != nil {
 		return nil, err
 	}

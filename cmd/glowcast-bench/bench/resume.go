@@ -46,31 +46,31 @@ func (r *runner) resumeTrial(ctx context.Context, strategy string, k int) (resum
 	if err != nil {
 		return res, err
 	}
-	defer b.stop(syscall.SIGKILL)
-	w, err := watch(b.url(), fmt.Sprintf("%s-%d", strategy, k))
+	defer b.Kill()
+	w, err := watch(b.URL(), fmt.Sprintf("%s-%d", strategy, k))
 	if err != nil {
 		return res, err
 	}
-	defer w.close()
+	defer w.Close()
 	dev, err := startProc(filepath.Join(r.cfg.Bin, "glowcastd"), filepath.Join(dir, "device.log"),
-		"--broker", b.url(), "--device-id", benchDevice, "--led", "none", "--state-dir", filepath.Join(dir, "device"), "--log-level", "info")
+		"--broker", b.URL(), "--device-id", benchDevice, "--led", "none", "--state-dir", filepath.Join(dir, "device"), "--log-level", "info")
 	if err != nil {
 		return res, err
 	}
-	defer dev.stop(syscall.SIGTERM)
-	args := r.agentArgs(b.url(), filepath.Join(dir, "agent"), strategy,
+	defer dev.Signal(syscall.SIGTERM, 10*time.Second)
+	args := r.agentArgs(b.URL(), filepath.Join(dir, "agent"), strategy,
 		"--interval", r.cfg.ResumeInterval.String(), "--restart-grace", r.cfg.RestartGrace.String())
 	ag, err := startProc(filepath.Join(r.cfg.Bin, "glowcast-agent"), filepath.Join(dir, "agent-1.log"), args...)
 	if err != nil {
 		return res, err
 	}
-	if err := poll(ctx, r.cfg.RestartGrace+30*time.Second, 10*time.Millisecond, func() bool { return len(dev.logTimes("temps received")) > 0 }); err != nil {
-		ag.stop(syscall.SIGKILL)
-		return res, fmt.Errorf("bench: first temps: %w\n%s\n%s", err, tail(ag.logText()), tail(dev.logText()))
+	if err := poll(ctx, r.cfg.RestartGrace+30*time.Second, 10*time.Millisecond, func() bool { return len(logTimes(dev, "temps received")) > 0 }); err != nil {
+		ag.Signal(syscall.SIGKILL, 10*time.Second)
+		return res, fmt.Errorf("bench: first temps: %w\n%s\n%s", err, tail(ag.Log()), tail(dev.Log()))
 	}
 	// Kill at a random phase of the cycle.
 	time.Sleep(time.Duration(rand.Int64N(int64(r.cfg.ResumeInterval))))
-	ag.stop(syscall.SIGKILL)
+	ag.Signal(syscall.SIGKILL, 10*time.Second)
 	killed := time.Now()
 	due, _ := savedDue(filepath.Join(dir, "agent"), benchDevice)
 
@@ -78,19 +78,19 @@ func (r *runner) resumeTrial(ctx context.Context, strategy string, k int) (resum
 	if err != nil {
 		return res, err
 	}
-	defer ag.stop(syscall.SIGTERM)
+	defer ag.Signal(syscall.SIGTERM, 10*time.Second)
 	var up time.Time
-	if err := poll(ctx, 10*time.Second, time.Millisecond, func() bool { var ok bool; up, ok = w.agentUpAfter(killed); return ok }); err != nil {
-		return res, fmt.Errorf("bench: restarted agent never came online: %w\n%s", err, tail(ag.logText()))
+	if err := poll(ctx, 10*time.Second, time.Millisecond, func() bool { var ok bool; up, ok = agentUpAfter(w, killed); return ok }); err != nil {
+		return res, fmt.Errorf("bench: restarted agent never came online: %w\n%s", err, tail(ag.Log()))
 	}
-	addr, err := ag.httpAddr(ctx)
+	addr, err := httpAddr(ctx, ag)
 	if err != nil {
 		return res, err
 	}
 	wait := r.cfg.RestartGrace + r.cfg.ResumeInterval + 15*time.Second
 	var armed float64
 	err = poll(ctx, wait, 5*time.Millisecond, func() bool {
-		m, err := metrics(addr)
+		m, err := scrape(ctx, addr)
 		if err != nil {
 			return false
 		}
@@ -107,12 +107,12 @@ func (r *runner) resumeTrial(ctx context.Context, strategy string, k int) (resum
 		return n >= 1
 	})
 	if err != nil {
-		return res, fmt.Errorf("bench: cycle never re-armed: %w\n%s", err, tail(ag.logText()))
+		return res, fmt.Errorf("bench: cycle never re-armed: %w\n%s", err, tail(ag.Log()))
 	}
 	res.armed = time.Duration(armed * float64(time.Second))
 	var next time.Time
 	err = poll(ctx, wait, 5*time.Millisecond, func() bool {
-		for _, t := range dev.logTimes("temps received") {
+		for _, t := range logTimes(dev, "temps received") {
 			if t.After(up) {
 				next = t
 				return true
@@ -121,7 +121,7 @@ func (r *runner) resumeTrial(ctx context.Context, strategy string, k int) (resum
 		return false
 	})
 	if err != nil {
-		return res, fmt.Errorf("bench: no temps after the restart: %w\n%s", err, tail(dev.logText()))
+		return res, fmt.Errorf("bench: no temps after the restart: %w\n%s", err, tail(dev.Log()))
 	}
 	res.temps = next.Sub(up)
 	res.late = next.Sub(maxTime(due, up))
