@@ -18,7 +18,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/glowcast/glowcast/agent/geo"
 	"github.com/glowcast/glowcast/agent/weather"
 	"github.com/glowcast/glowcast/internal/clock"
 	"github.com/glowcast/glowcast/internal/sdnotify"
@@ -239,11 +238,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		a.stats.deviceVersion(id, r.Version)
 	})
-	hub.On(geo.MsgWiFi, func(id string, m mqttmsg.Message) {
+	hub.On(protocol.MsgWiFi, func(id string, m mqttmsg.Message) {
 		if !a.validDevice(id, m) || len(m.Payload) == 0 {
 			return
 		}
-		scan, err := geo.ParseWiFi(m.Payload)
+		scan, err := protocol.ParseWiFi(m.Payload)
 		if err != nil {
 			a.log.Warn("malformed wifi scan dropped", "device", id, "err", err)
 			return

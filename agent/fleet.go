@@ -31,7 +31,7 @@ type Forecaster interface {
 type locateInput struct {
 	Boot  string
 	Ready *protocol.Ready
-	Scan  *geo.WiFiScan
+	Scan  *protocol.WiFiScan
 	Prev  *geo.Saved
 }
 
@@ -120,7 +120,7 @@ type dev struct {
 	readyBoot string
 	ready     *protocol.Ready
 	// scan is the device's last WiFi scan this boot.
-	scan *geo.WiFiScan
+	scan *protocol.WiFiScan
 
 	// Saved state.
 	saved *Saved
@@ -334,7 +334,7 @@ func (f *fleet) sawLive(d *dev, boot string) bool {
 }
 
 // onWiFi keeps a device's WiFi scan for the next location choice.
-func (f *fleet) onWiFi(id string, scan *geo.WiFiScan) {
+func (f *fleet) onWiFi(id string, scan *protocol.WiFiScan) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {

@@ -64,7 +64,7 @@ type Device struct {
 	rebirth   chan struct{}
 	wake      chan struct{}
 	// Scan replaces the WiFi scan (tests).
-	Scan    func(ctx context.Context) ([]wifiscan.AccessPoint, error)
+	Scan    func(ctx context.Context) ([]protocol.AccessPoint, error)
 	scanned atomic.Bool
 	bg      sync.WaitGroup
 
@@ -231,7 +231,7 @@ func (d *Device) sendScan(node *mqttmsg.Node) {
 		d.log.Warn("wifi scan not sent", "err", err)
 		return
 	}
-	if err := node.Send(ctx, wifiscan.MsgName, b); err != nil {
+	if err := node.Send(ctx, protocol.MsgWiFi, b); err != nil {
 		d.log.Warn("sending wifi scan failed; retrying on the next connect", "err", err)
 		d.scanned.Store(false)
 		return

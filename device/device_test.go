@@ -12,8 +12,6 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/glowcast/glowcast/agent/geo"
-	"github.com/glowcast/glowcast/device/wifiscan"
 	"github.com/glowcast/glowcast/ledstrip"
 	"github.com/glowcast/glowcast/ledstrip/backend"
 	"github.com/glowcast/glowcast/mqttmsg"
@@ -164,7 +162,7 @@ func startFakeAgent(t *testing.T, broker string, payload func() []byte) *fakeAge
 		go a.hub.Send(context.Background(), id, protocol.MsgTemps, payload())
 	})
 	a.hub.On(protocol.MsgStatus, func(string, mqttmsg.Message) {})
-	a.hub.On(geo.MsgWiFi, func(_ string, m mqttmsg.Message) {
+	a.hub.On(protocol.MsgWiFi, func(_ string, m mqttmsg.Message) {
 		a.mu.Lock()
 		a.wifi = append(a.wifi, m.Payload)
 		a.mu.Unlock()
@@ -185,7 +183,7 @@ func (a *fakeAgent) readies() int {
 	return len(a.ready)
 }
 
-func runDevice(t *testing.T, cfg Config, strip backend.Strip, scan func(context.Context) ([]wifiscan.AccessPoint, error)) (*Device, func()) {
+func runDevice(t *testing.T, cfg Config, strip backend.Strip, scan func(context.Context) ([]protocol.AccessPoint, error)) (*Device, func()) {
 	t.Helper()
 	d, err := New(cfg, strip, nil)
 	if err != nil {
@@ -217,11 +215,11 @@ func TestDeviceShowsTempsSentRightAfterReady(t *testing.T) {
 	strip := &recStrip{}
 	scans := 0
 	var smu sync.Mutex
-	scan := func(context.Context) ([]wifiscan.AccessPoint, error) {
+	scan := func(context.Context) ([]protocol.AccessPoint, error) {
 		smu.Lock()
 		scans++
 		smu.Unlock()
-		return []wifiscan.AccessPoint{{BSSID: "00:11:22:33:44:55", SignalDBm: -50}, {BSSID: "00:11:22:33:44:66", SignalDBm: -70}}, nil
+		return []protocol.AccessPoint{{BSSID: "00:11:22:33:44:55", SignalDBm: -50}, {BSSID: "00:11:22:33:44:66", SignalDBm: -70}}, nil
 	}
 	_, stop := runDevice(t, cfg, strip, scan)
 	waitFor(t, "fresh temps", func() bool { return strip.last().State == ledstrip.StateFresh })
@@ -231,7 +229,7 @@ func TestDeviceShowsTempsSentRightAfterReady(t *testing.T) {
 		return len(agent.wifi) == 1
 	})
 	agent.mu.Lock()
-	ws, err := geo.ParseWiFi(agent.wifi[0])
+	ws, err := protocol.ParseWiFi(agent.wifi[0])
 	agent.mu.Unlock()
 	if err != nil || len(ws.AccessPoints) != 2 {
 		t.Fatalf("wifi message: %+v, %v", ws, err)

@@ -97,7 +97,7 @@ type geoWiFiAP struct {
 
 // Locate implements WiFiLocator. aps must already be Usable; fewer than
 // MinAccessPoints is ErrTooFewAccessPoints without a request.
-func (g *Geolocate) Locate(ctx context.Context, aps []AccessPoint) (Fix, error) {
+func (g *Geolocate) Locate(ctx context.Context, aps []protocol.AccessPoint) (Fix, error) {
 	if len(aps) < MinAccessPoints {
 		return Fix{}, ErrTooFewAccessPoints
 	}

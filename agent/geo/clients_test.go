@@ -47,7 +47,7 @@ func serve(t *testing.T, answers ...canned) (*[]hit, string) {
 	return hits, s.URL
 }
 
-var twoAPs = []AccessPoint{{BSSID: "a4:2b:b0:c1:d2:e3", SignalDBm: -58}, {BSSID: "e8:de:27:12:34:56", SignalDBm: -72}}
+var twoAPs = []protocol.AccessPoint{{BSSID: "a4:2b:b0:c1:d2:e3", SignalDBm: -58}, {BSSID: "e8:de:27:12:34:56", SignalDBm: -72}}
 
 const key = "AIzaSyFAKE-key_123"
 

@@ -7,14 +7,14 @@ import (
 
 func FuzzParseWiFi(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
-		s, err := ParseWiFi(b)
+		s, err := protocol.ParseWiFi(b)
 		if err != nil {
 			return
 		}
-		if len(s.AccessPoints) > MaxAccessPoints {
+		if len(s.AccessPoints) > protocol.MaxAccessPoints {
 			t.Fatalf("%d access points accepted", len(s.AccessPoints))
 		}
-		for _, ap := range Usable(s.AccessPoints) {
+		for _, ap := range protocol.UsableAccessPoints(s.AccessPoints) {
 			if protocol.LocallyAdministered(ap.BSSID) || protocol.OptedOut(ap.SSID) || ap.SignalDBm > 0 {
 				t.Fatalf("unusable %v passed", ap)
 			}

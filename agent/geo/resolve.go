@@ -37,7 +37,7 @@ func rank(source string) int {
 
 // WiFiLocator resolves usable access points.
 type WiFiLocator interface {
-	Locate(ctx context.Context, aps []AccessPoint) (Fix, error)
+	Locate(ctx context.Context, aps []protocol.AccessPoint) (Fix, error)
 }
 
 // IPLocator resolves a public address.
@@ -66,7 +66,7 @@ type Input struct {
 	// Hint is the location in the device's ready message, or nil.
 	Hint *protocol.Location
 	// Scan is the device's last wifi message this boot, or nil.
-	Scan *WiFiScan
+	Scan *protocol.WiFiScan
 }
 
 // Result is a resolved location and where it came from.
@@ -124,14 +124,14 @@ func (r *Resolver) Resolve(ctx context.Context, device string, in Input) Result 
 	return done(r.Default, SourceDefault, 0)
 }
 
-func (r *Resolver) wifi(ctx context.Context, log *slog.Logger, aps []AccessPoint) (Fix, bool) {
+func (r *Resolver) wifi(ctx context.Context, log *slog.Logger, aps []protocol.AccessPoint) (Fix, bool) {
 	if r.WiFi == nil {
 		if len(aps) > 0 {
 			log.Info("geo: wifi geolocation not configured; scan ignored")
 		}
 		return Fix{}, false
 	}
-	use := Usable(aps)
+	use := protocol.UsableAccessPoints(aps)
 	if len(use) < MinAccessPoints {
 		log.Info("geo: wifi step skipped", "reason", ErrTooFewAccessPoints.Error(), "scanned", len(aps), "usable", len(use))
 		return Fix{}, false

@@ -17,10 +17,10 @@ type fakeWiFi struct {
 	fix   Fix
 	err   error
 	calls int
-	got   []AccessPoint
+	got   []protocol.AccessPoint
 }
 
-func (f *fakeWiFi) Locate(ctx context.Context, aps []AccessPoint) (Fix, error) {
+func (f *fakeWiFi) Locate(ctx context.Context, aps []protocol.AccessPoint) (Fix, error) {
 	f.calls++
 	f.got = aps
 	return f.fix, f.err
@@ -43,7 +43,7 @@ func TestResolveOrder(t *testing.T) {
 	wifiFix := Fix{Location: protocol.Location{Lat: 3, Lon: 3}, AccuracyM: 30}
 	ipFix := Fix{Location: protocol.Location{Lat: 4, Lon: 4}, AccuracyM: 5000}
 	def := protocol.Location{Lat: 5, Lon: 5}
-	scan := &WiFiScan{AccessPoints: twoAPs, PublicIP: "24.48.0.1"}
+	scan := &protocol.WiFiScan{AccessPoints: twoAPs, PublicIP: "24.48.0.1"}
 	down := errors.New("service down")
 	tests := []struct {
 		name             string
@@ -59,11 +59,11 @@ func TestResolveOrder(t *testing.T) {
 		{"wifi next", Input{Scan: scan}, nil, nil, false, false, SourceWiFi, 3, 1, 0},
 		{"ip when wifi fails", Input{Scan: scan}, down, nil, false, false, SourceIP, 4, 1, 1},
 		{"ip when wifi not configured", Input{Scan: scan}, nil, nil, true, false, SourceIP, 4, 0, 1},
-		{"ip when too few access points", Input{Scan: &WiFiScan{AccessPoints: twoAPs[:1], PublicIP: "24.48.0.1"}}, nil, nil, false, false, SourceIP, 4, 0, 1},
+		{"ip when too few access points", Input{Scan: &protocol.WiFiScan{AccessPoints: twoAPs[:1], PublicIP: "24.48.0.1"}}, nil, nil, false, false, SourceIP, 4, 0, 1},
 		{"default when both fail", Input{Scan: scan}, down, down, false, false, SourceDefault, 5, 1, 1},
 		{"default without scan", Input{}, nil, nil, false, false, SourceDefault, 5, 0, 0},
-		{"private ip never asked", Input{Scan: &WiFiScan{PublicIP: "10.1.2.3"}}, nil, nil, false, false, SourceDefault, 5, 0, 0},
-		{"no public ip skips step 4", Input{Scan: &WiFiScan{AccessPoints: twoAPs[:1]}}, nil, nil, false, false, SourceDefault, 5, 0, 0},
+		{"private ip never asked", Input{Scan: &protocol.WiFiScan{PublicIP: "10.1.2.3"}}, nil, nil, false, false, SourceDefault, 5, 0, 0},
+		{"no public ip skips step 4", Input{Scan: &protocol.WiFiScan{AccessPoints: twoAPs[:1]}}, nil, nil, false, false, SourceDefault, 5, 0, 0},
 		{"invalid static falls through", Input{Static: &protocol.Location{Lat: 95}, Hint: hint}, nil, nil, false, false, SourceDevice, 2, 0, 0},
 	}
 	for _, tt := range tests {
@@ -93,7 +93,7 @@ func TestResolveOrder(t *testing.T) {
 }
 
 func TestResolveSendsOnlyUsable(t *testing.T) {
-	s, err := ParseWiFi(fixture(t, "wifi_scan.json"))
+	s, err := protocol.ParseWiFi(fixture(t, "wifi_scan.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestResolveOverHTTP(t *testing.T) {
 	_, iu := serve(t, canned{200, nil, fixture(t, "ipapi_ok.json")})
 	now := time.Date(2025, 11, 25, 12, 0, 0, 0, time.UTC)
 	r := &Resolver{WiFi: &Geolocate{URL: gu}, IP: &IPAPI{URL: iu}, Log: slog.New(slog.DiscardHandler), Now: func() time.Time { return now }}
-	s, err := ParseWiFi(fixture(t, "wifi_scan.json"))
+	s, err := protocol.ParseWiFi(fixture(t, "wifi_scan.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func TestResolveOverHTTP(t *testing.T) {
 func TestSavedOutdated(t *testing.T) {
 	def := protocol.Location{Lat: 5, Lon: 5}
 	key := ConfigKey(nil, def)
-	scan := &WiFiScan{AccessPoints: twoAPs}
+	scan := &protocol.WiFiScan{AccessPoints: twoAPs}
 	ipRes := Save(Result{Source: SourceIP}, "boot1", key, Input{})
 	wifiRes := Save(Result{Source: SourceWiFi}, "boot1", key, Input{Scan: scan})
 	tried := Save(Result{Source: SourceDefault}, "boot1", key, Input{Scan: scan})

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/glowcast/glowcast/protocol"
 )
 
 func TestParseWiFi(t *testing.T) {
@@ -24,7 +26,7 @@ func TestParseWiFi(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := ParseWiFi([]byte(tt.body))
+			_, err := protocol.ParseWiFi([]byte(tt.body))
 			if tt.want == "" {
 				if err != nil {
 					t.Fatalf("got %v, want nil", err)
@@ -39,11 +41,11 @@ func TestParseWiFi(t *testing.T) {
 }
 
 func TestUsable(t *testing.T) {
-	s, err := ParseWiFi(fixture(t, "wifi_scan.json"))
+	s, err := protocol.ParseWiFi(fixture(t, "wifi_scan.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := Usable(s.AccessPoints)
+	got := protocol.UsableAccessPoints(s.AccessPoints)
 	// The phone hotspot (locally administered), the _nomap café and the
 	// duplicate are gone; the duplicate keeps its stronger reading.
 	want := "[{a4:2b:b0:c1:d2:e3 -58 home} {e8:de:27:12:34:56 -72 Nachbar}]"

@@ -31,8 +31,8 @@ func FuzzParseIW(f *testing.F) {
 	})
 }
 
-func checkFiltered(t *testing.T, aps []AccessPoint) {
-	for _, ap := range Filter(aps) {
+func checkFiltered(t *testing.T, aps []protocol.AccessPoint) {
+	for _, ap := range protocol.UsableAccessPoints(aps) {
 		if protocol.LocallyAdministered(ap.BSSID) || protocol.OptedOut(ap.SSID) || ap.SignalDBm > 0 || len(ap.SSID) > 32 {
 			t.Fatalf("Filter kept %v", ap)
 		}

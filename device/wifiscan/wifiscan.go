@@ -33,22 +33,12 @@ import (
 	"strings"
 )
 
-// MsgName is the named message the payload is sent as.
-const MsgName = protocol.MsgWiFi
-
-// MaxAccessPoints is the most access points a message carries, strongest
-// first; the agent refuses more.
-const MaxAccessPoints = protocol.MaxAccessPoints
-
-// AccessPoint is one scanned network, in the wifi message's wire format.
-type AccessPoint = protocol.AccessPoint
-
 // Message builds the wifi payload from a scan: filtered, strongest first,
 // at most MaxAccessPoints. publicIP may be empty.
-func Message(aps []AccessPoint, publicIP string) ([]byte, error) {
-	p := protocol.WiFiScan{AccessPoints: Filter(aps), PublicIP: publicIP}
-	if len(p.AccessPoints) > MaxAccessPoints {
-		p.AccessPoints = p.AccessPoints[:MaxAccessPoints]
+func Message(aps []protocol.AccessPoint, publicIP string) ([]byte, error) {
+	p := protocol.WiFiScan{AccessPoints: protocol.UsableAccessPoints(aps), PublicIP: publicIP}
+	if len(p.AccessPoints) > protocol.MaxAccessPoints {
+		p.AccessPoints = p.AccessPoints[:protocol.MaxAccessPoints]
 	}
 	return json.Marshal(p)
 }
@@ -89,7 +79,7 @@ type Scanner struct {
 }
 
 // Scan returns the visible access points, filtered (see Filter).
-func (s *Scanner) Scan(ctx context.Context) ([]AccessPoint, error) {
+func (s *Scanner) Scan(ctx context.Context) ([]protocol.AccessPoint, error) {
 	run := s.Run
 	if run == nil {
 		run = Exec
@@ -117,7 +107,7 @@ func (s *Scanner) Scan(ctx context.Context) ([]AccessPoint, error) {
 	return nil, fmt.Errorf("wifiscan: unknown tool %q: use nmcli, iw or leave it empty", s.Tool)
 }
 
-func (s *Scanner) nmcli(ctx context.Context, run Runner) ([]AccessPoint, error) {
+func (s *Scanner) nmcli(ctx context.Context, run Runner) ([]protocol.AccessPoint, error) {
 	// -t: terse, ':'-separated with ':' and '\' escaped; --rescan auto lets
 	// NetworkManager use a recent scan instead of waiting for a new one.
 	out, err := run(ctx, "nmcli", "-t", "-f", "BSSID,SIGNAL,SSID", "dev", "wifi", "list", "--rescan", "auto")
@@ -128,10 +118,10 @@ func (s *Scanner) nmcli(ctx context.Context, run Runner) ([]AccessPoint, error) 
 	if err != nil {
 		return nil, err
 	}
-	return Filter(aps), nil
+	return protocol.UsableAccessPoints(aps), nil
 }
 
-func (s *Scanner) iw(ctx context.Context, run Runner, iface string) ([]AccessPoint, error) {
+func (s *Scanner) iw(ctx context.Context, run Runner, iface string) ([]protocol.AccessPoint, error) {
 	out, err := run(ctx, "iw", "dev", iface, "scan")
 	if err != nil {
 		return nil, fmt.Errorf("wifiscan: iw dev %s scan (needs CAP_NET_ADMIN): %w", iface, err)
@@ -140,7 +130,7 @@ func (s *Scanner) iw(ctx context.Context, run Runner, iface string) ([]AccessPoi
 	if err != nil {
 		return nil, err
 	}
-	return Filter(aps), nil
+	return protocol.UsableAccessPoints(aps), nil
 }
 
 // PercentToDBm converts NetworkManager's signal quality (0…100 %) to dBm
@@ -173,8 +163,8 @@ func splitTerse(line string) []string {
 
 // ParseNmcli parses `nmcli -t -f BSSID,SIGNAL,SSID dev wifi list`.
 // Lines it cannot read are an error: the format is fixed by -t.
-func ParseNmcli(out []byte) ([]AccessPoint, error) {
-	var aps []AccessPoint
+func ParseNmcli(out []byte) ([]protocol.AccessPoint, error) {
+	var aps []protocol.AccessPoint
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	n := 0
 	for sc.Scan() {
@@ -195,7 +185,7 @@ func ParseNmcli(out []byte) ([]AccessPoint, error) {
 		if err != nil || pct < 0 || pct > 100 {
 			return nil, fmt.Errorf("wifiscan: nmcli line %d: signal %q is not a percentage", n, f[1])
 		}
-		ap := AccessPoint{BSSID: mac, SignalDBm: PercentToDBm(pct)}
+		ap := protocol.AccessPoint{BSSID: mac, SignalDBm: PercentToDBm(pct)}
 		if len(f) > 2 {
 			ap.SSID = strings.Join(f[2:], ":")
 		}
@@ -211,9 +201,9 @@ func ParseNmcli(out []byte) ([]AccessPoint, error) {
 // network, then tab-indented fields of which "signal: -58.00 dBm" and
 // "SSID: name" (one tab deep) are read. Networks without a signal are
 // skipped.
-func ParseIW(out []byte) ([]AccessPoint, error) {
-	var aps []AccessPoint
-	var cur *AccessPoint
+func ParseIW(out []byte) ([]protocol.AccessPoint, error) {
+	var aps []protocol.AccessPoint
+	var cur *protocol.AccessPoint
 	haveSignal := false
 	flush := func() {
 		if cur != nil && haveSignal {
@@ -237,7 +227,7 @@ func ParseIW(out []byte) ([]AccessPoint, error) {
 			if err != nil {
 				return nil, fmt.Errorf("wifiscan: iw line %d: %w", n, err)
 			}
-			cur = &AccessPoint{BSSID: m}
+			cur = &protocol.AccessPoint{BSSID: m}
 			continue
 		}
 		if cur == nil || !strings.HasPrefix(line, "\t") || strings.HasPrefix(line, "\t\t") {
@@ -281,7 +271,3 @@ func unescapeIW(s string) string {
 	}
 	return b.String()
 }
-
-// Filter keeps what may leave the device: see
-// protocol.UsableAccessPoints, the rule the agent applies too.
-func Filter(aps []AccessPoint) []AccessPoint { return protocol.UsableAccessPoints(aps) }

@@ -34,7 +34,7 @@ func TestParseNmcli(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []AccessPoint{
+	want := []protocol.AccessPoint{
 		{BSSID: "a4:2b:b0:c1:d2:e3", SignalDBm: -64, SSID: "home"},
 		{BSSID: "e8:de:27:12:34:56", SignalDBm: -78, SSID: "Nachbar"},
 		{BSSID: "00:1a:2b:3c:4d:5e", SignalDBm: -85, SSID: "cafe_nomap"},
@@ -70,7 +70,7 @@ func TestParseIW(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []AccessPoint{
+	want := []protocol.AccessPoint{
 		{BSSID: "a4:2b:b0:c1:d2:e3", SignalDBm: -58, SSID: "home"},
 		{BSSID: "e8:de:27:12:34:56", SignalDBm: -72, SSID: "Nachbar"},
 		{BSSID: "00:1a:2b:3c:4d:5e", SignalDBm: -85, SSID: "cafe_nomap"},
@@ -90,7 +90,7 @@ func TestFilter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := Filter(aps)
+	got := protocol.UsableAccessPoints(aps)
 	// The _nomap café and the locally administered phone (0xDA) are gone;
 	// home appears once, at its stronger reading.
 	want := "[{a4:2b:b0:c1:d2:e3 -64 home} {1c:3b:f3:aa:bb:cc -72 lab:net\\2} {e8:de:27:12:34:56 -78 Nachbar} {3c:a6:2f:01:02:03 -90 }]"

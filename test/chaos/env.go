@@ -19,6 +19,7 @@ import (
 	"github.com/glowcast/glowcast/protocol"
 	"github.com/glowcast/glowcast/test/kit/metrics"
 	"github.com/glowcast/glowcast/test/kit/mqtttest"
+	"github.com/glowcast/glowcast/test/kit/mqttwatch"
 	"github.com/glowcast/glowcast/test/kit/proc"
 	"github.com/glowcast/glowcast/test/kit/weathertest"
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,7 +36,7 @@ type env struct {
 	toxi     *toxiproxy.ApiServer
 	proxy    *toxiproxy.Proxy
 	weather  *weathertest.Server
-	watch    *mqtttest.Watcher
+	watch    *mqttwatch.Watcher
 	skewFile string
 
 	amu      sync.Mutex   // guards agents against the metrics watcher
@@ -82,7 +83,7 @@ func newEnv(t testing.TB, cfg Config) *env {
 	}
 	t.Cleanup(func() { e.toxi.Collection.Clear() })
 	// The watcher connects to the broker itself, not through the proxy.
-	w, err := mqtttest.Watch(e.broker.URL(), "chaos-watcher-"+protocol.RandomID(), tempsFilter)
+	w, err := mqttwatch.Start(e.broker.URL(), "chaos-watcher-"+protocol.RandomID(), tempsFilter)
 	if err != nil {
 		t.Fatalf("chaos: %v", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/glowcast/glowcast/test/kit/binaries"
 	"github.com/glowcast/glowcast/test/kit/metrics"
 	"github.com/glowcast/glowcast/test/kit/mqtttest"
+	"github.com/glowcast/glowcast/test/kit/mqttwatch"
 	"github.com/glowcast/glowcast/test/kit/proc"
 	"github.com/glowcast/glowcast/test/kit/weathertest"
 )
@@ -52,13 +53,13 @@ type env struct {
 	t       *testing.T
 	broker  *mqtttest.Broker
 	weather *weathertest.Server
-	watch   *mqtttest.Watcher
+	watch   *mqttwatch.Watcher
 }
 
 func newEnv(t *testing.T, opts ...mqtttest.Option) *env {
 	e := &env{t: t, broker: mqtttest.Start(t, opts...), weather: weathertest.New()}
 	t.Cleanup(e.weather.Close)
-	w, err := mqtttest.Watch(e.broker.URL(), "e2e-watcher-"+protocol.RandomID(), protocol.Prefix+"/#")
+	w, err := mqttwatch.Start(e.broker.URL(), "e2e-watcher-"+protocol.RandomID(), protocol.Prefix+"/#")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/glowcast/glowcast/protocol"
 	"github.com/glowcast/glowcast/test/kit/metrics"
 	"github.com/glowcast/glowcast/test/kit/mqtttest"
+	"github.com/glowcast/glowcast/test/kit/mqttwatch"
 	"github.com/glowcast/glowcast/test/kit/proc"
 )
 
@@ -111,8 +112,8 @@ func freeAddr() string {
 }
 
 // watch records the agents' statuses and whatever else filters name.
-func watch(brokerURL, id string, filters ...string) (*mqtttest.Watcher, error) {
-	w, err := mqtttest.Watch(brokerURL, "bench-watch-"+id, append([]string{protocol.AgentStatusFilter}, filters...)...)
+func watch(brokerURL, id string, filters ...string) (*mqttwatch.Watcher, error) {
+	w, err := mqttwatch.Start(brokerURL, "bench-watch-"+id, append([]string{protocol.AgentStatusFilter}, filters...)...)
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
@@ -121,7 +122,7 @@ func watch(brokerURL, id string, filters ...string) (*mqtttest.Watcher, error) {
 
 // agentUpAfter is when the first online status of a new agent session
 // arrived after t.
-func agentUpAfter(w *mqtttest.Watcher, t time.Time) (time.Time, bool) {
+func agentUpAfter(w *mqttwatch.Watcher, t time.Time) (time.Time, bool) {
 	seen := map[string]bool{}
 	for _, m := range w.Messages(protocol.AgentStatusFilter) {
 		st, err := protocol.ParseAgentStatus(m.Payload)
@@ -137,7 +138,7 @@ func agentUpAfter(w *mqtttest.Watcher, t time.Time) (time.Time, bool) {
 }
 
 // readyAfter is when the first ready of a new boot arrived after t.
-func readyAfter(w *mqtttest.Watcher, t time.Time) (time.Time, bool) {
+func readyAfter(w *mqttwatch.Watcher, t time.Time) (time.Time, bool) {
 	seen := map[string]bool{}
 	for _, m := range w.Messages(protocol.DeviceTopic("+", protocol.SideDevice, protocol.MsgReady)) {
 		rd, err := protocol.ParseReady(m.Payload)

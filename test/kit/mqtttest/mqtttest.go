@@ -1,8 +1,8 @@
-// Package mqtttest is the test kit's one Mosquitto launcher and MQTT
-// watcher: a real broker as its own process on a free loopback port,
-// stopped (or restarted) by its owner, running the broker config glowcast
-// ships (configs/mosquitto/glowcast.conf) with only the port, TLS material
-// and paths swapped. Run does not need a testing.TB, so the benchmark uses
+// Package mqtttest is the test kit's one Mosquitto launcher: a real broker
+// as its own process on a free loopback port, stopped (or restarted) by its
+// owner, running the broker config glowcast ships
+// (configs/mosquitto/glowcast.conf) with only the port, TLS material and
+// paths swapped. Run does not need a testing.TB, so the benchmark uses
 // it too; Start ties a broker to a test.
 package mqtttest
 

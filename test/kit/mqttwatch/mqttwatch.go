@@ -1,4 +1,8 @@
-package mqtttest
+// Package mqttwatch is the test kit's one MQTT observer: a plain paho
+// client beside the programs under test that records what it sees, for the
+// suites and the benchmark. It is apart from mqtttest because mqttmsg's own
+// tests start brokers with mqtttest, and this package uses mqttmsg.
+package mqttwatch
 
 import (
 	"errors"
@@ -32,11 +36,11 @@ type Watcher struct {
 	last map[string][]byte
 }
 
-// Watch connects to brokerURL as clientID and subscribes to filters (QoS 1).
+// Start connects to brokerURL as clientID and subscribes to filters (QoS 1).
 // It returns once the first subscription is in place.
-func Watch(brokerURL, clientID string, filters ...string) (*Watcher, error) {
+func Start(brokerURL, clientID string, filters ...string) (*Watcher, error) {
 	if len(filters) == 0 {
-		return nil, errors.New("mqtttest: watch needs at least one filter")
+		return nil, errors.New("mqttwatch: watch needs at least one filter")
 	}
 	w := &Watcher{last: map[string][]byte{}}
 	subs := map[string]byte{}
@@ -64,11 +68,11 @@ func Watch(brokerURL, clientID string, filters ...string) (*Watcher, error) {
 	case err := <-subscribed:
 		if err != nil {
 			w.Close()
-			return nil, fmt.Errorf("mqtttest: watcher subscribe: %w", err)
+			return nil, fmt.Errorf("mqttwatch: watcher subscribe: %w", err)
 		}
 	case <-time.After(10 * time.Second):
 		w.Close()
-		return nil, fmt.Errorf("mqtttest: watcher not subscribed to %s within 10s", brokerURL)
+		return nil, fmt.Errorf("mqttwatch: watcher not subscribed to %s within 10s", brokerURL)
 	}
 	return w, nil
 }
@@ -118,7 +122,7 @@ func (w *Watcher) Arrivals(filter string) []time.Time {
 func (w *Watcher) Publish(topic string, payload []byte, retained bool) error {
 	tok := w.c.Publish(topic, 1, retained, payload)
 	if !tok.WaitTimeout(5 * time.Second) {
-		return fmt.Errorf("mqtttest: publish %s: no ack within 5s", topic)
+		return fmt.Errorf("mqttwatch: publish %s: no ack within 5s", topic)
 	}
 	return tok.Error()
 }
