@@ -114,6 +114,16 @@ var rules = []rule{
 		banned:  func(imp string) bool { return !std(imp) },
 	},
 	{
+		name:    "suites are leaves: nothing imports a suite",
+		applies: func(p string) bool { return true },
+		banned:  func(imp string) bool { return in(imp, "test") && !in(imp, "test/kit") },
+	},
+	{
+		name:    "tools can use the kit's runner, watcher and metrics reader: they do not need testing",
+		applies: func(p string) bool { return in(p, "test/kit/proc", "test/kit/mqttwatch", "test/kit/metrics") },
+		banned:  func(imp string) bool { return imp == "testing" },
+	},
+	{
 		name:    "the colour model knows no hardware",
 		applies: func(p string) bool { return p == mod+"/ledstrip" },
 		banned:  func(imp string) bool { return strings.HasPrefix(imp, "periph.io/") || in(imp, "ledstrip/backend") },
@@ -167,6 +177,9 @@ func TestRulesRefuse(t *testing.T) {
 		{"cmd/glowcast", "./cmd/glowcast/sim", false},
 		{"cmd/glowcast-bench/bench", "./test/kit/mqtttest", false},
 		{"test/chaos", "./agent", false},
+		{"test/chaos", "./test/e2e", true},
+		{"test/kit/proc", "testing", true},
+		{"test/kit/mqtttest", "testing", false},
 	} {
 		// "./" marks a package of this module.
 		from, imp := mod+"/"+tc.from, tc.imp
