@@ -22,7 +22,7 @@ func TestParseWiFi(t *testing.T) {
 		{"long ssid", `{"access_points":[{"bssid":"a4:2b:b0:c1:d2:e3","signal_dbm":-1,"ssid":"` + strings.Repeat("x", 33) + `"}]}`, "ssid longer"},
 		{"too many", many, "101 access points"},
 		{"bad ip", `{"access_points":[],"public_ip":"example.org"}`, "public_ip"},
-		{"malformed", string(fixture(t, "malformed.json")), "geo: wifi"},
+		{"malformed", string(fixture(t, "malformed.json")), "wifi: "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

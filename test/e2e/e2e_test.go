@@ -18,7 +18,7 @@ import (
 func waitFresh(t *testing.T, jsonl string, timeout time.Duration) backend.Record {
 	t.Helper()
 	var got backend.Record
-	waitFor(t, timeout, "a fresh frame with the forecast's temps", func() bool {
+	mqtttest.WaitFor(t, timeout, "a fresh frame with the forecast's temps", func() bool {
 		f, ok := lastFrame(t, jsonl)
 		got = f
 		return ok && f.State == "fresh" && weathertest.SameTemps(f.Temps, weathertest.Shown(time.Now()))
@@ -97,7 +97,7 @@ func TestAgentMigration(t *testing.T) {
 			ag := start(t, "glowcast-agent", e.agentArgs(state)...)
 			start(t, "glowcastd", e.deviceArgs("kitchen", jsonl, filepath.Join(dir, "device"))...)
 			waitFresh(t, jsonl, 10*time.Second)
-			waitFor(t, 3*interval, "a second cycle", func() bool { return len(e.tempsTimes("kitchen")) >= 2 })
+			mqtttest.WaitFor(t, 3*interval, "a second cycle", func() bool { return len(e.tempsTimes("kitchen")) >= 2 })
 
 			for round := range 3 {
 				time.Sleep(time.Duration(round+1) * interval / 3) // kill at different phases
@@ -107,7 +107,7 @@ func TestAgentMigration(t *testing.T) {
 				restart(t, ag)
 				// Next temps within one interval of the last cycle, plus
 				// a little: the restart timer is 60s and cannot be it.
-				waitFor(t, 2*interval+2*time.Second, "temps after the agent restart", func() bool {
+				mqtttest.WaitFor(t, 2*interval+2*time.Second, "temps after the agent restart", func() bool {
 					return len(e.tempsTimes("kitchen")) > len(before)
 				})
 				next := e.tempsTimes("kitchen")[len(before)]
@@ -145,7 +145,7 @@ func TestDeviceRestartShowsFreshTempsAtOnce(t *testing.T) {
 	t0 := time.Now()
 	restart(t, dev)
 	var after []backend.Record
-	waitFor(t, 3*time.Second, "a fresh frame from the restarted device", func() bool {
+	mqtttest.WaitFor(t, 3*time.Second, "a fresh frame from the restarted device", func() bool {
 		after = readFrames(t, jsonl)[n:]
 		return len(after) > 0 && after[len(after)-1].State == "fresh" && weathertest.SameTemps(after[len(after)-1].Temps, weathertest.Shown(time.Now()))
 	})
@@ -175,7 +175,7 @@ func TestBrokerRestart(t *testing.T) {
 				t.Fatal(err)
 			}
 			n := len(e.tempsTimes("kitchen"))
-			waitFor(t, 3*interval+15*time.Second, "temps after the broker restart", func() bool {
+			mqtttest.WaitFor(t, 3*interval+15*time.Second, "temps after the broker restart", func() bool {
 				return len(e.tempsTimes("kitchen")) > n
 			})
 			waitFresh(t, jsonl, 5*time.Second)
@@ -185,7 +185,7 @@ func TestBrokerRestart(t *testing.T) {
 			}
 			// The device's retained status is online again (it re-publishes
 			// on reconnect; Mosquitto published its will while stopping).
-			waitFor(t, 5*time.Second, "device status online", func() bool {
+			mqtttest.WaitFor(t, 5*time.Second, "device status online", func() bool {
 				var st protocol.DeviceStatus
 				return json.Unmarshal(e.watch.Last("glowcast/v1/kitchen/device/status"), &st) == nil && st.Online
 			})
@@ -217,10 +217,10 @@ func TestRebirthAfterBrokerLostRetainedAndAgentRestart(t *testing.T) {
 	e.publish("glowcast/v1/kitchen/device/ready", nil, true)
 	restart(t, ag)
 	addr := agentHTTP(t, ag)
-	waitFor(t, 10*time.Second, "a rebirth request", func() bool {
+	mqtttest.WaitFor(t, 10*time.Second, "a rebirth request", func() bool {
 		return metric(t, addr, "glowcast_agent_rebirth_requests_total") >= 1
 	})
-	waitFor(t, 10*time.Second, "the cycle resumed by the rebirth answer", func() bool {
+	mqtttest.WaitFor(t, 10*time.Second, "the cycle resumed by the rebirth answer", func() bool {
 		return metric(t, addr, `glowcast_agent_cycle_starts_total{path="rebirth"}`) == 1
 	})
 	if got := metric(t, addr, "glowcast_agent_cycles_running"); got != 1 {
@@ -244,7 +244,7 @@ func TestLateWillDoesNotWin(t *testing.T) {
 	// And the device's own will (same boot) as Mosquitto would publish it.
 	own := fmt.Sprintf(`{"online":false,"boot_id":%q,"ts":%q}`, st.BootID, st.TS.Format(time.RFC3339Nano))
 	e.publish("glowcast/v1/kitchen/device/status", []byte(own), true)
-	waitFor(t, 5*time.Second, "the device to re-publish its online status", func() bool {
+	mqtttest.WaitFor(t, 5*time.Second, "the device to re-publish its online status", func() bool {
 		var now protocol.DeviceStatus
 		return json.Unmarshal(e.watch.Last("glowcast/v1/kitchen/device/status"), &now) == nil && now.Online && now.BootID == st.BootID
 	})
@@ -253,7 +253,7 @@ func TestLateWillDoesNotWin(t *testing.T) {
 	json.Unmarshal(e.watch.Last("glowcast/v1/agent/main/status"), &as)
 	e.publish("glowcast/v1/agent/main/status",
 		[]byte(fmt.Sprintf(`{"online":false,"session":"old","ts":%q}`, as.TS.Add(-time.Minute).Format(time.RFC3339))), true)
-	waitFor(t, 5*time.Second, "the agent to re-publish its online status", func() bool {
+	mqtttest.WaitFor(t, 5*time.Second, "the agent to re-publish its online status", func() bool {
 		var now protocol.AgentStatus
 		return json.Unmarshal(e.watch.Last("glowcast/v1/agent/main/status"), &now) == nil && now.Online && now.Session == as.Session
 	})
@@ -329,7 +329,7 @@ func TestDeviceOfflineAndBack(t *testing.T) {
 	if f, _ := lastFrame(t, jsonl); f.State != "off" {
 		t.Errorf("last frame after SIGTERM: %q, want off", f.State)
 	}
-	waitFor(t, 5*time.Second, "device status offline", func() bool {
+	mqtttest.WaitFor(t, 5*time.Second, "device status offline", func() bool {
 		var st protocol.DeviceStatus
 		return json.Unmarshal(e.watch.Last("glowcast/v1/kitchen/device/status"), &st) == nil && !st.Online
 	}, dev.Log)

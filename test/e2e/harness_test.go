@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"regexp"
-	"strings"
 	"testing"
 	"time"
 
@@ -102,31 +101,13 @@ func (e *env) publish(topic string, payload []byte, retained bool) {
 	}
 }
 
-// waitFor polls cond until it holds.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool, logs ...func() string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			var extra []string
-			for _, l := range logs {
-				extra = append(extra, l())
-			}
-			t.Fatalf("timed out after %v waiting for %s\n%s", timeout, what, strings.Join(extra, "\n---\n"))
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
 // httpAddr finds the agent's HTTP address in its log.
 var httpRE = regexp.MustCompile(`http_addr=(\S+)`)
 
 func agentHTTP(t *testing.T, p *proc.Proc) string {
 	t.Helper()
 	var addr string
-	waitFor(t, 5*time.Second, "agent http address in log", func() bool {
+	mqtttest.WaitFor(t, 5*time.Second, "agent http address in log", func() bool {
 		m := httpRE.FindAllStringSubmatch(p.Log(), -1)
 		if len(m) == 0 {
 			return false

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/glowcast/glowcast/protocol"
+	"github.com/glowcast/glowcast/test/kit/mqtttest"
 )
 
 // settingsFrame is a jsonl frame with the settings fields.
@@ -74,11 +75,11 @@ func TestSettingsEndToEnd(t *testing.T) {
 	if code := patch(t, addr, "kitchen", "e2e-token", `{"brightness":40}`); code != 200 {
 		t.Fatalf("PATCH: %d", code)
 	}
-	waitFor(t, 10*time.Second, "frame at 40 %", func() bool {
+	mqtttest.WaitFor(t, 10*time.Second, "frame at 40 %", func() bool {
 		f := lastSettingsFrame(t, jsonl)
 		return f.State == "fresh" && f.Brightness != nil && *f.Brightness == 40
 	}, logs)
-	waitFor(t, 5*time.Second, "report of brightness 40", func() bool {
+	mqtttest.WaitFor(t, 5*time.Second, "report of brightness 40", func() bool {
 		r := reported()
 		return r.Applied.Brightness != nil && *r.Applied.Brightness == 40
 	}, logs)
@@ -88,8 +89,8 @@ func TestSettingsEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatalf("glowcast set: %v\n%s", err, out)
 	}
-	waitFor(t, 10*time.Second, "frame off", func() bool { return lastSettingsFrame(t, jsonl).State == "off" }, logs)
-	waitFor(t, 5*time.Second, "report of off", func() bool {
+	mqtttest.WaitFor(t, 10*time.Second, "frame off", func() bool { return lastSettingsFrame(t, jsonl).State == "off" }, logs)
+	mqtttest.WaitFor(t, 5*time.Second, "report of off", func() bool {
 		r := reported()
 		return r.Applied.On != nil && !*r.Applied.On && *r.Applied.Brightness == 40
 	}, logs)
@@ -97,13 +98,13 @@ func TestSettingsEndToEnd(t *testing.T) {
 	// 2b. Through an MQTT command as Home Assistant's light sends it
 	// (command_on_template with brightness 153/255 → 60 %).
 	e.publish("glowcast/v1/kitchen/light/set", []byte(`{"on":true,"brightness":60}`), false)
-	waitFor(t, 10*time.Second, "frame on at 60 %", func() bool {
+	mqtttest.WaitFor(t, 10*time.Second, "frame on at 60 %", func() bool {
 		f := lastSettingsFrame(t, jsonl)
 		return f.State == "fresh" && f.Brightness != nil && *f.Brightness == 60
 	}, logs)
 	e.publish("glowcast/v1/kitchen/light/set", []byte(`{"on":false}`), false)
-	waitFor(t, 10*time.Second, "frame off again", func() bool { return lastSettingsFrame(t, jsonl).State == "off" }, logs)
-	waitFor(t, 5*time.Second, "report of off at 60 %", func() bool {
+	mqtttest.WaitFor(t, 10*time.Second, "frame off again", func() bool { return lastSettingsFrame(t, jsonl).State == "off" }, logs)
+	mqtttest.WaitFor(t, 5*time.Second, "report of off at 60 %", func() bool {
 		r := reported()
 		return r.Applied.On != nil && !*r.Applied.On && *r.Applied.Brightness == 60
 	}, logs)
@@ -116,13 +117,13 @@ func TestSettingsEndToEnd(t *testing.T) {
 	}
 	// A bad message on the wire reaches the device and is refused whole.
 	e.publish("glowcast/v1/kitchen/agent/settings", []byte(`{"version":`+strconv.FormatUint(v+1, 10)+`,"on":true,"unit":"K"}`), true)
-	waitFor(t, 5*time.Second, "refusal reported", func() bool { return reported().Errors["unit"] != "" }, logs)
+	mqtttest.WaitFor(t, 5*time.Second, "refusal reported", func() bool { return reported().Errors["unit"] != "" }, logs)
 	if f := lastSettingsFrame(t, jsonl); f.State != "off" {
 		t.Errorf("after a refused message the strip is %q, want off", f.State)
 	}
 	// Leave a valid retained message again (as the agent would).
 	e.publish("glowcast/v1/kitchen/agent/settings", []byte(`{"version":`+strconv.FormatUint(v+2, 10)+`,"on":false,"brightness":60}`), true)
-	waitFor(t, 5*time.Second, "valid settings back", func() bool { r := reported(); return r.Version == v+2 && len(r.Errors) == 0 }, logs)
+	mqtttest.WaitFor(t, 5*time.Second, "valid settings back", func() bool { r := reported(); return r.Version == v+2 && len(r.Errors) == 0 }, logs)
 
 	// 4. The agent is SIGKILLed; a new one adopts the retained version.
 	ag.Kill()
@@ -131,7 +132,7 @@ func TestSettingsEndToEnd(t *testing.T) {
 	if code := patch(t, addr2, "kitchen", "e2e-token", `{"brightness":25}`); code != 200 {
 		t.Fatalf("PATCH on the new agent: %d", code)
 	}
-	waitFor(t, 10*time.Second, "report of v+3 at 25 %", func() bool {
+	mqtttest.WaitFor(t, 10*time.Second, "report of v+3 at 25 %", func() bool {
 		r := reported()
 		return r.Version == v+3 && *r.Applied.Brightness == 25
 	}, logs)
@@ -142,7 +143,7 @@ func TestSettingsEndToEnd(t *testing.T) {
 		t.Fatalf("%v\n%s", err, dev.Log())
 	}
 	restart(t, dev)
-	waitFor(t, 10*time.Second, "restarted device off", func() bool {
+	mqtttest.WaitFor(t, 10*time.Second, "restarted device off", func() bool {
 		f := lastSettingsFrame(t, jsonl)
 		return f.State == "off" && f.Brightness != nil && *f.Brightness == 25
 	}, logs)

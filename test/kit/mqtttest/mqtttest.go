@@ -203,15 +203,21 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// WaitFor polls cond every 10ms until it holds or timeout passes.
-func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+// WaitFor polls cond every 10ms until it holds or timeout passes; on a
+// timeout the test fails with what it waited for and the text of logs
+// (a program's log, say).
+func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool, logs ...func() string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	for !cond() {
 		select {
 		case <-ctx.Done():
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+			var extra []string
+			for _, l := range logs {
+				extra = append(extra, l())
+			}
+			t.Fatalf("timed out after %v waiting for %s\n%s", timeout, what, strings.Join(extra, "\n---\n"))
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
