@@ -1,10 +1,8 @@
 package browser
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"image"
 	"image/png"
@@ -137,25 +135,13 @@ func near(a, b string) bool {
 }
 
 // lastFrame reads the device's jsonl LED log and returns its last record.
-func lastFrame(t *testing.T, path string) (state string, rgb []string) {
+func lastFrame(t *testing.T, path string) (state ledstrip.State, rgb []string) {
 	t.Helper()
-	f, err := os.Open(path)
+	r, _, err := backend.LastJSONL(path)
 	if err != nil {
-		return "", nil
+		t.Fatal(err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var rec struct {
-			State string   `json:"state"`
-			RGB   []string `json:"rgb"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
-			t.Fatalf("jsonl record %q: %v", sc.Text(), err)
-		}
-		state, rgb = rec.State, rec.RGB
-	}
-	return state, rgb
+	return r.State, r.RGB
 }
 
 // TestStatusPageShowsTheDevicesColours runs Mosquitto, an agent with the
@@ -191,7 +177,7 @@ func TestStatusPageShowsTheDevicesColours(t *testing.T) {
 	bctx := browser(t)
 	mqtttest.WaitFor(t, 15*time.Second, "the device to show fresh temps", func() bool {
 		st, _ := lastFrame(t, leds)
-		return st == string(ledstrip.StateFresh) && a.HTTPAddr() != ""
+		return st == ledstrip.StateFresh && a.HTTPAddr() != ""
 	})
 	mqtttest.WaitFor(t, 5*time.Second, "the agent to know the temps", func() bool {
 		ds := a.Devices()
