@@ -62,6 +62,9 @@ type device struct {
 	proc     *proc
 	jsonl    string
 	stateDir string
+	// skewFile moves this device's wall clock (internal/clock), as the
+	// agent's skewFile moves the agent's.
+	skewFile string
 }
 
 func newEnv(t testing.TB, cfg Config) *env {
@@ -165,7 +168,12 @@ func (e *env) addDevice(i int) *device {
 	}
 	args := []string{"-config", conf, "--broker", e.proxyURL(), "--device-id", d.id, "--led", "jsonl:" + d.jsonl,
 		"--state-dir", d.stateDir, "--stale-after", (10 * e.cfg.Interval).String(), "--log-level", "info"}
-	d.proc = newProc(d.id, filepath.Join(e.cfg.BinDir, "glowcastd"), filepath.Join(e.dir, d.id+".log"), args)
+	d.skewFile = filepath.Join(e.dir, d.id+"-clock-skew")
+	if err := os.WriteFile(d.skewFile, []byte("0s"), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	d.proc = newProc(d.id, filepath.Join(e.cfg.BinDir, "glowcastd"), filepath.Join(e.dir, d.id+".log"), args,
+		"GLOWCAST_TEST_CLOCK_SKEW_FILE="+d.skewFile)
 	if err := d.proc.start(); err != nil {
 		e.t.Fatal(err)
 	}
