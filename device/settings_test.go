@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/glowcast/glowcast/ledstrip"
+	"github.com/glowcast/glowcast/ledstrip/ledstriptest"
 	"github.com/glowcast/glowcast/mqttmsg"
 	"github.com/glowcast/glowcast/protocol"
 	"github.com/glowcast/glowcast/test/kit/mqtttest"
@@ -142,4 +144,103 @@ func TestSettingsClearedFallBackToLocal(t *testing.T) {
 		return r.Version == 9 && r.Applied.Brightness != nil && *r.Applied.Brightness == 100
 	})
 	stop()
+}
+
+// TestSettingsFadeOnTheStrip drives a real SPI strip (recorded) from the
+// device: fade_ms from the agent makes the change of brightness a fade
+// over many transfers; fade_ms 0 makes the next one a jump.
+func TestSettingsFadeOnTheStrip(t *testing.T) {
+	b := mqtttest.Start(t)
+	peer := startSettingsPeer(t, b.URL())
+	cfg := Default()
+	cfg.Broker, cfg.DeviceID, cfg.StateDir = b.URL(), "porch", t.TempDir()
+	// Linear output, no cap and no fade of its own: a transfer's LED 0
+	// is the waiting look (160) times the brightness in force.
+	cfg.Strip.Gamma, cfg.Strip.Brightness, cfg.Strip.CurrentLimitMA, cfg.Strip.Fade = 1, 100, 100000, 0
+	port := &ledstriptest.Port{MaxTx: 1 << 16}
+	strip, err := ledstrip.OpenSPI(port, cfg.StripOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, stop := runDevice(t, cfg, strip, nil)
+	defer stop()
+	led0 := func(frame []byte) int {
+		leds, err := ledstriptest.Decode(frame, cfg.LEDs, 3)
+		if err != nil {
+			t.Fatalf("decoding a transfer: %v", err)
+		}
+		return int(leds[0][0])
+	}
+	lastLED0 := func() int {
+		if f := port.Last(); f != nil {
+			return led0(f)
+		}
+		return -1
+	}
+	// between counts the distinct LED 0 levels strictly between lo and hi
+	// in the transfers from the from'th on.
+	between := func(from, lo, hi int) int {
+		seen := map[int]bool{}
+		for _, f := range port.Frames()[from:] {
+			if v := led0(f); v > lo && v < hi {
+				seen[v] = true
+			}
+		}
+		return len(seen)
+	}
+	waitFor(t, "the waiting look at full brightness", func() bool { r, ok := peer.last(); return ok && lastLED0() == 160 && r.Version == 0 })
+
+	from := len(port.Frames())
+	peer.desire(t, "porch", `{"version":1,"brightness":10,"fade_ms":1500}`)
+	waitFor(t, "dimmed to 10 %", func() bool { return lastLED0() == 16 })
+	waitFor(t, "version 1 reported", func() bool { r, _ := peer.last(); return r.Version == 1 })
+	if n := between(from, 16, 160); n < 10 {
+		t.Errorf("fade_ms 1500: %d levels between full and 10 %%, want a fade (at least 10)", n)
+	}
+	if r, _ := peer.last(); r.Applied.FadeMS == nil || *r.Applied.FadeMS != 1500 {
+		t.Errorf("reported fade_ms %v, want 1500", r.Applied.FadeMS)
+	}
+
+	from = len(port.Frames())
+	peer.desire(t, "porch", `{"version":2,"brightness":100,"fade_ms":0}`)
+	waitFor(t, "back to full", func() bool { return lastLED0() == 160 })
+	if n := between(from, 16, 160); n != 0 {
+		t.Errorf("fade_ms 0: %d levels between 10 %% and full, want a jump", n)
+	}
+}
+
+// TestSettingsUnitAndFadeInFrames: the jsonl frames of a device carry the
+// unit and fade_ms in force, local first, then the agent's.
+func TestSettingsUnitAndFadeInFrames(t *testing.T) {
+	b := mqtttest.Start(t)
+	peer := startSettingsPeer(t, b.URL())
+	leds := filepath.Join(t.TempDir(), "leds.jsonl")
+	cfg := Default()
+	cfg.Broker, cfg.DeviceID, cfg.StateDir, cfg.LED = b.URL(), "den", t.TempDir(), "jsonl:"+leds
+	cfg.Strip.Fade = 250 * time.Millisecond
+	strip, err := ledstrip.Open(cfg.LED, cfg.StripOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, stop := runDevice(t, cfg, strip, nil)
+	defer stop()
+	type rec struct {
+		State  string `json:"state"`
+		Unit   string `json:"unit"`
+		FadeMS *int   `json:"fade_ms"`
+	}
+	last := func() rec {
+		raw, _ := os.ReadFile(leds)
+		lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+		var r rec
+		json.Unmarshal([]byte(lines[len(lines)-1]), &r)
+		return r
+	}
+	waitFor(t, "first report", func() bool { _, ok := peer.last(); return ok })
+	if r := last(); r.Unit != "" || r.FadeMS == nil || *r.FadeMS != 250 {
+		t.Errorf("local settings: frame unit %q fade_ms %v, want °C (left out) and strip.fade's 250", r.Unit, r.FadeMS)
+	}
+	peer.desire(t, "den", `{"version":1,"unit":"F","fade_ms":2000}`)
+	waitFor(t, "°F frames", func() bool { r := last(); return r.Unit == "F" && r.FadeMS != nil && *r.FadeMS == 2000 })
+	waitFor(t, "version 1 reported in °F", func() bool { r, _ := peer.last(); return r.Version == 1 && r.Applied.Unit == "F" })
 }
