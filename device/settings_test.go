@@ -244,3 +244,48 @@ func TestSettingsUnitAndFadeInFrames(t *testing.T) {
 	waitFor(t, "°F frames", func() bool { r := last(); return r.Unit == "F" && r.FadeMS != nil && *r.FadeMS == 2000 })
 	waitFor(t, "version 1 reported in °F", func() bool { r, _ := peer.last(); return r.Version == 1 && r.Applied.Unit == "F" })
 }
+
+// offsetClock is the system clock moved by d: the device's own timers run
+// in real time, its idea of the hour is the moved one.
+type offsetClock struct{ d time.Duration }
+
+func (c offsetClock) Now() time.Time { return time.Now().Add(c.d) }
+
+// TestSettingsQuietHoursFromTheAgent: quiet hours set by the agent take
+// effect at the window's start without another message.
+func TestSettingsQuietHoursFromTheAgent(t *testing.T) {
+	b := mqtttest.Start(t)
+	peer := startSettingsPeer(t, b.URL())
+	cfg := Default()
+	cfg.Broker, cfg.DeviceID, cfg.StateDir = b.URL(), "bedroom", t.TempDir()
+	strip := &recStrip{}
+	d, err := New(cfg, strip, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Four seconds before 22:00 on the device's clock.
+	now := time.Now()
+	start := time.Date(now.Year(), now.Month(), now.Day(), 22, 0, 0, 0, now.Location())
+	if !start.After(now.Add(5 * time.Second)) {
+		start = start.AddDate(0, 0, 1)
+	}
+	d.Clock = offsetClock{start.Add(-4 * time.Second).Sub(now)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	peer.desire(t, "bedroom", `{"version":1,"brightness":80,"quiet_hours":{"start":"22:00","end":"07:00","brightness":5}}`)
+	waitFor(t, "80 % before the window", func() bool { return strip.last().BrightnessPercent() == 80 })
+	if got := d.Clock.Now(); !got.Before(start) {
+		t.Fatalf("test set-up: the device's clock reached %v before the first check", got)
+	}
+	waitFor(t, "5 % inside the window", func() bool { return strip.last().BrightnessPercent() == 5 })
+	if got := d.Clock.Now(); got.Before(start) {
+		t.Errorf("dimmed at %v, before the window's start %v", got, start)
+	}
+	waitFor(t, "the quiet hours reported", func() bool {
+		r, _ := peer.last()
+		return r.Version == 1 && r.Applied.QuietHours != nil && r.Applied.QuietHours.Start == "22:00"
+	})
+}
