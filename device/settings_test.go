@@ -289,3 +289,57 @@ func TestSettingsQuietHoursFromTheAgent(t *testing.T) {
 		return r.Version == 1 && r.Applied.QuietHours != nil && r.Applied.QuietHours.Start == "22:00"
 	})
 }
+
+// TestLocalQuietHoursDimOnce: the YAML's quiet hours, applied by the
+// device as a setting on a strip opened with DaemonStripOptions, light
+// the LEDs as the strip's own quiet-hours cap did, not twice as dim.
+func TestLocalQuietHoursDimOnce(t *testing.T) {
+	inWindow := time.Date(2026, 1, 10, 23, 0, 0, 0, time.Local)
+	for _, tc := range []struct {
+		name  string
+		quiet ledstrip.QuietHours
+	}{
+		{"cap 10 under 40", ledstrip.QuietHours{Start: "22:00", End: "07:00", Brightness: 10}},
+		{"cap 25 under 40", ledstrip.QuietHours{Start: "22:00", End: "07:00", Brightness: 25}},
+		{"cap above the normal one", ledstrip.QuietHours{Start: "22:00", End: "07:00", Brightness: 80}},
+		{"off", ledstrip.QuietHours{Start: "22:00", End: "07:00", Off: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := Default()
+			cfg.DeviceID, cfg.Strip.Quiet = "kitchen", tc.quiet
+			cfg.Strip.Fade, cfg.Strip.CurrentLimitMA = 0, 100000
+			show := func(o ledstrip.Options, f ledstrip.Frame) [][]byte {
+				o.Now = func() time.Time { return inWindow }
+				port := &ledstriptest.Port{MaxTx: 1 << 16}
+				s, err := ledstrip.OpenSPI(port, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer s.Close()
+				if err := s.Show(f); err != nil {
+					t.Fatal(err)
+				}
+				leds, err := ledstriptest.Decode(port.Last(), cfg.LEDs, 3)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return leds
+			}
+			fr := ledstrip.Frame{State: ledstrip.StateFresh, Temps: []float64{-20, 0, 12, 25, 40}}
+			// Before: the strip capped itself in the window.
+			want := show(cfg.StripOptions(), fr)
+			// Now: the device composes the frame from its settings.
+			v := view{cur: nil, set: localSettings(cfg)}
+			f := compose(inWindow, v, time.Hour)
+			fr.Brightness = f.Brightness
+			got := show(cfg.DaemonStripOptions(), fr)
+			for i := range want {
+				for c := range want[i] {
+					if d := int(got[i][c]) - int(want[i][c]); d < -3 || d > 3 {
+						t.Errorf("LED %d channel %d: %d, the strip's own quiet hours gave %d", i, c, got[i][c], want[i][c])
+					}
+				}
+			}
+		})
+	}
+}
