@@ -21,6 +21,7 @@ import (
 	_ "embed"
 	"fmt"
 	"html/template"
+	"maps"
 	"math"
 	"net/http"
 	"slices"
@@ -274,7 +275,11 @@ func ReportText(r protocol.Reported) string {
 	}
 	txt := fmt.Sprintf("%s, %d %% (v%d)", state, b, r.Version)
 	if len(r.Errors) > 0 {
-		txt += " refused: " + protocol.FieldErrors(r.Errors).Error()
+		keys := slices.Sorted(maps.Keys(r.Errors))
+		for i, k := range keys {
+			keys[i] = k + ": " + r.Errors[k]
+		}
+		txt += " · refused " + strings.Join(keys, "; ")
 	}
 	return txt
 }

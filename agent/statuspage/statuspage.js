@@ -38,7 +38,7 @@
     const a = r.applied || {};
     let t = `${a.on === false ? "off" : "on"}, ${a.brightness ?? 100} % (v${r.version})`;
     const errs = Object.keys(r.errors || {}).sort();
-    if (errs.length) t += " refused: settings refused: " + errs.map((k) => `${k}: ${r.errors[k]}`).join("; ");
+    if (errs.length) t += " · refused " + errs.map((k) => `${k}: ${r.errors[k]}`).join("; ");
     return t;
   };
 

@@ -200,7 +200,7 @@ func TestPageFollowsReportedSettings(t *testing.T) {
 			[]string{`class="power">`, `value="40"`, "off, 40 % (v4)"}},
 		{"in °F", &protocol.Reported{Version: 5, Applied: protocol.Settings{Unit: "F"}}, dim(20, 100), []string{"68.0 °F (fresh)"}},
 		{"refused fields said", &protocol.Reported{Version: 6, Applied: protocol.Settings{On: &on}, Errors: map[string]string{"unit": `want "C" or "F"`}}, dim(20, 100),
-			[]string{"refused: settings refused: unit: want &#34;C&#34; or &#34;F&#34;"}},
+			[]string{"on, 100 % (v6) · refused unit: want &#34;C&#34; or &#34;F&#34;"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := Device{ID: "kitchen", Online: true, Temps: tp, Settings: tc.rep}
