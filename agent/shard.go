@@ -94,7 +94,7 @@ type ownership struct {
 	agents    map[string]protocol.AgentStatus // newest status per agent id
 	waiting   map[string]bool                 // ours by shard, held by a live agent
 	deferred  map[string]deferredStart        // waiting for the claims to settle
-	mine      map[string]time.Time            // when we took each running cycle on
+	mine      map[string]mineClaim            // the running cycles we took on
 
 	pub     publisher
 	qmu     sync.Mutex
@@ -104,6 +104,12 @@ type ownership struct {
 
 	waitingG  prometheus.Gauge
 	handovers *prometheus.CounterVec
+}
+
+// mineClaim is when (by our clock) and at which epoch we took a cycle on.
+type mineClaim struct {
+	start time.Time
+	epoch uint64
 }
 
 type deferredStart struct {
@@ -121,7 +127,7 @@ func newOwnership(f *fleet, shardSpec, agentID, session string, reg prometheus.R
 	o := &ownership{
 		f: f, shard: shard, agent: agentID, session: session,
 		claims: map[string]*protocol.Claim{}, agents: map[string]protocol.AgentStatus{},
-		waiting: map[string]bool{}, deferred: map[string]deferredStart{}, mine: map[string]time.Time{},
+		waiting: map[string]bool{}, deferred: map[string]deferredStart{}, mine: map[string]mineClaim{},
 		pending: map[string]protocol.Claim{}, kick: make(chan struct{}, 1),
 		waitingG: prometheus.NewGauge(prometheus.GaugeOpts{Name: "glowcast_agent_devices_waiting",
 			Help: "Devices of this agent's shard whose cycle another live agent still holds."}),
@@ -235,12 +241,15 @@ func (o *ownership) liveOther(c *protocol.Claim) bool {
 // armed publishes our claim for d's cycle with its new due time. Called
 // with fleet.mu held.
 func (o *ownership) armed(d *dev) {
-	start, ok := o.mine[d.id]
+	m, ok := o.mine[d.id]
 	if !ok {
-		start = o.f.now()
-		o.mine[d.id] = start
+		m = mineClaim{start: o.f.now(), epoch: 1}
+		if c := o.claims[d.id]; c != nil {
+			m.epoch = c.Epoch + 1
+		}
+		o.mine[d.id] = m
 	}
-	o.enqueue(d.id, protocol.Claim{Agent: o.agent, Session: o.session, TS: start.UTC(), BootID: d.cycleBoot, NextDue: d.due.UTC(), TempsSeq: d.tempsSeq})
+	o.enqueue(d.id, protocol.Claim{Agent: o.agent, Session: o.session, TS: m.start.UTC(), Epoch: m.epoch, BootID: d.cycleBoot, NextDue: d.due.UTC(), TempsSeq: d.tempsSeq})
 }
 
 func (o *ownership) onClaimMsg(m mqttmsg.Message) {
@@ -279,7 +288,7 @@ func (o *ownership) onClaimMsg(m mqttmsg.Message) {
 		// shard: hand it over at the due time it had.
 		f.log.Info("device left this agent's shard; releasing it", "device", id, "shard", o.shard, "next_due", c.NextDue.Format(time.RFC3339))
 		o.handovers.WithLabelValues("released").Inc()
-		o.enqueue(id, protocol.Claim{Agent: o.agent, Session: o.session, TS: f.now().UTC(), BootID: c.BootID, NextDue: c.NextDue, TempsSeq: c.TempsSeq, Released: true})
+		o.enqueue(id, protocol.Claim{Agent: o.agent, Session: o.session, TS: f.now().UTC(), Epoch: c.Epoch, BootID: c.BootID, NextDue: c.NextDue, TempsSeq: c.TempsSeq, Released: true})
 		return
 	}
 	d := f.devices[id]
@@ -295,10 +304,12 @@ func (o *ownership) onClaimMsg(m mqttmsg.Message) {
 	}
 	if d.cycle && o.liveOther(c) {
 		mine := o.mine[id]
-		if c.TS.After(mine) || (c.TS.Equal(mine) && c.Agent > o.agent) {
+		if c.Epoch > mine.epoch || (c.Epoch == mine.epoch && c.Agent > o.agent) {
 			// Two agents took the device on (a flapping connection or an
-			// overlapping shard map): the later claim wins, everywhere.
-			f.log.Warn("another agent claimed this device later; yielding its cycle", "device", id, "owner", c.Agent)
+			// overlapping shard map): the higher epoch, then the greater
+			// agent id, wins — the same answer in every agent, which two
+			// hosts' clocks would not give.
+			f.log.Warn("another agent's claim on this device wins; yielding its cycle", "device", id, "owner", c.Agent, "epoch", c.Epoch, "our_epoch", mine.epoch)
 			o.handovers.WithLabelValues("yielded").Inc()
 			o.yield(d)
 			o.waiting[id] = true

@@ -12,9 +12,15 @@ type Claim struct {
 	// Agent and Session name the claiming agent and its process.
 	Agent   string `json:"agent"`
 	Session string `json:"session"`
-	// TS is when this agent took the device's cycle on; of two live claims
-	// the later one wins.
+	// TS is when this agent took the device's cycle on, by its own clock:
+	// for people, never for ordering.
 	TS time.Time `json:"ts"`
+	// Epoch numbers the takeovers of one device: an agent taking a
+	// device on claims one above the highest epoch it has seen, and keeps
+	// it while its cycle runs. Of two live claims the higher epoch wins,
+	// then the greater agent id: every agent decides alike, whatever its
+	// clock says.
+	Epoch uint64 `json:"epoch,omitempty"`
 	// BootID is the device process the cycle serves.
 	BootID string `json:"boot_id,omitempty"`
 	// NextDue is when the device's next forecast is due: a new owner

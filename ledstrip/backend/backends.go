@@ -40,6 +40,11 @@ type Record struct {
 	Source string `json:"source,omitempty"`
 	// Brightness is the brightness setting in force, 0…100.
 	Brightness int `json:"brightness"`
+	// Unit is the owner's label unit when set to °F ("F"); temps_c stay
+	// in °C.
+	Unit string `json:"unit,omitempty"`
+	// FadeMS is the fade the frame asked for, when it asked for one.
+	FadeMS *int64 `json:"fade_ms,omitempty"`
 }
 
 // ReadJSONL reads every record of a jsonl strip file; a file that does
@@ -116,6 +121,13 @@ func (w *jsonlWriter) writePixels(px []color.RGBA, f ledstrip.Frame) error {
 	for i, c := range px {
 		rec.RGB[i] = ledstrip.Hex(c)
 	}
+	if f.Unit == ledstrip.UnitF {
+		rec.Unit = ledstrip.UnitF
+	}
+	if f.Fade != nil {
+		ms := f.Fade.Milliseconds()
+		rec.FadeMS = &ms
+	}
 	if f.Temps != nil {
 		rec.Temps = make([]*float64, len(f.Temps))
 		for i, t := range f.Temps {
@@ -156,6 +168,9 @@ func (w *termWriter) writePixels(px []color.RGBA, f ledstrip.Frame) error {
 		label := "  --  "
 		if i < len(f.Temps) && !math.IsNaN(f.Temps[i]) {
 			label = fmt.Sprintf("%5.1f ", f.Temps[i])
+			if f.Unit == ledstrip.UnitF {
+				label = fmt.Sprintf("%5.1f ", ledstrip.ToF(f.Temps[i]))
+			}
 		}
 		fg := "97"
 		if int(c.R)+int(c.G)+int(c.B) > 380 {
@@ -163,7 +178,11 @@ func (w *termWriter) writePixels(px []color.RGBA, f ledstrip.Frame) error {
 		}
 		fmt.Fprintf(&b, "\x1b[%sm %s\x1b[0m ", fg, label)
 	}
-	fmt.Fprintf(&b, " %s", f.State)
+	unit := "°C"
+	if f.Unit == ledstrip.UnitF {
+		unit = "°F"
+	}
+	fmt.Fprintf(&b, " %s %s", unit, f.State)
 	if f.Source == "sample" {
 		b.WriteString("  SAMPLE DATA — not real weather")
 	}

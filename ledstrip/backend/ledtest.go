@@ -19,7 +19,7 @@ import (
 func LEDTest(ctx context.Context, s Strip, step time.Duration) error {
 	rs, ok := s.(rawShower)
 	if !ok {
-		return fmt.Errorf("ledstrip: LEDTest needs a strip from ledstrip.Open, got %T", s)
+		return fmt.Errorf("ledstrip: LEDTest needs a strip from backend.Open, got %T", s)
 	}
 	n, sc := rs.info()
 	err := ledTest(ctx, rs, n, sc, step)

@@ -61,6 +61,9 @@ type device struct {
 	proc     *proc.Proc
 	jsonl    string
 	stateDir string
+	// skewFile moves this device's wall clock (internal/clock), as the
+	// agent's skewFile moves the agent's.
+	skewFile string
 }
 
 func newEnv(t testing.TB, cfg Config) *env {
@@ -170,7 +173,12 @@ func (e *env) addDevice(i int) *device {
 	}
 	args := []string{"-config", conf, "--broker", e.proxyURL(), "--device-id", d.id, "--led", "jsonl:" + d.jsonl,
 		"--state-dir", d.stateDir, "--stale-after", (10 * e.cfg.Interval).String(), "--log-level", "info"}
-	d.proc = proc.New(d.id, filepath.Join(e.cfg.BinDir, "glowcastd"), filepath.Join(e.dir, d.id+".log"), args)
+	d.skewFile = filepath.Join(e.dir, d.id+"-clock-skew")
+	if err := os.WriteFile(d.skewFile, []byte("0s"), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	d.proc = proc.New(d.id, filepath.Join(e.cfg.BinDir, "glowcastd"), filepath.Join(e.dir, d.id+".log"), args,
+		"GLOWCAST_TEST_CLOCK_SKEW_FILE="+d.skewFile)
 	if err := d.proc.Start(); err != nil {
 		e.t.Fatal(err)
 	}
@@ -323,6 +331,35 @@ func (e *env) tempsBetween(dev string, from, to time.Time) []time.Time {
 	for _, t := range e.watch.Arrivals(protocol.DeviceTopic(dev, protocol.SideAgent, protocol.MsgTemps)) {
 		if !t.Before(from) && t.Before(to) {
 			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// arrivalSeq is a temps message's seq, and whether a device would have
+// dropped it (a lower seq than one sent before it).
+type arrivalSeq struct {
+	seq     uint64
+	refused bool
+}
+
+// seqsBetween returns the seqs of dev's live temps that arrived in
+// [from, to), in order.
+func (e *env) seqsBetween(dev string, from, to time.Time) []arrivalSeq {
+	var out []arrivalSeq
+	var top uint64
+	for _, m := range e.watch.Messages(protocol.DeviceTopic(dev, protocol.SideAgent, protocol.MsgTemps)) {
+		if m.Retained {
+			continue // a replay of the last one on (re)subscribe
+		}
+		var seq uint64
+		if t, err := protocol.ParseTemps(m.Payload); err == nil {
+			seq = t.Seq
+		}
+		a := arrivalSeq{seq: seq, refused: seq != 0 && seq < top}
+		top = max(top, seq)
+		if !m.At.Before(from) && m.At.Before(to) {
+			out = append(out, a)
 		}
 	}
 	return out

@@ -136,3 +136,10 @@ func lastFrame(t *testing.T, path string) (backend.Record, bool) {
 	}
 	return r, ok
 }
+
+// lastFrameOrZero is the newest frame, or a zero one before the first.
+func lastFrameOrZero(t *testing.T, path string) backend.Record {
+	t.Helper()
+	f, _ := lastFrame(t, path)
+	return f
+}

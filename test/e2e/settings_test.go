@@ -15,23 +15,6 @@ import (
 	"github.com/glowcast/glowcast/test/kit/mqtttest"
 )
 
-// settingsFrame is a jsonl frame with the settings fields.
-type settingsFrame struct {
-	State      string `json:"state"`
-	Brightness *int   `json:"brightness"`
-}
-
-func lastSettingsFrame(t *testing.T, path string) settingsFrame {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return settingsFrame{}
-	}
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	var f settingsFrame
-	json.Unmarshal([]byte(lines[len(lines)-1]), &f)
-	return f
-}
-
 func patch(t *testing.T, addr, dev, token, body string) int {
 	t.Helper()
 	req, _ := http.NewRequest("PATCH", "http://"+addr+"/api/v1/devices/"+dev+"/settings", strings.NewReader(body))
@@ -76,8 +59,8 @@ func TestSettingsEndToEnd(t *testing.T) {
 		t.Fatalf("PATCH: %d", code)
 	}
 	mqtttest.WaitFor(t, 10*time.Second, "frame at 40 %", func() bool {
-		f := lastSettingsFrame(t, jsonl)
-		return f.State == "fresh" && f.Brightness != nil && *f.Brightness == 40
+		f := lastFrameOrZero(t, jsonl)
+		return f.State == "fresh" && f.Brightness == 40
 	}, logs)
 	mqtttest.WaitFor(t, 5*time.Second, "report of brightness 40", func() bool {
 		r := reported()
@@ -89,7 +72,7 @@ func TestSettingsEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatalf("glowcast set: %v\n%s", err, out)
 	}
-	mqtttest.WaitFor(t, 10*time.Second, "frame off", func() bool { return lastSettingsFrame(t, jsonl).State == "off" }, logs)
+	mqtttest.WaitFor(t, 10*time.Second, "frame off", func() bool { return lastFrameOrZero(t, jsonl).State == "off" }, logs)
 	mqtttest.WaitFor(t, 5*time.Second, "report of off", func() bool {
 		r := reported()
 		return r.Applied.On != nil && !*r.Applied.On && *r.Applied.Brightness == 40
@@ -99,11 +82,11 @@ func TestSettingsEndToEnd(t *testing.T) {
 	// (command_on_template with brightness 153/255 → 60 %).
 	e.publish("glowcast/v1/kitchen/light/set", []byte(`{"on":true,"brightness":60}`), false)
 	mqtttest.WaitFor(t, 10*time.Second, "frame on at 60 %", func() bool {
-		f := lastSettingsFrame(t, jsonl)
-		return f.State == "fresh" && f.Brightness != nil && *f.Brightness == 60
+		f := lastFrameOrZero(t, jsonl)
+		return f.State == "fresh" && f.Brightness == 60
 	}, logs)
 	e.publish("glowcast/v1/kitchen/light/set", []byte(`{"on":false}`), false)
-	mqtttest.WaitFor(t, 10*time.Second, "frame off again", func() bool { return lastSettingsFrame(t, jsonl).State == "off" }, logs)
+	mqtttest.WaitFor(t, 10*time.Second, "frame off again", func() bool { return lastFrameOrZero(t, jsonl).State == "off" }, logs)
 	mqtttest.WaitFor(t, 5*time.Second, "report of off at 60 %", func() bool {
 		r := reported()
 		return r.Applied.On != nil && !*r.Applied.On && *r.Applied.Brightness == 60
@@ -118,7 +101,7 @@ func TestSettingsEndToEnd(t *testing.T) {
 	// A bad message on the wire reaches the device and is refused whole.
 	e.publish("glowcast/v1/kitchen/agent/settings", []byte(`{"version":`+strconv.FormatUint(v+1, 10)+`,"on":true,"unit":"K"}`), true)
 	mqtttest.WaitFor(t, 5*time.Second, "refusal reported", func() bool { return reported().Errors["unit"] != "" }, logs)
-	if f := lastSettingsFrame(t, jsonl); f.State != "off" {
+	if f := lastFrameOrZero(t, jsonl); f.State != "off" {
 		t.Errorf("after a refused message the strip is %q, want off", f.State)
 	}
 	// Leave a valid retained message again (as the agent would).
@@ -127,8 +110,28 @@ func TestSettingsEndToEnd(t *testing.T) {
 
 	// 4. The agent is SIGKILLed; a new one adopts the retained version.
 	ag.Kill()
+	time.Sleep(500 * time.Millisecond)
+	if f := lastFrameOrZero(t, jsonl); f.State != "off" || f.Brightness != 60 {
+		t.Errorf("after the agent's SIGKILL the strip is %q at %v, want off at 60 %%", f.State, f.Brightness)
+	}
 	ag2 := start(t, "glowcast-agent", e.agentArgs(agentState, "--api-token-file", tok)...)
 	addr2 := agentHTTP(t, ag2)
+	// The new agent shows the retained desired settings it adopted.
+	mqtttest.WaitFor(t, 10*time.Second, "the new agent to adopt the retained desired settings", func() bool {
+		res, err := http.Get("http://" + addr2 + "/api/v1/devices/kitchen")
+		if err != nil {
+			return false
+		}
+		defer res.Body.Close()
+		var d struct {
+			Desired protocol.Desired `json:"desired"`
+		}
+		return json.NewDecoder(res.Body).Decode(&d) == nil && d.Desired.Version == v+2 && d.Desired.On != nil && !*d.Desired.On
+	}, logs)
+	// Without the token the new agent refuses too, and nothing changes.
+	if code := patch(t, addr2, "kitchen", "wrong-token", `{"on":true}`); code != http.StatusUnauthorized {
+		t.Errorf("PATCH with a wrong token: %d, want 401", code)
+	}
 	if code := patch(t, addr2, "kitchen", "e2e-token", `{"brightness":25}`); code != 200 {
 		t.Fatalf("PATCH on the new agent: %d", code)
 	}
@@ -144,8 +147,8 @@ func TestSettingsEndToEnd(t *testing.T) {
 	}
 	restart(t, dev)
 	mqtttest.WaitFor(t, 10*time.Second, "restarted device off", func() bool {
-		f := lastSettingsFrame(t, jsonl)
-		return f.State == "off" && f.Brightness != nil && *f.Brightness == 25
+		f := lastFrameOrZero(t, jsonl)
+		return f.State == "off" && f.Brightness == 25
 	}, logs)
 	if !strings.Contains(dev.Log(), "saved settings in force") {
 		t.Errorf("the restarted device did not start from its saved settings:\n%s", dev.Log())
