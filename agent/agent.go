@@ -168,6 +168,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		return fmt.Errorf("agent: %w", err)
 	}
 	hub := mqttmsg.NewHub(cl, protocol.Prefix, protocol.SideAgent, protocol.SideDevice)
+	sensors := newSensorInbox()
 	book := newSettingsBook(cl.Publish, a.log)
 	own.onSettled = append(own.onSettled, book.settle)
 	// Home Assistant's light commands become desired settings.
@@ -243,6 +244,32 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		a.stats.deviceVersion(id, r.Version)
 	})
+	// Sensor readings score the forecasts of the device's place. Parsing
+	// is cheap and done here; filing may write and goes to a worker.
+	var sensorsDone sync.WaitGroup
+	if a.src.verify != nil {
+		sensorsDone.Add(1)
+		go func() {
+			defer sensorsDone.Done()
+			sensors.run(runCtx, a.log, f.location, a.src.Sensor)
+		}()
+	}
+	hub.On(protocol.MsgSensor, func(id string, m mqttmsg.Message) {
+		if !a.validDevice(id, m) || len(m.Payload) == 0 {
+			return
+		}
+		s, err := protocol.ParseSensor(m.Payload)
+		if err != nil {
+			a.log.Warn("malformed sensor reading dropped", "device", id, "err", err)
+			return
+		}
+		// A retained reading is of an unknown age: its time of arrival
+		// would lie. Another shard's device is scored by that shard.
+		if m.Retained || a.src.verify == nil || !own.shard.Owns(id) {
+			return
+		}
+		sensors.put(id, sensorReading{at: a.Clock.Now(), tempC: s.TempC})
+	})
 	hub.On(geo.MsgWiFi, func(id string, m mqttmsg.Message) {
 		if !a.validDevice(id, m) || len(m.Payload) == 0 {
 			return
@@ -303,6 +330,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	cause := context.Cause(ctx)
 
 	stopRuns()
+	sensorsDone.Wait()
 	ha.wait()
 	f.close()
 	if srv != nil {
