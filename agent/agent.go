@@ -69,8 +69,9 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	// A device sends a status, a ready and a wifi scan per boot and a
-	// settings report now and then: 10 a second is far above any honest
+	// A device sends a status, a ready and a wifi scan per boot, a
+	// settings report now and then and a sensor reading every 5 minutes:
+	// 10 a second is far above any honest
 	// device and far below a flood. The window is this host's own time.
 	limit := newDeviceLimiter(10, time.Minute, time.Now, log, stats.Registry)
 	return &Agent{cfg: cfg, log: log, stats: stats, session: randomID(), src: src, limit: limit}, nil
