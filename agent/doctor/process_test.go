@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	securitytest "github.com/glowcast/glowcast/test/security"
 	"github.com/glowcast/glowcast/test/kit/mqtttest"
+	securitytest "github.com/glowcast/glowcast/test/security"
 )
 
 // doctorRun runs `glowcast-agent doctor ARGS` as the agent runs: a config
