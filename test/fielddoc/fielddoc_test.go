@@ -121,7 +121,7 @@ var runners = map[string]func(t *testing.T, argv []string){
 	"sudo glowcast-agent doctor --config /etc/glowcast/agent.yaml":                                    runAgentDoctor,
 	"sudo glowcastd doctor -config /etc/glowcast/glowcastd.yaml":                                      runDeviceDoctor,
 	"glowcastd --sensor ds18b20":                                                                      runSensor,
-	"curl -o verification.csv http://127.0.0.1:9120/verification.csv":                                runCSV,
+	"curl -o verification.csv http://127.0.0.1:9120/verification.csv":                                 runCSV,
 }
 
 func TestGuideCommands(t *testing.T) {
