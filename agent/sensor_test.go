@@ -164,4 +164,18 @@ func TestSensorReadingScoresForecast(t *testing.T) {
 	if count != 1 || math.Abs(sum-2.5) > 1e-4 {
 		t.Errorf("%s{lead=3h,source=sensor}: count %d sum %v, want 1 and |7.0 − 4.5| = 2.5", verify.MetricName, count, sum)
 	}
+
+	// Sensor messages count against the per-device limit (10 a second).
+	for range 30 {
+		send(`{"temp_c": 5}`)
+	}
+	waitUntil(t, 5*time.Second, "sensor messages over the limit dropped", func() bool {
+		mfs, _ := a.stats.Registry.Gather()
+		for _, mf := range mfs {
+			if mf.GetName() == "glowcast_agent_device_messages_dropped_total" {
+				return mf.GetMetric()[0].GetCounter().GetValue() >= 1
+			}
+		}
+		return false
+	})
 }
