@@ -3,7 +3,6 @@ package fielddoc
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -14,12 +13,12 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/glowcast/glowcast/test/kit/binaries"
 	"github.com/glowcast/glowcast/test/kit/mqtttest"
+	"github.com/glowcast/glowcast/test/kit/proc"
 	"github.com/glowcast/glowcast/test/kit/weathertest"
 	securitytest "github.com/glowcast/glowcast/test/security"
 )
@@ -381,43 +380,26 @@ func runSensor(t *testing.T, argv []string) {
 	}
 	b := mqtttest.Start(t)
 	cmd := command(argv, nil, "--device-id", "field", "--broker", b.URL(), "--led", "none", "--state-dir", t.TempDir())
-	var logs syncBuffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
+	p := proc.New(argv[0], cmd.Path, filepath.Join(t.TempDir(), "glowcastd.log"), cmd.Args[1:])
+	if err := p.Start(); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	defer func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			<-done
+	defer p.Kill()
+	mqtttest.WaitFor(t, 15*time.Second, "a sensor failure in the log", func() bool {
+		if !p.Alive() {
+			t.Fatalf("glowcastd exited:\n%s", p.Log())
 		}
-	}()
-	deadline := time.Now().Add(15 * time.Second)
-	for !strings.Contains(logs.String(), "sensor read failed") {
-		select {
-		case err := <-done:
-			t.Fatalf("glowcastd exited (%v):\n%s", err, logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no sensor failure logged:\n%s", logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if !strings.Contains(logs.String(), "dtoverlay=w1-gpio") {
-		t.Errorf("the failure does not name the fix:\n%s", logs.String())
+		return strings.Contains(p.Log(), "sensor read failed")
+	}, p.Log)
+	if !strings.Contains(p.Log(), "dtoverlay=w1-gpio") {
+		t.Errorf("the failure does not name the fix:\n%s", p.Log())
 	}
 	time.Sleep(300 * time.Millisecond)
-	select {
-	case err := <-done:
-		t.Fatalf("glowcastd stopped after the sensor failed (%v):\n%s", err, logs.String())
-	default:
+	if c := p.TakeCrashes(); len(c) > 0 {
+		t.Fatalf("glowcastd stopped after the sensor failed: %s", c[0])
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	if err := <-done; err != nil {
-		t.Errorf("glowcastd after SIGTERM: %v\n%s", err, logs.String())
+	if err := p.Stop(); err != nil {
+		t.Errorf("glowcastd after SIGTERM: %v\n%s", err, p.Log())
 	}
 }
 
@@ -428,20 +410,9 @@ func runCSV(t *testing.T, argv []string) {
 	ws := weathertest.New()
 	defer ws.Close()
 	addr := fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(t))
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var alogs, dlogs syncBuffer
-	start := func(c *exec.Cmd, logs *syncBuffer) {
-		c.Stdout, c.Stderr = logs, logs
-		c.Cancel = func() error { return c.Process.Signal(syscall.SIGTERM) }
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cancel(); c.Wait() })
-	}
-	start(exec.CommandContext(ctx, filepath.Join(binDir, "glowcast-agent"), "--broker", b.URL(), "--http", addr, "--state-dir", t.TempDir(),
-		"--weather-url", ws.URL, "--location", "52.52,13.40", "--geolocate-url", ""), &alogs)
-	start(exec.CommandContext(ctx, filepath.Join(binDir, "glowcastd"), "--device-id", "field", "--broker", b.URL(), "--led", "none", "--state-dir", t.TempDir()), &dlogs)
+	ag := binaries.Start(t, binDir, "glowcast-agent", nil, "--broker", b.URL(), "--http", addr, "--state-dir", t.TempDir(),
+		"--weather-url", ws.URL, "--location", "52.52,13.40", "--geolocate-url", "")
+	dev := binaries.Start(t, binDir, "glowcastd", nil, "--device-id", "field", "--broker", b.URL(), "--led", "none", "--state-dir", t.TempDir())
 
 	argv = substitute(t, argv, "http://127.0.0.1:9120/verification.csv", "http://"+addr+"/verification.csv")
 	dir := t.TempDir()
@@ -458,25 +429,8 @@ func runCSV(t *testing.T, argv []string) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("curl: %v %s\nverification.csv:\n%s\nagent:\n%s\ndevice:\n%s", err, out, csv, alogs.String(), dlogs.String())
+			t.Fatalf("curl: %v %s\nverification.csv:\n%s\nagent:\n%s\ndevice:\n%s", err, out, csv, ag.Log(), dev.Log())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
