@@ -18,6 +18,8 @@
 //   - Messages over MaxPayload are dropped before any handler sees them.
 //
 // Topics of named messages are <root>/<node>/<side>/<name>: a node publishes
-// under its own side and receives under the hub's side. The package knows
-// nothing of what the messages mean.
+// under its own side and receives under the hub's side. Names and node ids
+// pass protocol's one rule (ValidName, ValidID) both ways. The package knows
+// nothing of what the messages mean: payloads, presence included, are the
+// caller's protocol's.
 package mqttmsg
