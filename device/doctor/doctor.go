@@ -30,6 +30,7 @@ import (
 	"github.com/glowcast/glowcast/device"
 	"github.com/glowcast/glowcast/internal/brokerconf"
 	"github.com/glowcast/glowcast/internal/cliconf"
+	"github.com/glowcast/glowcast/internal/instance"
 	"github.com/glowcast/glowcast/mqttmsg"
 	"github.com/glowcast/glowcast/protocol"
 )
@@ -90,6 +91,9 @@ type Env struct {
 	// to wait for retained agent statuses after subscribing.
 	BrokerTimeout time.Duration
 	AgentWait     time.Duration
+	// Running reports whether a daemon on this host holds the broker
+	// identity (internal/instance); nil is never.
+	Running func(identity string) bool
 }
 
 // System is the Env of the machine the program runs on.
@@ -100,6 +104,7 @@ func System() Env {
 		ClockSynced:   kernelClockSynced,
 		BrokerTimeout: 10 * time.Second,
 		AgentWait:     time.Second,
+		Running:       instance.Held,
 	}
 }
 
@@ -414,9 +419,8 @@ func settings(m map[string]string) string {
 	return strings.Join(s, " and ")
 }
 
-// checkBroker connects with the configured TLS and credentials under a
-// client id of its own (the running daemon keeps its session) and reads
-// the agents' retained statuses.
+// checkBroker connects with the configured TLS and credentials and reads
+// the agents' retained statuses, unless the daemon runs here.
 func checkBroker(ctx context.Context, env Env, in Input) []Result {
 	br := Result{Check: "broker"}
 	ag := Result{Check: "agent"}
@@ -426,6 +430,17 @@ func checkBroker(ctx context.Context, env Env, in Input) []Result {
 		return []Result{br, ag}
 	}
 	cfg := in.Config
+	// The shipped broker makes the user name the client id: connecting as
+	// the running daemon's identity would push it off the broker (its will
+	// fires, it reconnects and pushes us off in turn). Its connection is
+	// the one to look at then.
+	if id := cfg.MQTT.Identity(cfg.DeviceID); env.Running != nil && env.Running(id) {
+		br.Status = Skip
+		br.Detail = fmt.Sprintf("glowcastd with broker identity %q is running on this host; not connecting as %q too, which would push it off the broker (the broker allows one connection per identity)", id, id)
+		br.Fix = "its connection state is in journalctl -u glowcastd; to test the broker from here, stop it first: sudo systemctl stop glowcastd"
+		ag.Status, ag.Detail = Skip, "no broker connection of its own while glowcastd runs"
+		return []Result{br, ag}
+	}
 	rec := &recorder{}
 	opts := mqttmsg.Options{
 		Broker:               cfg.Broker,
