@@ -233,6 +233,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		if len(m.Payload) == 0 {
 			// A retained ready being cleared: the device was deleted.
+			a.stats.certExpiry.set(id, nil)
 			if a.cfg.HassDiscovery && own.shard.Owns(id) && !m.Retained {
 				ha.forget(id)
 			}
@@ -250,6 +251,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			ha.seen(id, r.Version)
 		}
 		a.stats.deviceVersion(id, r.Version)
+		a.stats.certExpiry.set(id, r.CertExpires)
 	})
 	hub.On(geo.MsgWiFi, func(id string, m mqttmsg.Message) {
 		if !a.validDevice(id, m) || len(m.Payload) == 0 {

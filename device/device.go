@@ -121,6 +121,10 @@ func (d *Device) Run(ctx context.Context) error {
 	if saved != nil {
 		r.TempsSeq = saved.Seq
 	}
+	if cert, err := d.cfg.MQTT.ClientCert(); err == nil && cert != nil {
+		exp := cert.NotAfter.UTC()
+		r.CertExpires = &exp
+	}
 	ready, err := json.Marshal(r)
 	if err != nil {
 		return err

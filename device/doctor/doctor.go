@@ -61,8 +61,8 @@ func (s Status) String() string {
 
 // Result is one check's outcome.
 type Result struct {
-	// Check names the check: config, spi, permissions, core-clock, broker,
-	// agent, clock.
+	// Check names the check: config, spi, permissions, core-clock,
+	// certificate, broker, agent, clock.
 	Check  string
 	Status Status
 	// Detail says what was found.
@@ -94,6 +94,8 @@ type Env struct {
 	// Running reports whether a daemon on this host holds the broker
 	// identity (internal/instance); nil is never.
 	Running func(identity string) bool
+	// Now is the wall clock, for certificate expiry; nil is time.Now.
+	Now func() time.Time
 }
 
 // System is the Env of the machine the program runs on.
@@ -105,6 +107,7 @@ func System() Env {
 		BrokerTimeout: 10 * time.Second,
 		AgentWait:     time.Second,
 		Running:       instance.Held,
+		Now:           time.Now,
 	}
 }
 
@@ -129,6 +132,7 @@ func Run(ctx context.Context, in Input, env Env) []Result {
 	rs = append(rs, checkSPI(env, usesSPI, spiPath))
 	rs = append(rs, checkPermissions(env, in.Config, usesSPI, spiPath))
 	rs = append(rs, checkCoreClock(env, usesSPI))
+	rs = append(rs, checkCertificate(env, in))
 	rs = append(rs, checkBroker(ctx, env, in)...)
 	rs = append(rs, checkClock(env))
 	return rs
@@ -417,6 +421,49 @@ func settings(m map[string]string) string {
 		}
 	}
 	return strings.Join(s, " and ")
+}
+
+// CertWarning is how long before its client certificate expires the
+// doctor warns: time to renew and install a new one.
+const CertWarning = 30 * 24 * time.Hour
+
+// checkCertificate reads the client certificate (mqtt.cert_file): the
+// broker refuses it once expired, and the device goes dark for good.
+func checkCertificate(env Env, in Input) Result {
+	r := Result{Check: "certificate"}
+	if in.LoadErr != nil {
+		r.Status, r.Detail = Skip, "no usable configuration"
+		return r
+	}
+	cert, err := in.Config.MQTT.ClientCert()
+	switch {
+	case err != nil:
+		r.Status, r.Detail, r.Fix = Fail, err.Error(), "fix mqtt.cert_file (--mqtt-cert) in "+orNone(in.ConfigPath)
+		return r
+	case cert == nil:
+		r.Status, r.Detail = Skip, "no client certificate (mqtt.cert_file)"
+		return r
+	}
+	now := time.Now()
+	if env.Now != nil {
+		now = env.Now()
+	}
+	cn := cert.Subject.CommonName
+	renew := fmt.Sprintf("on the CA's machine run glowcast-pki renew %s, copy the new mqtt.crt and mqtt.key to /etc/glowcast/, then sudo systemctl restart glowcastd", cn)
+	left := cert.NotAfter.Sub(now)
+	switch {
+	case left <= 0:
+		r.Status = Fail
+		r.Detail = fmt.Sprintf("%s (%q) expired on %s: the broker refuses it", in.Config.MQTT.CertFile, cn, cert.NotAfter.UTC().Format(time.DateOnly))
+		r.Fix = renew
+	case left <= CertWarning:
+		r.Status = Warn
+		r.Detail = fmt.Sprintf("%s (%q) expires on %s, in %d days", in.Config.MQTT.CertFile, cn, cert.NotAfter.UTC().Format(time.DateOnly), int(left.Hours()/24))
+		r.Fix = renew
+	default:
+		r.Detail = fmt.Sprintf("%s (%q) valid until %s", in.Config.MQTT.CertFile, cn, cert.NotAfter.UTC().Format(time.DateOnly))
+	}
+	return r
 }
 
 // checkBroker connects with the configured TLS and credentials and reads

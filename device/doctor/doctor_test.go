@@ -16,6 +16,7 @@ import (
 	"github.com/glowcast/glowcast/internal/brokerconf"
 	"github.com/glowcast/glowcast/protocol"
 	"github.com/glowcast/glowcast/test/kit/mqtttest"
+	securitytest "github.com/glowcast/glowcast/test/security"
 	"go.uber.org/goleak"
 )
 
@@ -360,6 +361,41 @@ func TestUnitCredentials(t *testing.T) {
 			}
 			if c.KeyFile != want(tc.wantKey) || c.PasswordFile != want(tc.wantPwd) {
 				t.Errorf("got key %q password %q, want %q and %q", c.KeyFile, c.PasswordFile, want(tc.wantKey), want(tc.wantPwd))
+			}
+		})
+	}
+}
+
+// TestCertificateExpiry: the broker refuses an expired client certificate
+// and the device goes dark; the doctor warns 30 days ahead.
+func TestCertificateExpiry(t *testing.T) {
+	dir := t.TempDir()
+	ca := securitytest.NewCA(t, dir, "ca")
+	day := 24 * time.Hour
+	cases := []struct {
+		name   string
+		cert   func() string
+		status Status
+		want   string
+	}{
+		{"no certificate", func() string { return "" }, Skip, "no client certificate"},
+		{"valid 100 days", func() string { c, _ := ca.Issue(t, "kitchen", "long", securitytest.ValidFor(100*day)); return c }, OK, "valid until"},
+		{"expires in 10 days", func() string { c, _ := ca.Issue(t, "kitchen", "soon", securitytest.ValidFor(10*day+time.Hour)); return c }, Warn, "in 10 days"},
+		{"expires in 30 days", func() string { c, _ := ca.Issue(t, "kitchen", "edge", securitytest.ValidFor(30*day-time.Minute)); return c }, Warn, "in 29 days"},
+		{"expired", func() string { c, _ := ca.Issue(t, "kitchen", "old", securitytest.Expired()); return c }, Fail, "expired on"},
+		{"missing file", func() string { return filepath.Join(dir, "nope.crt") }, Fail, "nope.crt"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := device.Default()
+			cfg.DeviceID = "kitchen"
+			cfg.MQTT.CertFile = tc.cert()
+			r := checkCertificate(env(t.TempDir()), Input{Config: cfg, ConfigPath: "glowcastd.yaml"})
+			if r.Status != tc.status || !strings.Contains(r.Detail, tc.want) {
+				t.Errorf("got %v %q, want %v containing %q", r.Status, r.Detail, tc.status, tc.want)
+			}
+			if (tc.status == Warn || tc.status == Fail) && tc.name != "missing file" && !strings.Contains(r.Fix, "glowcast-pki renew kitchen") {
+				t.Errorf("fix %q does not say how to renew", r.Fix)
 			}
 		})
 	}
