@@ -380,8 +380,14 @@ func TestCertificateExpiry(t *testing.T) {
 	}{
 		{"no certificate", func() string { return "" }, Skip, "no client certificate"},
 		{"valid 100 days", func() string { c, _ := ca.Issue(t, "kitchen", "long", securitytest.ValidFor(100*day)); return c }, OK, "valid until"},
-		{"expires in 10 days", func() string { c, _ := ca.Issue(t, "kitchen", "soon", securitytest.ValidFor(10*day+time.Hour)); return c }, Warn, "in 10 days"},
-		{"expires in 30 days", func() string { c, _ := ca.Issue(t, "kitchen", "edge", securitytest.ValidFor(30*day-time.Minute)); return c }, Warn, "in 29 days"},
+		{"expires in 10 days", func() string {
+			c, _ := ca.Issue(t, "kitchen", "soon", securitytest.ValidFor(10*day+time.Hour))
+			return c
+		}, Warn, "in 10 days"},
+		{"expires in 30 days", func() string {
+			c, _ := ca.Issue(t, "kitchen", "edge", securitytest.ValidFor(30*day-time.Minute))
+			return c
+		}, Warn, "in 29 days"},
 		{"expired", func() string { c, _ := ca.Issue(t, "kitchen", "old", securitytest.Expired()); return c }, Fail, "expired on"},
 		{"missing file", func() string { return filepath.Join(dir, "nope.crt") }, Fail, "nope.crt"},
 	}
