@@ -2,6 +2,7 @@ package securitytest
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"os"
 	"os/exec"
@@ -110,7 +111,9 @@ func TestRevokeInstall(t *testing.T) {
 		t.Fatalf("agent identity refused: %v\n%s", err, b.Log())
 	}
 	subscribe(t, bc, before, "glowcast/v1/+/device/#")
-	mqtttest.WaitFor(t, 15*time.Second, "both devices ready", func() bool { return len(before.messages(ready("kitchen"))) > 0 && len(before.messages(ready("garden"))) > 0 })
+	mqtttest.WaitFor(t, 15*time.Second, "both devices ready", func() bool {
+		return len(before.messages(ready("kitchen"))) > 0 && len(before.messages(ready("garden"))) > 0
+	})
 	bc.Disconnect(0)
 
 	// The broker's restart, as systemctl would do it: the script waits
@@ -160,6 +163,29 @@ func TestRevokeInstall(t *testing.T) {
 	}
 	if strings.Contains(daemons["garden"].allLogs(), "ready published") && strings.Count(daemons["garden"].allLogs(), "ready published") > 1 {
 		t.Errorf("revoked garden published ready again:\n%s", daemons["garden"].allLogs())
+	}
+
+	// Renewal: a new certificate the broker accepts; the old one stays
+	// valid until its own expiry.
+	certOf := func(user string) (*x509.Certificate, error) { c := settings(user); return c.ClientCert() }
+	oldCert, _ := certOf("kitchen")
+	if out, err := run(nil, "renew", "kitchen"); err != nil || !strings.Contains(out, "new certificate valid until") {
+		t.Fatalf("glowcast-pki renew kitchen: %v\n%s", err, out)
+	}
+	newCert, err := certOf("kitchen")
+	if err != nil || newCert.SerialNumber.Cmp(oldCert.SerialNumber) == 0 || newCert.Subject.CommonName != "kitchen" {
+		t.Errorf("renew kitchen: certificate %v (err %v), want a new serial for CN kitchen", newCert.Subject, err)
+	}
+	if _, err := b.connect(t, settings("kitchen"), "test-kitchen-renewed", nil); err != nil {
+		t.Errorf("renewed kitchen refused: %v", err)
+	}
+	// One identity per agent host, with the ACL block the broker needs.
+	out2, err := run(nil, "agent", "hostb")
+	if err != nil || !strings.Contains(out2, "user glowcast-agent-hostb") {
+		t.Errorf("glowcast-pki agent hostb: %v, want the ACL block for glowcast-agent-hostb\n%s", err, out2)
+	}
+	if c, err := certOf("glowcast-agent-hostb"); err != nil || c.Subject.CommonName != "glowcast-agent-hostb" {
+		t.Errorf("agent hostb certificate: %v, %v; want CN glowcast-agent-hostb", c, err)
 	}
 
 	log, _ := os.ReadFile(argv)
