@@ -80,7 +80,7 @@ func newSources(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*sourc
 	if cfg.Location != "" {
 		s.defLoc, _ = ParseLocation(cfg.Location)
 	}
-	s.resolver = &geo.Resolver{Log: log, Now: now}
+	s.resolver = &geo.Resolver{Log: log, Now: now, LogGrid: cfg.Weather.Grid}
 	if s.defLoc != nil {
 		s.resolver.Default = *s.defLoc
 	}
