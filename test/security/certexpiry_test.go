@@ -54,21 +54,7 @@ func TestCertExpiryReported(t *testing.T) {
 	var got float64
 	metric := "glowcast_agent_device_cert_expiry_timestamp_seconds"
 	mqtttest.WaitFor(t, 20*time.Second, metric+" at kitchen's expiry", func() bool {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		p := expfmt.NewTextParser(model.UTF8Validation)
-		mfs, err := p.TextToMetricFamilies(resp.Body)
-		if err != nil {
-			t.Fatalf("parsing /metrics: %v", err)
-		}
-		mf, ok := mfs[metric]
-		if !ok || len(mf.GetMetric()) != 1 {
-			return false
-		}
-		got = mf.GetMetric()[0].GetGauge().GetValue()
+		got, _ = scrape(t, port, metric)
 		return got == want
 	})
 
@@ -78,4 +64,30 @@ func TestCertExpiryReported(t *testing.T) {
 			t.Errorf("glowcastd doctor for %s: no line %q:\n%s", id, want, out)
 		}
 	}
+}
+
+// scrape reads the value of an unlabelled metric from the agent's
+// /metrics on port; ok is false when the agent is not up yet or does not
+// export it.
+func scrape(t *testing.T, port int, name string) (v float64, ok bool) {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("parsing /metrics: %v", err)
+	}
+	mf, ok := mfs[name]
+	if !ok || len(mf.GetMetric()) != 1 {
+		return 0, false
+	}
+	m := mf.GetMetric()[0]
+	if m.GetGauge() != nil {
+		return m.GetGauge().GetValue(), true
+	}
+	return m.GetCounter().GetValue(), true
 }
