@@ -208,6 +208,7 @@ func TestBrokerAndAgent(t *testing.T) {
 		name       string
 		broker     string
 		agent      *bool // nil: no retained status
+		running    bool  // glowcastd with this identity runs here
 		wantBroker Status
 		wantAgent  Status
 		detail     string
@@ -218,6 +219,9 @@ func TestBrokerAndAgent(t *testing.T) {
 		{name: "no agent", broker: b.URL(), wantBroker: OK, wantAgent: Fail, detail: "no agent status", fix: "start glowcast-agent"},
 		{name: "broker down", broker: "tcp://127.0.0.1:" + itoa(mqtttest.FreePort(t)), wantBroker: Fail, wantAgent: Skip, fix: "systemctl status mosquitto"},
 		{name: "refused", broker: authed.URL(), wantBroker: Fail, wantAgent: Skip, detail: "not Authorized", fix: "the broker refused user"},
+		// The daemon holds the identity's one session: connecting would
+		// push it off the broker.
+		{name: "daemon running", broker: b.URL(), agent: ptr(true), running: true, wantBroker: Skip, wantAgent: Skip, detail: `identity "kitchen" is running on this host`, fix: "systemctl stop glowcastd"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -228,7 +232,9 @@ func TestBrokerAndAgent(t *testing.T) {
 			}
 			cfg := spiConfig()
 			cfg.Broker = tc.broker
-			rs := checkBroker(context.Background(), env(t.TempDir()), Input{Config: cfg})
+			e := env(t.TempDir())
+			e.Running = func(id string) bool { return tc.running && id == "kitchen" }
+			rs := checkBroker(context.Background(), e, Input{Config: cfg})
 			br, ag := find(t, rs, "broker"), find(t, rs, "agent")
 			if br.Status != tc.wantBroker {
 				t.Errorf("broker: got %v, want %v (%+v)", br.Status, tc.wantBroker, br)
