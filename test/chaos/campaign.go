@@ -290,17 +290,18 @@ func (c *campaign) allProcs() []*proc {
 func (c *campaign) waitFresh(fault string, from time.Time, bound time.Duration) bool {
 	deadline := from.Add(bound)
 	for {
-		var stale []string
+		var stale, why []string
 		for _, d := range c.devices {
-			if !d.freshSince(from) {
+			if r := d.staleReason(from); r != "" {
 				stale = append(stale, d.id)
+				why = append(why, d.id+": "+r)
 			}
 		}
 		if len(stale) == 0 {
 			return true
 		}
 		if time.Now().After(deadline) {
-			c.record(fault, fmt.Sprintf("devices %v showed no fresh temps within %v of the fault clearing", stale, bound))
+			c.record(fault, fmt.Sprintf("devices %v showed no fresh temps within %v of the fault clearing (%s)", stale, bound, strings.Join(why, "; ")))
 			return false
 		}
 		time.Sleep(50 * time.Millisecond)

@@ -259,17 +259,30 @@ func (d *device) savedIssued() (time.Time, error) {
 
 // freshSince reports whether d shows fresh, correct temps issued at or
 // after since.
-func (d *device) freshSince(since time.Time) bool {
+func (d *device) freshSince(since time.Time) bool { return d.staleReason(since) == "" }
+
+// staleReason says why d does not show fresh, correct temps issued at or
+// after since ("" when it does), for the campaign's violation report.
+func (d *device) staleReason(since time.Time) string {
 	issued, err := d.savedIssued()
-	if err != nil || issued.Before(since) {
-		return false
+	if err != nil {
+		return "saved temps: " + err.Error()
+	}
+	if issued.Before(since) {
+		return fmt.Sprintf("saved temps issued %s, before %s", issued.UTC().Format(time.RFC3339Nano), since.UTC().Format(time.RFC3339Nano))
 	}
 	fr, ok := lastFrame(d.jsonl)
-	if !ok || fr.State != "fresh" {
-		return false
+	if !ok {
+		return "no frame drawn"
+	}
+	if fr.State != "fresh" {
+		return "frame state " + fr.State
 	}
 	now := time.Now()
-	return weathertest.SameTemps(fr.Temps, weathertest.Shown(now)) || weathertest.SameTemps(fr.Temps, weathertest.Shown(now.Add(-5*time.Second)))
+	if !weathertest.SameTemps(fr.Temps, weathertest.Shown(now)) && !weathertest.SameTemps(fr.Temps, weathertest.Shown(now.Add(-5*time.Second))) {
+		return fmt.Sprintf("frame temps %v, want %v", fr.Temps, weathertest.Shown(now))
+	}
+	return ""
 }
 
 // checkStateFiles parses every state file; the error names the bad one.
