@@ -446,6 +446,12 @@ func compose(now time.Time, v view, staleAfter time.Duration) ledstrip.Frame {
 	lit.On = nil
 	b := lit.BrightnessAt(now)
 	f.Brightness = &b
+	// The unit labels the frame; fade_ms says how the strip moves to it.
+	f.Unit = v.set.Unit
+	if v.set.FadeMS != nil {
+		fade := time.Duration(*v.set.FadeMS) * time.Millisecond
+		f.Fade = &fade
+	}
 	if v.set.On != nil && !*v.set.On {
 		f.State, f.Temps, f.Source = ledstrip.StateOff, nil, ""
 	}
@@ -519,7 +525,8 @@ func (d *Device) show(f ledstrip.Frame) {
 }
 
 func sameFrame(a, b ledstrip.Frame) bool {
-	if a.State != b.State || a.Source != b.Source || len(a.Temps) != len(b.Temps) || a.BrightnessPercent() != b.BrightnessPercent() {
+	if a.State != b.State || a.Source != b.Source || len(a.Temps) != len(b.Temps) || a.BrightnessPercent() != b.BrightnessPercent() ||
+		a.Unit != b.Unit || !sameFade(a.Fade, b.Fade) {
 		return false
 	}
 	for i := range a.Temps {
@@ -529,6 +536,10 @@ func sameFrame(a, b ledstrip.Frame) bool {
 		}
 	}
 	return true
+}
+
+func sameFade(a, b *time.Duration) bool {
+	return a == nil && b == nil || a != nil && b != nil && *a == *b
 }
 
 func (d *Device) statePath() string {

@@ -418,8 +418,12 @@ func ValidDeviceID(id string) error {
 	if err := ValidID(id); err != nil {
 		return err
 	}
-	if id == SideAgent {
+	if id == SideAgent || id == HomeAssistantUser {
 		return fmt.Errorf("id %q is reserved", id)
 	}
 	return nil
 }
+
+// HomeAssistantUser is Home Assistant's MQTT user name in the shipped ACL.
+// It is no device id: the ACL's device patterns apply to every user name.
+const HomeAssistantUser = "homeassistant"
