@@ -349,15 +349,18 @@ func (e *env) seqsBetween(dev string, from, to time.Time) []arrivalSeq {
 	var out []arrivalSeq
 	var top uint64
 	for _, m := range e.watch.Messages(protocol.DeviceTopic(dev, protocol.SideAgent, protocol.MsgTemps)) {
-		if m.Retained {
-			continue // a replay of the last one on (re)subscribe
-		}
 		var seq uint64
 		if t, err := protocol.ParseTemps(m.Payload); err == nil {
 			seq = t.Seq
 		}
-		a := arrivalSeq{seq: seq, refused: seq != 0 && seq < top}
+		prev := top
 		top = max(top, seq)
+		if m.Retained {
+			// A replay of the last one on (re)subscribe: not a new message,
+			// but its seq is what devices show if the watcher missed it live.
+			continue
+		}
+		a := arrivalSeq{seq: seq, refused: seq != 0 && seq < prev}
 		if !m.At.Before(from) && m.At.Before(to) {
 			out = append(out, a)
 		}
