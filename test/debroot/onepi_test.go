@@ -121,11 +121,14 @@ echo served
 func TestOnePiLocal(t *testing.T) {
 	t.Parallel()
 	r := newRoot(t)
-	r.sh("apt-get install -y --no-install-recommends -o APT::Sandbox::User=root mosquitto " +
+	out := r.sh("apt-get install -y --no-install-recommends -o APT::Sandbox::User=root mosquitto " +
 		r.copyIn(devicePkg.name, newVersion) + " " + r.copyIn(agentPkg.name, newVersion))
+	if !strings.Contains(out, "sudo glowcastd init -local -force") {
+		t.Errorf("the device package's postinst does not name the one-Pi set-up:\n%s", out)
+	}
 	r.calls()
 
-	out := r.sh("glowcastd init -local -force -yes -device-id shelf -led none -location 52.52,13.40")
+	out = r.sh("glowcastd init -local -force -yes -device-id shelf -led none -location 52.52,13.40")
 	for _, want := range []string{"systemctl restart mosquitto", "systemctl enable --now glowcast-agent glowcastd"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("init -local does not say %q:\n%s", want, out)
