@@ -141,17 +141,21 @@ bench-retained: build
 # The fault campaign (docs/RELIABILITY.md): every fault, the minute-long
 # ones included, ROUNDS times in all on a seeded schedule that is printed;
 # SEED=n replays one; FAULTS=a,b draws from those faults only. make test
-# runs a short version of it.
+# runs a short version of it. INTERVAL, DEVICES, LONG=false and FLEET=0
+# trade the slow faults for more faults in an hour.
 SEED     ?= 0
 FAULTS   ?=
 ROUNDS   ?= 60
 FLEET    ?= 2000
+LONG     ?= true
+INTERVAL ?= 2s
+DEVICES  ?= 5
 DURATION ?= 30m
 FUZZTIME ?= 5s
 FUZZPKGS ?= ./...
 chaos:
 	$(GO) test -count=1 -timeout 0 -v -run '^TestCampaign$$' ./test/chaos \
-		-args -chaos.seed=$(SEED) -chaos.rounds=$(ROUNDS) -chaos.long -chaos.interval=2s -chaos.devices=5 -chaos.fleet=$(FLEET) -chaos.faults=$(FAULTS)
+		-args -chaos.seed=$(SEED) -chaos.rounds=$(ROUNDS) -chaos.long=$(LONG) -chaos.interval=$(INTERVAL) -chaos.devices=$(DEVICES) -chaos.fleet=$(FLEET) -chaos.faults=$(FAULTS)
 
 # 50 devices, interval 1 s, random faults for DURATION; prints resources
 # every minute and fails on growth.

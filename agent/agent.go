@@ -51,6 +51,7 @@ type Agent struct {
 	mu    sync.Mutex
 	fleet *fleet
 	cl    *mqttmsg.Client
+	book  *settingsBook
 	// HTTPAddr is the address the HTTP server listens on, once started.
 	httpAddr string
 }
@@ -255,7 +256,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		f.onWiFi(id, scan)
 	})
 	a.mu.Lock()
-	a.fleet, a.cl = f, cl
+	a.fleet, a.cl, a.book = f, cl, book
 	a.mu.Unlock()
 
 	var srv *http.Server

@@ -42,6 +42,9 @@ const (
 	PathTimer   = "timer"   // the restart timer found it online without a cycle
 	PathRebirth = "rebirth" // it answered our rebirth request
 	PathOnline  = "online"  // it came back online after its cycle was parked
+	// PathRenumber: the device dropped our temps as numbered below those
+	// it shows and said so in a new ready; the step runs again at once.
+	PathRenumber = "renumber"
 )
 
 // Resume strategies.
@@ -256,6 +259,10 @@ func (f *fleet) onReady(id string, r *protocol.Ready, retained bool) {
 		d.scan = nil // a scan belongs to one boot
 	}
 	d.readyBoot, d.ready = r.BootID, r
+	// A live ready of the running boot that shows a seq above ours says
+	// the device dropped our temps as older than those it shows (we lost
+	// the seq with our state, or read an old copy of it).
+	refusedOurs := !retained && same && d.cycle && d.cycleBoot == r.BootID && r.TempsSeq > d.tempsSeq
 	d.tempsSeq = max(d.tempsSeq, r.TempsSeq)
 	if !retained {
 		// A live ready proves the device is connected even if its status
@@ -264,6 +271,13 @@ func (f *fleet) onReady(id string, r *protocol.Ready, retained bool) {
 			d.statusSeen, d.statusBoot = true, r.BootID
 			f.setOnline(d, true)
 		}
+	}
+	if refusedOurs && !d.running {
+		// Send again now, numbered above what the device shows; the
+		// cycle stays the same one (its timer is replaced).
+		f.log.Info("device shows temps numbered above ours; sending again above them", "device", id, "temps_seq", r.TempsSeq)
+		f.startNow(d, PathRenumber, true)
+		return
 	}
 	if d.cycle && (same || r.BootID == d.cycleBoot) {
 		return // exactly one cycle: a repeated ready changes nothing

@@ -567,6 +567,46 @@ func TestTempsSeqIsMonotonicAcrossRestarts(t *testing.T) {
 	})
 }
 
+// Regression (chaos, agent-overlap after a device power cut): an agent that
+// read an old copy of the state numbered its temps far below those the
+// device showed; the device dropped every message and its strip went stale.
+// The device now re-publishes its ready with the seq it shows, and the
+// agent sends again at once, numbered above it, in the same cycle.
+func TestReadyShowingAHigherSeqGetsTempsAgainAboveIt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, "", ResumeFast)
+		h.f.connected()
+		h.announce("d", "b1", false)
+		synctest.Wait()
+		if got := h.snd.seqsOf("d"); !slices.Equal(got, []uint64{1}) {
+			t.Fatalf("seqs after ready: got %v, want [1]", got)
+		}
+		time.Sleep(time.Minute)
+		h.f.onReady("d", &protocol.Ready{BootID: "b1", LEDs: 5, TempsSeq: 113}, false)
+		time.Sleep(time.Second) // the step is spread over a second, like a resume
+		synctest.Wait()
+		if got := h.snd.seqsOf("d"); !slices.Equal(got, []uint64{1, 114}) {
+			t.Fatalf("seqs after a ready showing 113: got %v, want [1 114]", got)
+		}
+		// The same ready again (the device's own echo, or a duplicate
+		// delivery) is not a refusal: nothing more is sent.
+		h.f.onReady("d", &protocol.Ready{BootID: "b1", LEDs: 5, TempsSeq: 114}, false)
+		synctest.Wait()
+		if got := h.snd.seqsOf("d"); len(got) != 2 {
+			t.Fatalf("seqs after a ready showing our own seq: got %v, want 2 messages", got)
+		}
+		// The cycle goes on from the renumbered step: one interval later.
+		time.Sleep(tInterval + time.Second)
+		synctest.Wait()
+		if got := h.snd.seqsOf("d"); !slices.Equal(got, []uint64{1, 114, 115}) {
+			t.Fatalf("seqs an interval later: got %v, want [1 114 115]", got)
+		}
+		if n := h.f.countCycles(); n != 1 {
+			t.Fatalf("cycles: got %d, want 1", n)
+		}
+	})
+}
+
 // Regression: after the agent's connection dropped and came back while a
 // device restarted, the device's new ready arrived retained (at subscribe
 // time) while the old boot's cycle still ran; it was taken for resume state

@@ -79,9 +79,15 @@ type Claim struct {
 	// Agent and Session name the claiming agent and its process.
 	Agent   string `json:"agent"`
 	Session string `json:"session"`
-	// TS is when this agent took the device's cycle on; of two live claims
-	// the later one wins.
+	// TS is when this agent took the device's cycle on, by its own clock:
+	// for people, never for ordering.
 	TS time.Time `json:"ts"`
+	// Epoch numbers the takeovers of one device: an agent taking a
+	// device on claims one above the highest epoch it has seen, and keeps
+	// it while its cycle runs. Of two live claims the higher epoch wins,
+	// then the greater agent id: every agent decides alike, whatever its
+	// clock says.
+	Epoch uint64 `json:"epoch,omitempty"`
 	// BootID is the device process the cycle serves.
 	BootID string `json:"boot_id,omitempty"`
 	// NextDue is when the device's next forecast is due: a new owner
@@ -134,7 +140,7 @@ type ownership struct {
 	agents    map[string]protocol.AgentStatus // newest status per agent id
 	waiting   map[string]bool                 // ours by shard, held by a live agent
 	deferred  map[string]deferredStart        // waiting for the claims to settle
-	mine      map[string]time.Time            // when we took each running cycle on
+	mine      map[string]mineClaim            // the running cycles we took on
 
 	pub     publisher
 	qmu     sync.Mutex
@@ -144,6 +150,12 @@ type ownership struct {
 
 	waitingG  prometheus.Gauge
 	handovers *prometheus.CounterVec
+}
+
+// mineClaim is when (by our clock) and at which epoch we took a cycle on.
+type mineClaim struct {
+	start time.Time
+	epoch uint64
 }
 
 type deferredStart struct {
@@ -161,7 +173,7 @@ func newOwnership(f *fleet, shardSpec, agentID, session string, reg prometheus.R
 	o := &ownership{
 		f: f, shard: shard, agent: agentID, session: session,
 		claims: map[string]*Claim{}, agents: map[string]protocol.AgentStatus{},
-		waiting: map[string]bool{}, deferred: map[string]deferredStart{}, mine: map[string]time.Time{},
+		waiting: map[string]bool{}, deferred: map[string]deferredStart{}, mine: map[string]mineClaim{},
 		pending: map[string]Claim{}, kick: make(chan struct{}, 1),
 		waitingG: prometheus.NewGauge(prometheus.GaugeOpts{Name: "glowcast_agent_devices_waiting",
 			Help: "Devices of this agent's shard whose cycle another live agent still holds."}),
@@ -275,12 +287,15 @@ func (o *ownership) liveOther(c *Claim) bool {
 // armed publishes our claim for d's cycle with its new due time. Called
 // with fleet.mu held.
 func (o *ownership) armed(d *dev) {
-	start, ok := o.mine[d.id]
+	m, ok := o.mine[d.id]
 	if !ok {
-		start = o.f.now()
-		o.mine[d.id] = start
+		m = mineClaim{start: o.f.now(), epoch: 1}
+		if c := o.claims[d.id]; c != nil {
+			m.epoch = c.Epoch + 1
+		}
+		o.mine[d.id] = m
 	}
-	o.enqueue(d.id, Claim{Agent: o.agent, Session: o.session, TS: start.UTC(), BootID: d.cycleBoot, NextDue: d.due.UTC(), TempsSeq: d.tempsSeq})
+	o.enqueue(d.id, Claim{Agent: o.agent, Session: o.session, TS: m.start.UTC(), Epoch: m.epoch, BootID: d.cycleBoot, NextDue: d.due.UTC(), TempsSeq: d.tempsSeq})
 }
 
 func (o *ownership) onClaimMsg(m mqttmsg.Message) {
@@ -319,7 +334,7 @@ func (o *ownership) onClaimMsg(m mqttmsg.Message) {
 		// shard: hand it over at the due time it had.
 		f.log.Info("device left this agent's shard; releasing it", "device", id, "shard", o.shard, "next_due", c.NextDue.Format(time.RFC3339))
 		o.handovers.WithLabelValues("released").Inc()
-		o.enqueue(id, Claim{Agent: o.agent, Session: o.session, TS: f.now().UTC(), BootID: c.BootID, NextDue: c.NextDue, TempsSeq: c.TempsSeq, Released: true})
+		o.enqueue(id, Claim{Agent: o.agent, Session: o.session, TS: f.now().UTC(), Epoch: c.Epoch, BootID: c.BootID, NextDue: c.NextDue, TempsSeq: c.TempsSeq, Released: true})
 		return
 	}
 	d := f.devices[id]
@@ -335,10 +350,12 @@ func (o *ownership) onClaimMsg(m mqttmsg.Message) {
 	}
 	if d.cycle && o.liveOther(c) {
 		mine := o.mine[id]
-		if c.TS.After(mine) || (c.TS.Equal(mine) && c.Agent > o.agent) {
+		if c.Epoch > mine.epoch || (c.Epoch == mine.epoch && c.Agent > o.agent) {
 			// Two agents took the device on (a flapping connection or an
-			// overlapping shard map): the later claim wins, everywhere.
-			f.log.Warn("another agent claimed this device later; yielding its cycle", "device", id, "owner", c.Agent)
+			// overlapping shard map): the higher epoch, then the greater
+			// agent id, wins — the same answer in every agent, which two
+			// hosts' clocks would not give.
+			f.log.Warn("another agent's claim on this device wins; yielding its cycle", "device", id, "owner", c.Agent, "epoch", c.Epoch, "our_epoch", mine.epoch)
 			o.handovers.WithLabelValues("yielded").Inc()
 			o.yield(d)
 			o.waiting[id] = true

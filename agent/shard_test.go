@@ -9,11 +9,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/glowcast/glowcast/cmd/glowcast/sim"
+	"github.com/glowcast/glowcast/mqttmsg"
+	"github.com/glowcast/glowcast/protocol"
 	"github.com/glowcast/glowcast/test/kit/mqtttest"
 	"github.com/glowcast/glowcast/test/kit/weathertest"
 )
@@ -425,4 +428,47 @@ func TestSecondAgentOnTheSameShardWaitsThenTakesOver(t *testing.T) {
 	after := e.waitLayout("taken over", func(string) string { return "c1" })
 	sameDue(t, "taken over", after, due)
 	e.checkNoDouble()
+}
+
+// Two live agents holding one device's cycle (a flapping connection, an
+// overlapping shard map) must agree on one winner without comparing their
+// clocks: the higher claim epoch, then the greater agent id. Before, the
+// later ts won, so an agent whose clock ran hours ahead won every
+// collision, even with a stale claim.
+func TestClaimCollisionIsDecidedByEpochNotClock(t *testing.T) {
+	tests := []struct {
+		name      string
+		agent     string
+		epoch     uint64
+		skew      time.Duration
+		wantYield bool
+	}{
+		{"same epoch, greater id, clock behind", "z", 1, -3 * time.Hour, true},
+		{"same epoch, smaller id, clock ahead", "b", 1, 3 * time.Hour, false},
+		{"higher epoch, smaller id, clock behind", "b", 2, -3 * time.Hour, true},
+		{"no epoch (an older agent), greater id, clock ahead", "z", 0, 3 * time.Hour, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				h := newHarness(t, "", ResumeFast)
+				o := newOwnership(h.f, "0/1", "m", "sm", nil)
+				o.settled = true
+				h.f.connected()
+				st, _ := json.Marshal(protocol.AgentStatus{Online: true, Session: "s-" + tt.agent, TS: time.Now().Add(tt.skew)})
+				o.onAgentMsg(mqttmsg.Message{Topic: protocol.AgentStatusTopic(tt.agent), Payload: st})
+				h.announce("d", "b1", false)
+				synctest.Wait()
+				if !h.cycles("d") {
+					t.Fatal("no cycle after ready")
+				}
+				c, _ := json.Marshal(Claim{Agent: tt.agent, Session: "s-" + tt.agent, Epoch: tt.epoch, TS: time.Now().Add(tt.skew).UTC(), BootID: "b1"})
+				o.onClaimMsg(mqttmsg.Message{Topic: protocol.OwnerTopic("d"), Payload: c, Retained: false})
+				synctest.Wait()
+				if got := !h.cycles("d"); got != tt.wantYield {
+					t.Errorf("yielded: got %v, want %v", got, tt.wantYield)
+				}
+			})
+		})
+	}
 }

@@ -22,9 +22,15 @@ func (a *Agent) statusPage() http.Handler {
 
 func (a *Agent) statusDevices() []statuspage.Device {
 	vs := a.Devices()
+	a.mu.Lock()
+	book := a.book
+	a.mu.Unlock()
 	out := make([]statuspage.Device, len(vs))
 	for i, v := range vs {
 		out[i] = statuspage.Device{ID: v.ID, Online: v.Online, Location: v.Location, LocationSource: v.LocationSource, Temps: v.LastTemps, Duplicate: v.Duplicate, Version: v.Version}
+		if book != nil {
+			_, out[i].Settings, _ = book.get(v.ID)
+		}
 	}
 	return out
 }

@@ -77,6 +77,17 @@ func (c *Config) StripOptions() ledstrip.Options {
 	return o
 }
 
+// DaemonStripOptions are the options the daemon opens its strip with:
+// StripOptions without the strip's own quiet hours. The device applies
+// quiet hours to each frame as a setting (strip.quiet_hours is the
+// default the owner's quiet_hours replaces); left in the strip as well they
+// would dim twice, and outlast the owner's window.
+func (c *Config) DaemonStripOptions() ledstrip.Options {
+	o := c.StripOptions()
+	o.Quiet = ledstrip.QuietHours{}
+	return o
+}
+
 // Bind registers the daemon's flags on fs, with cfg's values as defaults.
 func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.Broker, "broker", c.Broker, "MQTT broker `URL` (tcp://, mqtts://, ssl://, ws://, wss://); several, comma-separated, for the nodes of a clustered broker: tried in order on every (re)connect")

@@ -76,7 +76,20 @@ type Device struct {
 	lastFrame   *ledstrip.Frame
 	life        context.Context // ends when Run returns
 	shownIssued time.Time
+
+	// ready is this boot's ready; its temps_seq is raised to shownSeq,
+	// the seq of the temps on the strip, each time it is published.
+	ready    protocol.Ready
+	shownSeq atomic.Uint64
+	// renumberAt is when the device last re-published its ready because
+	// it dropped temps numbered below those it shows (loop only).
+	renumberAt time.Time
 }
+
+// renumberEvery bounds how often a device re-announces its shown seq to an
+// agent whose temps it drops: once is enough for the agent to number above
+// it; the bound keeps a confused agent from turning it into a flood.
+const renumberEvery = 30 * time.Second
 
 // New checks cfg and prepares a device that shows frames on strip.
 func New(cfg Config, strip ledstrip.Strip, log *slog.Logger) (*Device, error) {
@@ -116,13 +129,9 @@ func (d *Device) Run(ctx context.Context) error {
 	defer stop()
 	saved := d.loadSaved()
 	bootSeq := d.nextBootSeq()
-	r := protocol.Ready{BootID: d.bootID, Version: Version, LEDs: d.cfg.LEDs, Location: d.cfg.Location, BootSeq: bootSeq}
+	d.ready = protocol.Ready{BootID: d.bootID, Version: Version, LEDs: d.cfg.LEDs, Location: d.cfg.Location, BootSeq: bootSeq}
 	if saved != nil {
-		r.TempsSeq = saved.Seq
-	}
-	ready, err := json.Marshal(r)
-	if err != nil {
-		return err
+		d.shownSeq.Store(saved.Seq)
 	}
 	var node *mqttmsg.Node
 	opts := mqttmsg.Options{
@@ -134,7 +143,7 @@ func (d *Device) Run(ctx context.Context) error {
 		},
 		OnUp: []func(context.Context){func(ctx context.Context) {
 			// Subscriptions and status are in place: now say ready.
-			if err := node.SendRetained(ctx, protocol.MsgReady, ready); err != nil {
+			if err := d.sendReady(ctx, node); err != nil {
 				// Up without ready, the agent would never serve us.
 				d.cl.Reconnect(fmt.Errorf("device: publishing ready: %w", err))
 				return
@@ -180,7 +189,7 @@ func (d *Device) Run(ctx context.Context) error {
 
 	d.log.Info("device starting", "version", Version, "boot_id", d.bootID, "broker", d.cfg.Broker, "led", d.cfg.LED)
 	cl.Connect()
-	err = d.loop(ctx, saved, node, ready)
+	err = d.loop(ctx, saved, node)
 	stop()
 	d.bg.Wait()
 
@@ -274,7 +283,7 @@ type view struct {
 	set protocol.Settings
 }
 
-func (d *Device) loop(ctx context.Context, saved *protocol.Temps, node *mqttmsg.Node, ready []byte) error {
+func (d *Device) loop(ctx context.Context, saved *protocol.Temps, node *mqttmsg.Node) error {
 	st := settings{local: localSettings(d.cfg), desired: d.loadSettings()}
 	v := view{cur: saved, fromSaved: saved != nil, started: d.Clock.Now(), set: st.applied()}
 	d.show(compose(d.Clock.Now(), v, d.cfg.StaleAfter))
@@ -301,7 +310,7 @@ func (d *Device) loop(ctx context.Context, saved *protocol.Temps, node *mqttmsg.
 			d.mu.Unlock()
 			cl.RepublishPresence()
 			pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			if err := node.SendRetained(pctx, protocol.MsgReady, ready); err != nil {
+			if err := d.sendReady(pctx, node); err != nil {
 				d.log.Warn("re-publishing ready failed", "err", err)
 			}
 			cancel()
@@ -310,8 +319,8 @@ func (d *Device) loop(ctx context.Context, saved *protocol.Temps, node *mqttmsg.
 		case <-wd.C:
 			wd.Ping()
 		}
-		if b, ok := d.temps.take(); ok {
-			d.accept(&v, b)
+		if b, ok := d.temps.take(); ok && d.accept(&v, b) == refusedLowSeq {
+			d.askRenumber(node)
 		}
 		if m, ok := d.desired.take(); ok && d.takeSettings(&st, m.b) {
 			v.set = st.applied()
@@ -334,12 +343,22 @@ func (d *Device) loop(ctx context.Context, saved *protocol.Temps, node *mqttmsg.
 	}
 }
 
+// Outcomes of accept.
+const (
+	accepted = iota
+	refused
+	// refusedLowSeq: an agent numbers its temps below those shown, so it
+	// does not know the device's seq (its state and the retained temps
+	// were lost, or it read an old copy of them).
+	refusedLowSeq
+)
+
 // accept validates a temps payload and makes it current.
-func (d *Device) accept(v *view, b []byte) {
+func (d *Device) accept(v *view, b []byte) int {
 	t, err := protocol.ParseTemps(b)
 	if err != nil {
 		d.log.Warn("invalid temps dropped; last valid kept", "err", err)
-		return
+		return refused
 	}
 	if v.cur != nil && t.Seq != 0 && v.cur.Seq != 0 {
 		// Both numbered by agents: the seq orders them, not issued_at,
@@ -347,7 +366,7 @@ func (d *Device) accept(v *view, b []byte) {
 		// or fetched on a host whose clock was wrong.
 		if t.Seq < v.cur.Seq {
 			d.log.Info("temps with a lower seq than those shown dropped", "seq", t.Seq, "shown_seq", v.cur.Seq)
-			return
+			return refusedLowSeq
 		}
 	} else if v.cur != nil && t.IssuedAt.Before(v.cur.IssuedAt) {
 		// Temps "issued" in our future came from a clock that was wrong
@@ -355,16 +374,54 @@ func (d *Device) accept(v *view, b []byte) {
 		// refuse every correct forecast until that future arrives.
 		if !v.cur.IssuedAt.After(d.now().Add(maxClockAhead)) {
 			d.log.Info("temps older than those shown dropped", "issued_at", t.IssuedAt, "shown", v.cur.IssuedAt)
-			return
+			return refused
 		}
 		d.log.Warn("shown temps were issued in the future (the agent's clock was wrong); replaced", "issued_at", t.IssuedAt, "shown", v.cur.IssuedAt)
 	}
 	changed := v.cur == nil || !t.IssuedAt.Equal(v.cur.IssuedAt) || t.Seq != v.cur.Seq
 	v.cur, v.fromSaved = t, false
-	d.log.Info("temps received", "temps_c", []float64(t.TempsC), "issued_at", t.IssuedAt.Format(time.RFC3339))
+	if t.Seq > 0 {
+		d.shownSeq.Store(t.Seq)
+	}
+	d.log.Info("temps received", "temps_c", []float64(t.TempsC), "issued_at", t.IssuedAt.Format(time.RFC3339), "seq", t.Seq)
 	if changed {
 		d.save(b)
 	}
+	return accepted
+}
+
+// sendReady publishes this boot's ready with the seq of the temps shown.
+func (d *Device) sendReady(ctx context.Context, node *mqttmsg.Node) error {
+	r := d.ready
+	r.TempsSeq = d.shownSeq.Load()
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return node.SendRetained(ctx, protocol.MsgReady, b)
+}
+
+// askRenumber re-publishes the ready, which carries the shown seq, so the
+// agent numbers its next temps above it and sends them again: without it
+// the strip would keep temps the agent has replaced until they go stale.
+// Called from the loop.
+func (d *Device) askRenumber(node *mqttmsg.Node) {
+	now := d.Clock.Now()
+	if !d.renumberAt.IsZero() && now.Sub(d.renumberAt) < renumberEvery && now.After(d.renumberAt) {
+		return
+	}
+	d.renumberAt = now
+	d.bg.Add(1)
+	go func() {
+		defer d.bg.Done()
+		ctx, cancel := context.WithTimeout(d.life, 10*time.Second)
+		defer cancel()
+		if err := d.sendReady(ctx, node); err != nil {
+			d.log.Warn("re-announcing the shown seq failed", "err", err)
+			return
+		}
+		d.log.Info("ready re-published: the agent numbers its temps below those shown", "temps_seq", d.shownSeq.Load())
+	}()
 }
 
 // compose decides what the strip shows now: the look, at the brightness
@@ -377,6 +434,12 @@ func compose(now time.Time, v view, staleAfter time.Duration) ledstrip.Frame {
 	lit.On = nil
 	b := lit.BrightnessAt(now)
 	f.Brightness = &b
+	// The unit labels the frame; fade_ms says how the strip moves to it.
+	f.Unit = v.set.Unit
+	if v.set.FadeMS != nil {
+		fade := time.Duration(*v.set.FadeMS) * time.Millisecond
+		f.Fade = &fade
+	}
 	if v.set.On != nil && !*v.set.On {
 		f.State, f.Temps, f.Source = ledstrip.StateOff, nil, ""
 	}
@@ -450,7 +513,8 @@ func (d *Device) show(f ledstrip.Frame) {
 }
 
 func sameFrame(a, b ledstrip.Frame) bool {
-	if a.State != b.State || a.Source != b.Source || len(a.Temps) != len(b.Temps) || a.BrightnessPercent() != b.BrightnessPercent() {
+	if a.State != b.State || a.Source != b.Source || len(a.Temps) != len(b.Temps) || a.BrightnessPercent() != b.BrightnessPercent() ||
+		a.Unit != b.Unit || !sameFade(a.Fade, b.Fade) {
 		return false
 	}
 	for i := range a.Temps {
@@ -460,6 +524,10 @@ func sameFrame(a, b ledstrip.Frame) bool {
 		}
 	}
 	return true
+}
+
+func sameFade(a, b *time.Duration) bool {
+	return a == nil && b == nil || a != nil && b != nil && *a == *b
 }
 
 func (d *Device) statePath() string {

@@ -331,3 +331,45 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		})
 	}
 }
+
+// An agent that lost the device's seq (its state and the retained temps)
+// numbers below what the strip shows; the device drops those temps and
+// re-publishes its ready with the seq it shows, so the agent can number
+// above it — once per renumberEvery, not once per dropped message.
+func TestLowerSeqTempsMakeTheDeviceAnnounceItsSeq(t *testing.T) {
+	b := mqtttest.Start(t)
+	payload := func() []byte {
+		tp := temps(time.Now(), time.Hour)
+		tp.Seq = 50
+		out, _ := json.Marshal(tp)
+		return out
+	}
+	agent := startFakeAgent(t, b.URL(), payload)
+	cfg := Default()
+	cfg.Broker, cfg.DeviceID, cfg.StateDir = b.URL(), "kitchen", t.TempDir()
+	strip := &recStrip{}
+	_, stop := runDevice(t, cfg, strip, nil)
+	defer stop()
+	waitFor(t, "fresh temps", func() bool { return strip.last().State == ledstrip.StateFresh })
+	if n := agent.readies(); n != 1 {
+		t.Fatalf("readies before: got %d, want 1", n)
+	}
+	for seq := uint64(3); seq <= 5; seq++ {
+		tp := temps(time.Now(), time.Hour)
+		tp.Seq = seq
+		low, _ := json.Marshal(tp)
+		if err := agent.hub.Send(context.Background(), "kitchen", protocol.MsgTemps, low); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "a ready naming the shown seq", func() bool { return agent.readies() >= 2 })
+	time.Sleep(300 * time.Millisecond)
+	agent.mu.Lock()
+	defer agent.mu.Unlock()
+	if len(agent.ready) != 2 {
+		t.Fatalf("readies after three low temps: got %d, want 2", len(agent.ready))
+	}
+	if r := agent.ready[1]; r.TempsSeq != 50 || r.BootID != agent.ready[0].BootID {
+		t.Errorf("re-published ready: boot %q temps_seq %d, want boot %q temps_seq 50", r.BootID, r.TempsSeq, agent.ready[0].BootID)
+	}
+}

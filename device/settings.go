@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -35,13 +36,27 @@ func localSettings(c Config) protocol.Settings {
 	fade := int(c.Strip.Fade / time.Millisecond)
 	s := protocol.Settings{On: &on, Brightness: &full, Unit: protocol.UnitC, FadeMS: &fade}
 	if q := c.Strip.Quiet; q.Start != "" {
-		b := int(q.Brightness)
-		if q.Off {
-			b = 0
+		b := 0
+		if !q.Off {
+			b = quietLook(q.Brightness, c.Strip.Brightness, c.Strip.Gamma)
 		}
 		s.QuietHours = &protocol.QuietHours{Start: q.Start, End: q.End, Brightness: b}
 	}
 	return s
+}
+
+// quietLook turns strip.quiet_hours.brightness, a cap in percent of full
+// scale on the LEDs' output, into the percent of the look a setting's
+// brightness is: frame brightness scales the colours before gamma and the
+// strip.brightness cap, so the cap in the window is met when
+// (look/100)^gamma × brightness = quiet, and a quiet cap above the normal
+// one changes nothing, as it did when the strip applied it.
+func quietLook(quiet, brightness, gamma float64) int {
+	if brightness <= 0 || gamma <= 0 {
+		return int(math.Round(quiet))
+	}
+	f := math.Min(quiet, brightness) / brightness
+	return int(math.Round(100 * math.Pow(f, 1/gamma)))
 }
 
 // settingsMsg is the newest desired-settings payload, kept apart from an

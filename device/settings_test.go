@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/glowcast/glowcast/ledstrip"
+	"github.com/glowcast/glowcast/ledstrip/ledstriptest"
 	"github.com/glowcast/glowcast/mqttmsg"
 	"github.com/glowcast/glowcast/protocol"
 	"github.com/glowcast/glowcast/test/kit/mqtttest"
@@ -142,4 +144,202 @@ func TestSettingsClearedFallBackToLocal(t *testing.T) {
 		return r.Version == 9 && r.Applied.Brightness != nil && *r.Applied.Brightness == 100
 	})
 	stop()
+}
+
+// TestSettingsFadeOnTheStrip drives a real SPI strip (recorded) from the
+// device: fade_ms from the agent makes the change of brightness a fade
+// over many transfers; fade_ms 0 makes the next one a jump.
+func TestSettingsFadeOnTheStrip(t *testing.T) {
+	b := mqtttest.Start(t)
+	peer := startSettingsPeer(t, b.URL())
+	cfg := Default()
+	cfg.Broker, cfg.DeviceID, cfg.StateDir = b.URL(), "porch", t.TempDir()
+	// Linear output, no cap and no fade of its own: a transfer's LED 0
+	// is the waiting look (160) times the brightness in force.
+	cfg.Strip.Gamma, cfg.Strip.Brightness, cfg.Strip.CurrentLimitMA, cfg.Strip.Fade = 1, 100, 100000, 0
+	port := &ledstriptest.Port{MaxTx: 1 << 16}
+	strip, err := ledstrip.OpenSPI(port, cfg.StripOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, stop := runDevice(t, cfg, strip, nil)
+	defer stop()
+	led0 := func(frame []byte) int {
+		leds, err := ledstriptest.Decode(frame, cfg.LEDs, 3)
+		if err != nil {
+			t.Fatalf("decoding a transfer: %v", err)
+		}
+		return int(leds[0][0])
+	}
+	lastLED0 := func() int {
+		if f := port.Last(); f != nil {
+			return led0(f)
+		}
+		return -1
+	}
+	// between counts the distinct LED 0 levels strictly between lo and hi
+	// in the transfers from the from'th on.
+	between := func(from, lo, hi int) int {
+		seen := map[int]bool{}
+		for _, f := range port.Frames()[from:] {
+			if v := led0(f); v > lo && v < hi {
+				seen[v] = true
+			}
+		}
+		return len(seen)
+	}
+	waitFor(t, "the waiting look at full brightness", func() bool { r, ok := peer.last(); return ok && lastLED0() == 160 && r.Version == 0 })
+
+	from := len(port.Frames())
+	peer.desire(t, "porch", `{"version":1,"brightness":10,"fade_ms":1500}`)
+	waitFor(t, "dimmed to 10 %", func() bool { return lastLED0() == 16 })
+	waitFor(t, "version 1 reported", func() bool { r, _ := peer.last(); return r.Version == 1 })
+	if n := between(from, 16, 160); n < 10 {
+		t.Errorf("fade_ms 1500: %d levels between full and 10 %%, want a fade (at least 10)", n)
+	}
+	if r, _ := peer.last(); r.Applied.FadeMS == nil || *r.Applied.FadeMS != 1500 {
+		t.Errorf("reported fade_ms %v, want 1500", r.Applied.FadeMS)
+	}
+
+	from = len(port.Frames())
+	peer.desire(t, "porch", `{"version":2,"brightness":100,"fade_ms":0}`)
+	waitFor(t, "back to full", func() bool { return lastLED0() == 160 })
+	if n := between(from, 16, 160); n != 0 {
+		t.Errorf("fade_ms 0: %d levels between 10 %% and full, want a jump", n)
+	}
+}
+
+// TestSettingsUnitAndFadeInFrames: the jsonl frames of a device carry the
+// unit and fade_ms in force, local first, then the agent's.
+func TestSettingsUnitAndFadeInFrames(t *testing.T) {
+	b := mqtttest.Start(t)
+	peer := startSettingsPeer(t, b.URL())
+	leds := filepath.Join(t.TempDir(), "leds.jsonl")
+	cfg := Default()
+	cfg.Broker, cfg.DeviceID, cfg.StateDir, cfg.LED = b.URL(), "den", t.TempDir(), "jsonl:"+leds
+	cfg.Strip.Fade = 250 * time.Millisecond
+	strip, err := ledstrip.Open(cfg.LED, cfg.StripOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, stop := runDevice(t, cfg, strip, nil)
+	defer stop()
+	type rec struct {
+		State  string `json:"state"`
+		Unit   string `json:"unit"`
+		FadeMS *int   `json:"fade_ms"`
+	}
+	last := func() rec {
+		raw, _ := os.ReadFile(leds)
+		lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+		var r rec
+		json.Unmarshal([]byte(lines[len(lines)-1]), &r)
+		return r
+	}
+	waitFor(t, "first report", func() bool { _, ok := peer.last(); return ok })
+	if r := last(); r.Unit != "" || r.FadeMS == nil || *r.FadeMS != 250 {
+		t.Errorf("local settings: frame unit %q fade_ms %v, want °C (left out) and strip.fade's 250", r.Unit, r.FadeMS)
+	}
+	peer.desire(t, "den", `{"version":1,"unit":"F","fade_ms":2000}`)
+	waitFor(t, "°F frames", func() bool { r := last(); return r.Unit == "F" && r.FadeMS != nil && *r.FadeMS == 2000 })
+	waitFor(t, "version 1 reported in °F", func() bool { r, _ := peer.last(); return r.Version == 1 && r.Applied.Unit == "F" })
+}
+
+// offsetClock is the system clock moved by d: the device's own timers run
+// in real time, its idea of the hour is the moved one.
+type offsetClock struct{ d time.Duration }
+
+func (c offsetClock) Now() time.Time { return time.Now().Add(c.d) }
+
+// TestSettingsQuietHoursFromTheAgent: quiet hours set by the agent take
+// effect at the window's start without another message.
+func TestSettingsQuietHoursFromTheAgent(t *testing.T) {
+	b := mqtttest.Start(t)
+	peer := startSettingsPeer(t, b.URL())
+	cfg := Default()
+	cfg.Broker, cfg.DeviceID, cfg.StateDir = b.URL(), "bedroom", t.TempDir()
+	strip := &recStrip{}
+	d, err := New(cfg, strip, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Four seconds before 22:00 on the device's clock.
+	now := time.Now()
+	start := time.Date(now.Year(), now.Month(), now.Day(), 22, 0, 0, 0, now.Location())
+	if !start.After(now.Add(5 * time.Second)) {
+		start = start.AddDate(0, 0, 1)
+	}
+	d.Clock = offsetClock{start.Add(-4 * time.Second).Sub(now)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	peer.desire(t, "bedroom", `{"version":1,"brightness":80,"quiet_hours":{"start":"22:00","end":"07:00","brightness":5}}`)
+	waitFor(t, "80 % before the window", func() bool { return strip.last().BrightnessPercent() == 80 })
+	if got := d.Clock.Now(); !got.Before(start) {
+		t.Fatalf("test set-up: the device's clock reached %v before the first check", got)
+	}
+	waitFor(t, "5 % inside the window", func() bool { return strip.last().BrightnessPercent() == 5 })
+	if got := d.Clock.Now(); got.Before(start) {
+		t.Errorf("dimmed at %v, before the window's start %v", got, start)
+	}
+	waitFor(t, "the quiet hours reported", func() bool {
+		r, _ := peer.last()
+		return r.Version == 1 && r.Applied.QuietHours != nil && r.Applied.QuietHours.Start == "22:00"
+	})
+}
+
+// TestLocalQuietHoursDimOnce: the YAML's quiet hours, applied by the
+// device as a setting on a strip opened with DaemonStripOptions, light
+// the LEDs as the strip's own quiet-hours cap did, not twice as dim.
+func TestLocalQuietHoursDimOnce(t *testing.T) {
+	inWindow := time.Date(2026, 1, 10, 23, 0, 0, 0, time.Local)
+	for _, tc := range []struct {
+		name  string
+		quiet ledstrip.QuietHours
+	}{
+		{"cap 10 under 40", ledstrip.QuietHours{Start: "22:00", End: "07:00", Brightness: 10}},
+		{"cap 25 under 40", ledstrip.QuietHours{Start: "22:00", End: "07:00", Brightness: 25}},
+		{"cap above the normal one", ledstrip.QuietHours{Start: "22:00", End: "07:00", Brightness: 80}},
+		{"off", ledstrip.QuietHours{Start: "22:00", End: "07:00", Off: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := Default()
+			cfg.DeviceID, cfg.Strip.Quiet = "kitchen", tc.quiet
+			cfg.Strip.Fade, cfg.Strip.CurrentLimitMA = 0, 100000
+			show := func(o ledstrip.Options, f ledstrip.Frame) [][]byte {
+				o.Now = func() time.Time { return inWindow }
+				port := &ledstriptest.Port{MaxTx: 1 << 16}
+				s, err := ledstrip.OpenSPI(port, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer s.Close()
+				if err := s.Show(f); err != nil {
+					t.Fatal(err)
+				}
+				leds, err := ledstriptest.Decode(port.Last(), cfg.LEDs, 3)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return leds
+			}
+			fr := ledstrip.Frame{State: ledstrip.StateFresh, Temps: []float64{-20, 0, 12, 25, 40}}
+			// Before: the strip capped itself in the window.
+			want := show(cfg.StripOptions(), fr)
+			// Now: the device composes the frame from its settings.
+			v := view{cur: nil, set: localSettings(cfg)}
+			f := compose(inWindow, v, time.Hour)
+			fr.Brightness = f.Brightness
+			got := show(cfg.DaemonStripOptions(), fr)
+			for i := range want {
+				for c := range want[i] {
+					if d := int(got[i][c]) - int(want[i][c]); d < -3 || d > 3 {
+						t.Errorf("LED %d channel %d: %d, the strip's own quiet hours gave %d", i, c, got[i][c], want[i][c])
+					}
+				}
+			}
+		})
+	}
 }

@@ -34,6 +34,11 @@ type jsonlRecord struct {
 	Source string `json:"source,omitempty"`
 	// Brightness is the brightness setting in force, 0…100.
 	Brightness int `json:"brightness"`
+	// Unit is the owner's label unit when set to °F ("F"); temps_c stay
+	// in °C.
+	Unit string `json:"unit,omitempty"`
+	// FadeMS is the fade the frame asked for, when it asked for one.
+	FadeMS *int64 `json:"fade_ms,omitempty"`
 }
 
 type jsonlWriter struct{ f *os.File }
@@ -50,6 +55,13 @@ func (w *jsonlWriter) writePixels(px []color.RGBA, f Frame) error {
 	rec := jsonlRecord{TS: f.TS.UTC().Format(time.RFC3339Nano), State: f.State, Source: f.Source, Brightness: f.BrightnessPercent(), RGB: make([]string, len(px))}
 	for i, c := range px {
 		rec.RGB[i] = Hex(c)
+	}
+	if f.Unit == UnitF {
+		rec.Unit = UnitF
+	}
+	if f.Fade != nil {
+		ms := f.Fade.Milliseconds()
+		rec.FadeMS = &ms
 	}
 	if f.Temps != nil {
 		rec.Temps = make([]*float64, len(f.Temps))
@@ -91,6 +103,9 @@ func (w *termWriter) writePixels(px []color.RGBA, f Frame) error {
 		label := "  --  "
 		if i < len(f.Temps) && !math.IsNaN(f.Temps[i]) {
 			label = fmt.Sprintf("%5.1f ", f.Temps[i])
+			if f.Unit == UnitF {
+				label = fmt.Sprintf("%5.1f ", ToF(f.Temps[i]))
+			}
 		}
 		fg := "97"
 		if int(c.R)+int(c.G)+int(c.B) > 380 {
@@ -98,7 +113,11 @@ func (w *termWriter) writePixels(px []color.RGBA, f Frame) error {
 		}
 		fmt.Fprintf(&b, "\x1b[%sm %s\x1b[0m ", fg, label)
 	}
-	fmt.Fprintf(&b, " %s", f.State)
+	unit := "°C"
+	if f.Unit == UnitF {
+		unit = "°F"
+	}
+	fmt.Fprintf(&b, " %s %s", unit, f.State)
 	if f.Source == "sample" {
 		b.WriteString("  SAMPLE DATA — not real weather")
 	}

@@ -138,3 +138,56 @@ func TestOpenSpecs(t *testing.T) {
 		})
 	}
 }
+
+func TestJSONLRecordsUnitAndFade(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "leds.jsonl")
+	s, err := ledstrip.Open("jsonl:"+path, ledstrip.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fade := 1500 * time.Millisecond
+	temps := []float64{20, 21, 22, 23, 24}
+	for _, f := range []ledstrip.Frame{
+		{State: ledstrip.StateFresh, Temps: temps},
+		{State: ledstrip.StateFresh, Temps: temps, Unit: ledstrip.UnitF, Fade: &fade},
+	} {
+		if err := s.Show(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	recs := readJSONL(t, path)
+	if _, ok := recs[0]["unit"]; ok {
+		t.Errorf("a °C frame records unit %v, want it left out", recs[0]["unit"])
+	}
+	if recs[1]["unit"] != "F" || recs[1]["fade_ms"] != 1500.0 {
+		t.Errorf("got unit %v fade_ms %v, want F and 1500", recs[1]["unit"], recs[1]["fade_ms"])
+	}
+	// The colours belong to the temperature, whatever unit labels it.
+	if !reflect.DeepEqual(recs[0]["rgb"], recs[1]["rgb"]) || !reflect.DeepEqual(recs[1]["temps_c"], []any{20.0, 21.0, 22.0, 23.0, 24.0}) {
+		t.Errorf("°F frame: rgb %v temps_c %v, want the °C frame's colours and °C temps", recs[1]["rgb"], recs[1]["temps_c"])
+	}
+}
+
+func TestLabel(t *testing.T) {
+	for _, tc := range []struct {
+		c    float64
+		unit string
+		want string
+	}{
+		{21.5, ledstrip.UnitC, "21.5 °C"},
+		{21.5, "", "21.5 °C"},
+		{21.5, ledstrip.UnitF, "70.7 °F"},
+		{-40, ledstrip.UnitF, "-40.0 °F"},
+		{100, ledstrip.UnitF, "212.0 °F"},
+	} {
+		if got := ledstrip.Label(tc.c, tc.unit); got != tc.want {
+			t.Errorf("Label(%v, %q): got %q, want %q", tc.c, tc.unit, got, tc.want)
+		}
+	}
+	if got := ledstrip.ToC(ledstrip.ToF(17.25)); math.Abs(got-17.25) > 1e-9 {
+		t.Errorf("ToC(ToF(17.25)) = %v", got)
+	}
+}

@@ -44,7 +44,36 @@ type Frame struct {
 	// frame, in percent of the configured look (and below the hardware
 	// cap); nil means 100. It scales every colour.
 	Brightness *int
+	// Unit is the owner's temperature unit for labels, UnitC or UnitF;
+	// empty means UnitC. Temps stay in °C: a colour belongs to a
+	// temperature, not to the unit it is read in.
+	Unit string
+	// Fade is how long the change to this frame takes; nil means the
+	// strip's configured fade (Options.Fade). Only strips with an output
+	// stage (spi) fade; the recording backends record it.
+	Fade *time.Duration
 }
+
+// Units a frame's labels can be in.
+const (
+	UnitC = "C"
+	UnitF = "F"
+)
+
+// Label formats a temperature in °C for people in unit (UnitC or UnitF;
+// anything else reads as UnitC), one decimal: "21.5 °C", "70.7 °F".
+func Label(celsius float64, unit string) string {
+	if unit == UnitF {
+		return fmt.Sprintf("%.1f °F", ToF(celsius))
+	}
+	return fmt.Sprintf("%.1f °C", celsius)
+}
+
+// ToF converts °C to °F.
+func ToF(c float64) float64 { return c*9/5 + 32 }
+
+// ToC converts °F to °C.
+func ToC(f float64) float64 { return (f - 32) * 5 / 9 }
 
 // BrightnessPercent is f.Brightness with nil read as 100.
 func (f Frame) BrightnessPercent() int {

@@ -20,7 +20,13 @@ import (
 // a label every 10 °C and, at the right, the swatch for missing data.
 // Colours are the looks as designed, before gamma and the brightness cap.
 func WriteScalePNG(w io.Writer, sc Scale, width, height int) error {
-	img, err := ScaleImage(sc, width, height)
+	return WriteScalePNGIn(w, sc, width, height, UnitC)
+}
+
+// WriteScalePNGIn is WriteScalePNG with ticks and labels in unit (UnitC or
+// UnitF): the owner's unit setting. The colours are the same in both.
+func WriteScalePNGIn(w io.Writer, sc Scale, width, height int, unit string) error {
+	img, err := ScaleImageIn(sc, width, height, unit)
 	if err != nil {
 		return err
 	}
@@ -40,6 +46,15 @@ const (
 
 // ScaleImage is the picture WriteScalePNG encodes.
 func ScaleImage(sc Scale, width, height int) (*image.RGBA, error) {
+	return ScaleImageIn(sc, width, height, UnitC)
+}
+
+// ScaleImageIn is ScaleImage with ticks and labels in unit: every 5 and 10
+// degrees of that unit, placed where that temperature's colour is.
+func ScaleImageIn(sc Scale, width, height int, unit string) (*image.RGBA, error) {
+	if unit != UnitC && unit != UnitF {
+		return nil, fmt.Errorf("ledstrip: scale unit %q: use %q or %q", unit, UnitC, UnitF)
+	}
 	if width < pngMinWidth || height < pngLabelH+8 {
 		return nil, fmt.Errorf("ledstrip: scale picture %dx%d too small: use at least %dx%d", width, height, pngMinWidth, pngLabelH+8)
 	}
@@ -62,15 +77,23 @@ func ScaleImage(sc Scale, width, height int) (*image.RGBA, error) {
 		t := lo + (hi-lo)*float64(x-x0)/float64(x1-x0-1)
 		draw.Draw(img, image.Rect(x, 0, x+1, barH), image.NewUniform(sc.Color(t)), image.Point{}, draw.Src)
 	}
-	xOf := func(t float64) int { return x0 + int(math.Round((t-lo)/(hi-lo)*float64(x1-x0-1))) }
+	// Ticks and labels count in the unit; positions are in °C.
+	toUnit, toC := func(c float64) float64 { return c }, func(u float64) float64 { return u }
+	if unit == UnitF {
+		toUnit, toC = ToF, ToC
+	}
+	xOf := func(u float64) int { return x0 + int(math.Round((toC(u)-lo)/(hi-lo)*float64(x1-x0-1))) }
 	tick := image.NewUniform(color.RGBA{R: 230, G: 230, B: 230, A: 255})
 	d := &font.Drawer{Dst: img, Src: tick, Face: basicfont.Face7x13}
-	for t := math.Ceil(lo/5) * 5; t <= hi; t += 5 {
+	for t := math.Ceil(toUnit(lo)/5) * 5; t <= toUnit(hi)+1e-9; t += 5 {
 		x := xOf(t)
 		h := 4
 		if math.Mod(t, 10) == 0 {
 			h = 8
 			label := strconv.FormatFloat(t, 'f', -1, 64)
+			if t == 0 {
+				label = "0" // not "-0" when the first tick is rounded up from below zero
+			}
 			lw := d.MeasureString(label).Round()
 			d.Dot = fixed.P(x-lw/2, height-4)
 			d.DrawString(label)

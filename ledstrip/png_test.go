@@ -83,3 +83,49 @@ func TestScaleImageColours(t *testing.T) {
 	}
 	var _ image.Image = img
 }
+
+// TestScaleImageFahrenheit checks that the °F picture keeps the colours and
+// puts its ticks at °F temperatures.
+func TestScaleImageFahrenheit(t *testing.T) {
+	const w, h = 720, 72
+	c, err := ledstrip.ScaleImageIn(ledstrip.DefaultScale(), w, h, ledstrip.UnitC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ledstrip.ScaleImageIn(ledstrip.DefaultScale(), w, h, ledstrip.UnitF)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x0, x1 := 12.0, float64(w-12-56-1)
+	xOf := func(celsius float64) int { return int(math.Round(x0 + (celsius+20)/60*(x1-x0))) }
+	for x := int(x0); x < int(x1); x += 7 {
+		if !sameColor(c.RGBAAt(x, 10), f.RGBAAt(x, 10)) {
+			t.Fatalf("x=%d: °F bar %v, °C bar %v: the colours must not depend on the unit", x, f.RGBAAt(x, 10), c.RGBAAt(x, 10))
+		}
+	}
+	barH := h - 18
+	// A long (10°) tick reaches 8 px into the bar; a short one 4.
+	long := func(img *image.RGBA, x int) bool {
+		p := img.RGBAAt(x, barH-7)
+		return p.R == 230 && p.G == 230 && p.B == 230
+	}
+	for _, tc := range []struct {
+		name     string
+		celsius  float64
+		inC, inF bool
+	}{
+		{"0 °F", ledstrip.ToC(0), false, true},
+		{"50 °F = 10 °C", 10, true, true},
+		{"20 °C = 68 °F", 20, true, false},
+	} {
+		if got := long(c, xOf(tc.celsius)); got != tc.inC {
+			t.Errorf("%s: long tick in the °C picture %v, want %v", tc.name, got, tc.inC)
+		}
+		if got := long(f, xOf(tc.celsius)); got != tc.inF {
+			t.Errorf("%s: long tick in the °F picture %v, want %v", tc.name, got, tc.inF)
+		}
+	}
+	if _, err := ledstrip.ScaleImageIn(ledstrip.DefaultScale(), w, h, "K"); err == nil {
+		t.Error("unit K: got nil error, want one")
+	}
+}

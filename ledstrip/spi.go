@@ -244,6 +244,7 @@ type spiStrip struct {
 	step      []pixel // scratch for one fade frame
 	fading    bool
 	fadeStart time.Time
+	fade      time.Duration // of the last Show: the fade at quiet-hour edges too
 	lastTx    time.Time
 	edge      time.Time // next quiet-hour edge; zero if none
 	err       error     // first error of the goroutine, reported by Show
@@ -261,7 +262,12 @@ func (s *spiStrip) Show(f Frame) error {
 	}
 	renderInto(s.looks, f, s.scale)
 	s.hasLooks, s.raw = true, false
-	return errors.Join(s.takeErr(), s.retarget(s.out.capAt(s.opts.Now()), s.opts.Fade))
+	s.fade = s.opts.Fade
+	if f.Fade != nil {
+		// The owner's fade_ms setting, bounded as strip.fade is.
+		s.fade = max(0, min(*f.Fade, time.Minute))
+	}
+	return errors.Join(s.takeErr(), s.retarget(s.out.capAt(s.opts.Now()), s.fade))
 }
 
 // showRaw shows colours as given, at the normal cap, without fade or quiet
@@ -301,7 +307,7 @@ func (s *spiStrip) retarget(c float64, fade time.Duration) error {
 		return s.write(s.target)
 	}
 	copy(s.from, s.shown)
-	s.fading, s.fadeStart = true, time.Now()
+	s.fading, s.fadeStart, s.fade = true, time.Now(), fade
 	s.wake()
 	return nil
 }
@@ -361,14 +367,14 @@ func (s *spiStrip) tick() time.Duration {
 	if !s.edge.IsZero() && s.hasLooks {
 		now := s.opts.Now()
 		if !now.Before(s.edge) {
-			s.note(s.retarget(s.out.capAt(now), s.opts.Fade))
+			s.note(s.retarget(s.out.capAt(now), s.fade))
 		}
 		if !s.edge.IsZero() {
 			wait = min(wait, s.edge.Sub(s.opts.Now()))
 		}
 	}
 	if s.fading {
-		p := float64(time.Since(s.fadeStart)) / float64(s.opts.Fade)
+		p := float64(time.Since(s.fadeStart)) / float64(s.fade)
 		if p >= 1 {
 			s.fading = false
 			s.note(s.write(s.target))

@@ -524,3 +524,47 @@ func TestOpenSPINotAPort(t *testing.T) {
 		t.Errorf("got %v, want an error saying it is not an SPI port and how to find one", err)
 	}
 }
+
+// TestFrameFade checks that a frame's own fade (the owner's fade_ms) wins
+// over strip.fade, in both directions.
+func TestFrameFade(t *testing.T) {
+	ms := func(n int) *time.Duration { d := time.Duration(n) * time.Millisecond; return &d }
+	for _, tc := range []struct {
+		name      string
+		stripFade time.Duration
+		frameFade *time.Duration
+		// wantMid is the first LED's red 200 ms after Show (0 → 200).
+		wantMidLo, wantMidHi byte
+	}{
+		{"frame asks for 400 ms on a strip without fade", 0, ms(400), 80, 120},
+		{"frame asks for 800 ms", 0, ms(800), 40, 60},
+		{"frame asks for none on a fading strip", 400 * time.Millisecond, ms(0), 200, 200},
+		{"frame leaves it to the strip", 400 * time.Millisecond, nil, 80, 120},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				o := plain(5)
+				o.Fade, o.Scale = tc.stripFade, flat("#c8c8c8")
+				p, s := open(t, o)
+				f := fresh(5, 0)
+				f.Fade = tc.frameFade
+				if err := s.Show(f); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(200 * time.Millisecond)
+				synctest.Wait()
+				if got := lastLEDs(t, p, o)[0][0]; got < tc.wantMidLo || got > tc.wantMidHi {
+					t.Errorf("200 ms in: got %d, want %d..%d", got, tc.wantMidLo, tc.wantMidHi)
+				}
+				time.Sleep(time.Second)
+				synctest.Wait()
+				if got := lastLEDs(t, p, o)[0][0]; got != 200 {
+					t.Errorf("after the fade: got %d, want 200", got)
+				}
+				if err := s.Close(); err != nil {
+					t.Fatal(err)
+				}
+			})
+		})
+	}
+}

@@ -43,8 +43,10 @@ func TestValidID(t *testing.T) {
 }
 
 func TestValidDeviceIDReservesAgent(t *testing.T) {
-	if err := ValidDeviceID(SideAgent); err == nil || !strings.Contains(err.Error(), "reserved") {
-		t.Errorf("ValidDeviceID(%q): got %v, want a reserved error", SideAgent, err)
+	for _, id := range []string{SideAgent, HomeAssistantUser} {
+		if err := ValidDeviceID(id); err == nil || !strings.Contains(err.Error(), "reserved") {
+			t.Errorf("ValidDeviceID(%q): got %v, want a reserved error", id, err)
+		}
 	}
 	if err := ValidDeviceID("kitchen"); err != nil {
 		t.Errorf("ValidDeviceID(kitchen): got %v, want nil", err)

@@ -245,6 +245,16 @@ func (l *TempList) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// MaxValidity bounds valid_until − issued_at: twice the longest sensible
+// forecast interval (a day).
+const MaxValidity = 48 * time.Hour
+
+// Years a temps message's issued_at may fall in.
+const (
+	minYear = 2000
+	maxYear = 2200
+)
+
 // HourlyMin is the least number of hourly values a temps message carries.
 const HourlyMin = 24
 
@@ -269,6 +279,16 @@ func (t *Temps) Validate() error {
 	}
 	if t.ValidUntil.IsZero() {
 		return errors.New("valid_until is missing")
+	}
+	// Times are for people and expiry, so they only need to be sane: a
+	// year out of range is a broken clock or a forged message, and a
+	// validity beyond MaxValidity would keep a forecast "fresh" for days
+	// after its agent stopped.
+	if y := t.IssuedAt.Year(); y < minYear || y >= maxYear {
+		return fmt.Errorf("issued_at %v is outside the years %d…%d", t.IssuedAt, minYear, maxYear-1)
+	}
+	if !t.ValidUntil.After(t.IssuedAt) || t.ValidUntil.Sub(t.IssuedAt) > MaxValidity {
+		return fmt.Errorf("valid_until %v must lie after issued_at %v, by at most %v", t.ValidUntil, t.IssuedAt, MaxValidity)
 	}
 	if err := t.Location.Validate(); err != nil {
 		return fmt.Errorf("location: %w", err)
@@ -414,8 +434,12 @@ func ValidDeviceID(id string) error {
 	if err := ValidID(id); err != nil {
 		return err
 	}
-	if id == SideAgent {
+	if id == SideAgent || id == HomeAssistantUser {
 		return fmt.Errorf("id %q is reserved", id)
 	}
 	return nil
 }
+
+// HomeAssistantUser is Home Assistant's MQTT user name in the shipped ACL.
+// It is no device id: the ACL's device patterns apply to every user name.
+const HomeAssistantUser = "homeassistant"

@@ -1,16 +1,27 @@
 // Package statuspage renders the agent's fleet overview: one row per device
 // with its online state, location and where that came from, the age of its
 // last forecast, and its LEDs drawn as coloured swatches in the colours the
-// device shows (ledstrip.Render, the looks its jsonl backend records). The
-// page refreshes itself.
+// device shows (ledstrip.Render, the looks its jsonl backend records, at the
+// brightness and on/off state the device reports). The page refreshes
+// itself.
+//
+// Each row has controls, an on/off switch and a brightness slider, that
+// change the device's desired settings through the agent's HTTP API
+// (PATCH /api/v1/devices/{id}/settings) from the browser and follow the
+// settings the device reports (GET /api/v1/devices). The page holds no
+// secret: the operator types the API token into the page, which keeps it
+// in the tab's sessionStorage and sends it only as the bearer token of its
+// own API requests.
 //
 // It reads devices through a function it is given and knows nothing of
 // MQTT or the agent's scheduler.
 package statuspage
 
 import (
+	_ "embed"
 	"fmt"
 	"html/template"
+	"maps"
 	"math"
 	"net/http"
 	"slices"
@@ -36,6 +47,9 @@ type Device struct {
 	Duplicate []string
 	// Version is the glowcastd release the device announced in ready.
 	Version string
+	// Settings are the settings the device reports in force; nil before
+	// its first report (the page then draws it on, at full brightness).
+	Settings *protocol.Reported
 }
 
 // Options configure the page.
@@ -81,6 +95,24 @@ func (o Options) withDefaults() Options {
 // temperatures re-slotted to the current hour, dimmed once stale, the
 // waiting look without temps. It follows the device's own rules.
 func Frame(d Device, now time.Time, staleAfter time.Duration) ledstrip.Frame {
+	f := look(d, now, staleAfter)
+	if d.Settings == nil {
+		return f
+	}
+	// As the device composes its frame: the brightness in force now, and
+	// an off device keeps the brightness it will come back on at.
+	set := d.Settings.Applied
+	lit := set
+	lit.On = nil
+	b := lit.BrightnessAt(now)
+	f.Brightness, f.Unit = &b, set.Unit
+	if set.On != nil && !*set.On {
+		f.State, f.Temps, f.Source = ledstrip.StateOff, nil, ""
+	}
+	return f
+}
+
+func look(d Device, now time.Time, staleAfter time.Duration) ledstrip.Frame {
 	f := ledstrip.Frame{TS: now, State: ledstrip.StateWaiting}
 	if d.Temps == nil {
 		return f
@@ -111,6 +143,12 @@ func Swatches(d Device, now time.Time, o Options) []string {
 func New(devices func() []Device, o Options) http.Handler {
 	o = o.withDefaults()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		secure(w)
+		if r.URL.Path == "/"+scriptName {
+			w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+			w.Write(script)
+			return
+		}
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)
 			return
@@ -133,6 +171,24 @@ func New(devices func() []Device, o Options) http.Handler {
 	})
 }
 
+// scriptName is the page's script, served next to it: the policy below
+// allows no inline script.
+const scriptName = "statuspage.js"
+
+//go:embed statuspage.js
+var script []byte
+
+// secure sets the headers that keep the page's controls to itself: scripts
+// only from the agent, requests only to the agent, no framing (a framed
+// page could be tricked into clicks), no referrer.
+func secure(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Frame-Options", "DENY")
+}
+
 type page struct {
 	Title   string
 	Refresh int
@@ -152,6 +208,11 @@ type rowView struct {
 	LEDs     []ledView
 	// Duplicate says two devices run with this id.
 	Duplicate string
+	// On and Brightness are the reported settings in force, the controls'
+	// starting values; Reported describes the report.
+	On         bool
+	Brightness int
+	Reported   string
 }
 
 type ledView struct {
@@ -175,6 +236,14 @@ func row(d Device, now time.Time, o Options) rowView {
 		r.Age = age(now.Sub(d.Temps.IssuedAt))
 		r.Provider = d.Temps.Provider
 	}
+	r.On, r.Brightness, r.Reported = true, 100, "no report yet"
+	if rep := d.Settings; rep != nil {
+		r.On = rep.Applied.On == nil || *rep.Applied.On
+		if rep.Applied.Brightness != nil {
+			r.Brightness = *rep.Applied.Brightness
+		}
+		r.Reported = ReportText(*rep)
+	}
 	f := Frame(d, now, o.StaleAfter)
 	for i, hex := range Swatches(d, now, o) {
 		label := string(f.State)
@@ -184,12 +253,35 @@ func row(d Device, now time.Time, o Options) rowView {
 			if math.IsNaN(t) {
 				label = fmt.Sprintf("+%dh: no data", h)
 			} else {
-				label = fmt.Sprintf("+%dh: %.1f °C (%s)", h, t, f.State)
+				label = fmt.Sprintf("+%dh: %s (%s)", h, ledstrip.Label(t, f.Unit), f.State)
 			}
 		}
 		r.LEDs = append(r.LEDs, ledView{Hex: hex, CSS: template.CSS("background-color: " + hex), Label: label})
 	}
 	return r
+}
+
+// ReportText says what a device reports in force, as the page shows it
+// (statuspage.js writes the same words when the report changes).
+func ReportText(r protocol.Reported) string {
+	a := r.Applied
+	state := "on"
+	if a.On != nil && !*a.On {
+		state = "off"
+	}
+	b := 100
+	if a.Brightness != nil {
+		b = *a.Brightness
+	}
+	txt := fmt.Sprintf("%s, %d %% (v%d)", state, b, r.Version)
+	if len(r.Errors) > 0 {
+		keys := slices.Sorted(maps.Keys(r.Errors))
+		for i, k := range keys {
+			keys[i] = k + ": " + r.Errors[k]
+		}
+		txt += " · refused " + strings.Join(keys, "; ")
+	}
+	return txt
 }
 
 func age(d time.Duration) string {
@@ -209,7 +301,8 @@ func age(d time.Duration) string {
 
 var tmpl = template.Must(template.New("page").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="refresh" content="{{.Refresh}}">
+<noscript><meta http-equiv="refresh" content="{{.Refresh}}"></noscript>
+<script src="statuspage.js" defer></script>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{.Title}}</title>
 <style>
@@ -223,12 +316,17 @@ th { font-weight: 600; color: #555; }
 .src, .meta { color: #777; font-size: 90%; }
 .leds { white-space: nowrap; background: #111; }
 .led { display: inline-block; width: 28px; height: 28px; margin: 2px 3px; border-radius: 50%; vertical-align: middle; }
+.control { white-space: nowrap; }
+.brightness { width: 8rem; vertical-align: middle; }
+.bad { color: #b42318; }
 </style></head>
-<body>
+<body data-refresh="{{.Refresh}}">
 <h1>{{.Title}}</h1>
 <p class="meta">{{len .Rows}} devices, {{.Online}} online · {{.Now}} · refreshes every {{.Refresh}} s</p>
+<form id="token-form" class="meta"><label>API token for changes <input type="password" id="token" autocomplete="off" size="24"></label>
+<button type="submit">Use</button> <span id="token-state"></span> <span id="api-msg" role="status"></span></form>
 {{if .Rows}}<table>
-<thead><tr><th>Device</th><th>State</th><th>Location</th><th>Last update</th><th>LEDs (now, +3, +6, +9, +12 h)</th></tr></thead>
+<thead><tr><th>Device</th><th>State</th><th>Location</th><th>Last update</th><th>LEDs (now, +3, +6, +9, +12 h)</th><th>Settings</th></tr></thead>
 <tbody>
 {{range .Rows}}<tr class="device" data-device="{{.ID}}">
 <td>{{.ID}}{{if .Version}} <span class="src version">{{.Version}}</span>{{end}}{{if .Duplicate}} <span class="dup" title="{{.Duplicate}}">⚠ duplicate id</span>{{end}}</td>
@@ -236,6 +334,9 @@ th { font-weight: 600; color: #555; }
 <td>{{.Location}}{{if .Source}} <span class="src">({{.Source}})</span>{{end}}</td>
 <td>{{.Age}}{{if .Provider}} <span class="src">{{.Provider}}</span>{{end}}</td>
 <td class="leds">{{range .LEDs}}<span class="led" style="{{.CSS}}" data-rgb="{{.Hex}}" title="{{.Label}}"></span>{{end}}</td>
+<td class="control"><label><input type="checkbox" class="power"{{if .On}} checked{{end}}> on</label>
+<input type="range" class="brightness" min="0" max="100" step="1" value="{{.Brightness}}" aria-label="brightness of {{.ID}}">
+<span class="level">{{.Brightness}} %</span> <span class="reported src">{{.Reported}}</span></td>
 </tr>
 {{end}}</tbody></table>
 {{else}}<p>No devices seen yet: a device appears once it has connected to the broker.</p>{{end}}

@@ -95,7 +95,8 @@ func TestPage(t *testing.T) {
 		contains []string
 	}{
 		{path: "/", code: 200, contains: []string{
-			`<meta http-equiv="refresh" content="7">`,
+			`<noscript><meta http-equiv="refresh" content="7"></noscript>`,
+			`<body data-refresh="7">`,
 			`2 devices, 1 online`,
 			`<tr class="device" data-device="kitchen">`,
 			`<td class="state online">online</td>`,
@@ -173,5 +174,76 @@ func TestPageShowsVersion(t *testing.T) {
 	New(func() []Device { return devs }, Options{}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
 	if body := rec.Body.String(); !strings.Contains(body, `<td>shelf <span class="src version">1.4.2</span></td>`) {
 		t.Errorf("page does not show the device's version:\n%s", body)
+	}
+}
+
+// TestPageFollowsReportedSettings: swatches, labels and controls show the
+// settings the device reports, by the device's own rules.
+func TestPageFollowsReportedSettings(t *testing.T) {
+	on, off, forty := true, false, 40
+	tp := temps(now.Add(-5*time.Minute), series(map[int]float64{0: 20})...)
+	sc := ledstrip.DefaultScale()
+	dim := func(c float64, pct int) string {
+		f := ledstrip.Frame{State: ledstrip.StateFresh, Temps: []float64{c}, Brightness: &pct}
+		return ledstrip.Hex(ledstrip.Render(f, 1, sc)[0])
+	}
+	for _, tc := range []struct {
+		name     string
+		rep      *protocol.Reported
+		want0    string // first swatch
+		contains []string
+	}{
+		{"no report: on, full", nil, dim(20, 100), []string{`class="power" checked`, `value="100"`, "no report yet", "20.0 °C"}},
+		{"dimmed", &protocol.Reported{Version: 3, Applied: protocol.Settings{On: &on, Brightness: &forty, Unit: "C"}}, dim(20, 40),
+			[]string{`class="power" checked`, `value="40"`, "on, 40 % (v3)"}},
+		{"off", &protocol.Reported{Version: 4, Applied: protocol.Settings{On: &off, Brightness: &forty}}, "#000000",
+			[]string{`class="power">`, `value="40"`, "off, 40 % (v4)"}},
+		{"in °F", &protocol.Reported{Version: 5, Applied: protocol.Settings{Unit: "F"}}, dim(20, 100), []string{"68.0 °F (fresh)"}},
+		{"refused fields said", &protocol.Reported{Version: 6, Applied: protocol.Settings{On: &on}, Errors: map[string]string{"unit": `want "C" or "F"`}}, dim(20, 100),
+			[]string{"on, 100 % (v6) · refused unit: want &#34;C&#34; or &#34;F&#34;"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := Device{ID: "kitchen", Online: true, Temps: tp, Settings: tc.rep}
+			if got := Swatches(d, now, Options{})[0]; got != tc.want0 {
+				t.Errorf("first swatch %s, want %s", got, tc.want0)
+			}
+			rec := httptest.NewRecorder()
+			New(func() []Device { return []Device{d} }, Options{Now: func() time.Time { return now }}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+			for _, c := range tc.contains {
+				if !strings.Contains(rec.Body.String(), c) {
+					t.Errorf("page lacks %q", c)
+				}
+			}
+		})
+	}
+}
+
+// TestPageScriptAndPolicy: the script is served next to the page, and the
+// policy allows scripts and requests only from the agent itself.
+func TestPageScriptAndPolicy(t *testing.T) {
+	h := New(func() []Device { return nil }, Options{})
+	for _, path := range []string{"/", "/statuspage.js"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Code != 200 {
+			t.Fatalf("%s: status %d", path, rec.Code)
+		}
+		csp := rec.Header().Get("Content-Security-Policy")
+		for _, want := range []string{"script-src 'self'", "connect-src 'self'", "frame-ancestors 'none'"} {
+			if !strings.Contains(csp, want) {
+				t.Errorf("%s: policy %q lacks %s", path, csp, want)
+			}
+		}
+		if path == "/" && !strings.Contains(rec.Body.String(), `<script src="statuspage.js" defer></script>`) {
+			t.Errorf("the page does not load its script")
+		}
+		if path == "/statuspage.js" {
+			if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "text/javascript") {
+				t.Errorf("script served as %q", ct)
+			}
+			if !strings.Contains(rec.Body.String(), "sessionStorage") || !strings.Contains(rec.Body.String(), "/settings") {
+				t.Errorf("script lacks the token store or the settings call")
+			}
+		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/glowcast/glowcast/ledstrip"
 	"github.com/glowcast/glowcast/protocol"
 )
 
@@ -240,7 +241,12 @@ func table(w io.Writer, ds []apiDevice) error {
 
 func show(w io.Writer, d apiDevice) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "device\t%s\nonline\t%s\nsoftware\t%s\nlocation\t%s\ntemps °C\t%s\nage\t%s\n", d.ID, yesNo(d.Online), d.Version, loc(d), temps(d), age(d))
+	// One device: its temperatures in the unit its owner chose.
+	unit := protocol.UnitC
+	if d.Reported != nil && d.Reported.Applied.Unit == protocol.UnitF {
+		unit = protocol.UnitF
+	}
+	fmt.Fprintf(tw, "device\t%s\nonline\t%s\nsoftware\t%s\nlocation\t%s\ntemps °%s\t%s\nage\t%s\n", d.ID, yesNo(d.Online), d.Version, loc(d), unit, tempsIn(d, unit), age(d))
 	des, _ := json.Marshal(d.Desired)
 	fmt.Fprintf(tw, "desired\t%s\n", des)
 	if d.Reported != nil {
@@ -273,12 +279,18 @@ func loc(d apiDevice) string {
 	return s
 }
 
-func temps(d apiDevice) string {
+func temps(d apiDevice) string { return tempsIn(d, protocol.UnitC) }
+
+// tempsIn lists the last temps in unit (protocol.UnitC or UnitF).
+func tempsIn(d apiDevice, unit string) string {
 	if d.Temps == nil {
 		return "-"
 	}
 	parts := make([]string, len(d.Temps.TempsC))
 	for i, v := range d.Temps.TempsC {
+		if unit == protocol.UnitF {
+			v = ledstrip.ToF(v)
+		}
 		parts[i] = strconv.FormatFloat(v, 'f', 1, 64)
 	}
 	return strings.Join(parts, " ")

@@ -52,6 +52,8 @@ func TestClientCommands(t *testing.T) {
 		switch {
 		case r.URL.Path == "/api/v1/devices":
 			w.Write([]byte(`[{"id":"kitchen","online":true,"location":{"lat":52.5,"lon":13.4},"location_source":"config","temps":{"temps_c":[1,2.5,null,4,5],"age_s":90},"desired":{"version":3,"brightness":40},"reported":{"version":3,"applied":{"on":true,"brightness":40}}}]`))
+		case r.URL.Path == "/api/v1/devices/porch":
+			w.Write([]byte(`{"id":"porch","online":true,"temps":{"temps_c":[0,20,-40,null,100],"age_s":5},"desired":{"version":2,"unit":"F"},"reported":{"version":2,"applied":{"on":true,"brightness":100,"unit":"F"}}}`))
 		case r.Method == "PATCH" && strings.Contains(gotBody, "101"):
 			w.WriteHeader(422)
 			w.Write([]byte(`{"error":"settings refused; nothing changed","fields":{"brightness":"want a whole percentage from 0 to 100"}}`))
@@ -79,6 +81,15 @@ func TestClientCommands(t *testing.T) {
 	var ds []map[string]any
 	if err := json.Unmarshal(out.Bytes(), &ds); err != nil || len(ds) != 1 {
 		t.Errorf("--json: %v %s", err, out.String())
+	}
+
+	// show speaks the device's unit.
+	out.Reset()
+	if err := runClient(context.Background(), "show", []string{"--agent", srv.URL, "porch"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "temps °F  32.0 68.0 -40.0 NaN 212.0") {
+		t.Errorf("show of a device in °F:\n%s", out.String())
 	}
 
 	out.Reset()

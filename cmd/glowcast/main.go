@@ -78,6 +78,7 @@ func run(ctx context.Context, args []string) error {
 		png := fs.String("png", "", "write the scale to this PNG `file`")
 		width := fs.Int("width", 720, "image width in pixels")
 		height := fs.Int("height", 72, "image height in pixels")
+		unit := fs.String("unit", ledstrip.UnitC, "`unit` of the ticks and labels: C or F (the colours are the same)")
 		config := fs.String("config", "", "device config `file` whose strip.scale to render (default: the built-in scale)")
 		if err := fs.Parse(args[1:]); err != nil {
 			return cliconf.Usage(err)
@@ -97,7 +98,7 @@ func run(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		if err := ledstrip.WriteScalePNG(f, sc, *width, *height); err != nil {
+		if err := ledstrip.WriteScalePNGIn(f, sc, *width, *height, *unit); err != nil {
 			f.Close()
 			return err
 		}

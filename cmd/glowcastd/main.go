@@ -133,7 +133,7 @@ func run(ctx context.Context, args []string) error {
 		return fmt.Errorf("log_level (--log-level): %w", err)
 	}
 	log := logging.New(os.Stderr, level)
-	opts := cfg.StripOptions()
+	opts := cfg.DaemonStripOptions()
 	opts.Logger = log.With("component", "strip")
 	if cmd == "ledtest" {
 		s, err := ledstrip.Open(cfg.LED, opts)

@@ -57,6 +57,7 @@ func browser(t *testing.T) context.Context {
 		chromedp.NoSandbox,
 		chromedp.DisableGPU,
 		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-quic", true),
 		// Pixels in sRGB as written, with no display profile applied.
 		chromedp.Flag("force-color-profile", "srgb"),
 		chromedp.WindowSize(1000, 700),

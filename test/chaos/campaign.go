@@ -290,17 +290,18 @@ func (c *campaign) allProcs() []*proc {
 func (c *campaign) waitFresh(fault string, from time.Time, bound time.Duration) bool {
 	deadline := from.Add(bound)
 	for {
-		var stale []string
+		var stale, why []string
 		for _, d := range c.devices {
-			if !d.freshSince(from) {
+			if r := d.staleReason(from); r != "" {
 				stale = append(stale, d.id)
+				why = append(why, d.id+": "+r)
 			}
 		}
 		if len(stale) == 0 {
 			return true
 		}
 		if time.Now().After(deadline) {
-			c.record(fault, fmt.Sprintf("devices %v showed no fresh temps within %v of the fault clearing", stale, bound))
+			c.record(fault, fmt.Sprintf("devices %v showed no fresh temps within %v of the fault clearing (%s)", stale, bound, strings.Join(why, "; ")))
 			return false
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -337,9 +338,15 @@ func (c *campaign) quietWindow(fault string) {
 func (c *campaign) strictCheck(fault string, from, to time.Time) {
 	for _, d := range c.devices {
 		ts := c.watch.between(d.id, from, to)
+		seqs := c.watch.seqsBetween(d.id, from, to)
 		for i := 1; i < len(ts); i++ {
+			if i < len(seqs) && seqs[i-1].refused && seqs[i].seq > seqs[i-1].seq {
+				// The device dropped the first (numbered below what it
+				// showed) and asked for it again: one cycle re-sending.
+				continue
+			}
 			if gap := ts[i].Sub(ts[i-1]); gap < c.cfg.Interval/2 {
-				c.record(fault, fmt.Sprintf("%s got two temps %v apart: two cycles", d.id, gap.Round(time.Millisecond)))
+				c.record(fault, fmt.Sprintf("%s got two temps %v apart (seqs %v): two cycles", d.id, gap.Round(time.Millisecond), seqs))
 				break
 			}
 		}

@@ -62,6 +62,9 @@ type device struct {
 	proc     *proc
 	jsonl    string
 	stateDir string
+	// skewFile moves this device's wall clock (internal/clock), as the
+	// agent's skewFile moves the agent's.
+	skewFile string
 }
 
 func newEnv(t testing.TB, cfg Config) *env {
@@ -165,7 +168,12 @@ func (e *env) addDevice(i int) *device {
 	}
 	args := []string{"-config", conf, "--broker", e.proxyURL(), "--device-id", d.id, "--led", "jsonl:" + d.jsonl,
 		"--state-dir", d.stateDir, "--stale-after", (10 * e.cfg.Interval).String(), "--log-level", "info"}
-	d.proc = newProc(d.id, filepath.Join(e.cfg.BinDir, "glowcastd"), filepath.Join(e.dir, d.id+".log"), args)
+	d.skewFile = filepath.Join(e.dir, d.id+"-clock-skew")
+	if err := os.WriteFile(d.skewFile, []byte("0s"), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	d.proc = newProc(d.id, filepath.Join(e.cfg.BinDir, "glowcastd"), filepath.Join(e.dir, d.id+".log"), args,
+		"GLOWCAST_TEST_CLOCK_SKEW_FILE="+d.skewFile)
 	if err := d.proc.start(); err != nil {
 		e.t.Fatal(err)
 	}
@@ -259,17 +267,30 @@ func (d *device) savedIssued() (time.Time, error) {
 
 // freshSince reports whether d shows fresh, correct temps issued at or
 // after since.
-func (d *device) freshSince(since time.Time) bool {
+func (d *device) freshSince(since time.Time) bool { return d.staleReason(since) == "" }
+
+// staleReason says why d does not show fresh, correct temps issued at or
+// after since ("" when it does), for the campaign's violation report.
+func (d *device) staleReason(since time.Time) string {
 	issued, err := d.savedIssued()
-	if err != nil || issued.Before(since) {
-		return false
+	if err != nil {
+		return "saved temps: " + err.Error()
+	}
+	if issued.Before(since) {
+		return fmt.Sprintf("saved temps issued %s, before %s", issued.UTC().Format(time.RFC3339Nano), since.UTC().Format(time.RFC3339Nano))
 	}
 	fr, ok := lastFrame(d.jsonl)
-	if !ok || fr.State != "fresh" {
-		return false
+	if !ok {
+		return "no frame drawn"
+	}
+	if fr.State != "fresh" {
+		return "frame state " + fr.State
 	}
 	now := time.Now()
-	return weathertest.SameTemps(fr.Temps, weathertest.Shown(now)) || weathertest.SameTemps(fr.Temps, weathertest.Shown(now.Add(-5*time.Second)))
+	if !weathertest.SameTemps(fr.Temps, weathertest.Shown(now)) && !weathertest.SameTemps(fr.Temps, weathertest.Shown(now.Add(-5*time.Second))) {
+		return fmt.Sprintf("frame temps %v, want %v", fr.Temps, weathertest.Shown(now))
+	}
+	return ""
 }
 
 // checkStateFiles parses every state file; the error names the bad one.
@@ -349,10 +370,18 @@ type watcher struct {
 	c     mqtt.Client
 	mu    sync.Mutex
 	temps map[string][]time.Time
+	// seqs parallels temps: each message's seq, and whether a device
+	// would have dropped it (a lower seq than one sent before it).
+	seqs map[string][]arrivalSeq
+}
+
+type arrivalSeq struct {
+	seq     uint64
+	refused bool
 }
 
 func newWatcher(t testing.TB, broker string) *watcher {
-	w := &watcher{temps: map[string][]time.Time{}}
+	w := &watcher{temps: map[string][]time.Time{}, seqs: map[string][]arrivalSeq{}}
 	opts := mqtt.NewClientOptions().AddBroker(broker).SetClientID(fmt.Sprintf("chaos-watcher-%d", os.Getpid())).
 		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(100 * time.Millisecond).
 		SetMaxReconnectInterval(250 * time.Millisecond).SetCleanSession(true)
@@ -373,9 +402,32 @@ func (w *watcher) onMsg(_ mqtt.Client, m mqtt.Message) {
 		return // a replay of the last one on (re)subscribe
 	}
 	parts := strings.Split(m.Topic(), "/")
+	var seq uint64
+	if t, err := protocol.ParseTemps(m.Payload()); err == nil {
+		seq = t.Seq
+	}
 	w.mu.Lock()
-	w.temps[parts[2]] = append(w.temps[parts[2]], time.Now())
+	id := parts[2]
+	var top uint64
+	for _, a := range w.seqs[id] {
+		top = max(top, a.seq)
+	}
+	w.temps[id] = append(w.temps[id], time.Now())
+	w.seqs[id] = append(w.seqs[id], arrivalSeq{seq: seq, refused: seq != 0 && seq < top})
 	w.mu.Unlock()
+}
+
+// seqsBetween returns the seqs of the messages between returns, in order.
+func (w *watcher) seqsBetween(dev string, from, to time.Time) []arrivalSeq {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []arrivalSeq
+	for i, t := range w.temps[dev] {
+		if !t.Before(from) && t.Before(to) {
+			out = append(out, w.seqs[dev][i])
+		}
+	}
+	return out
 }
 
 // between returns the arrival times for dev in [from, to).

@@ -21,7 +21,52 @@ func init() {
 		fault{name: "net-slow-connect", long: true, inject: netSlowConnect},
 		fault{name: "device-duplicate-id", inject: deviceDuplicateID},
 		fault{name: "fleet-agent-kill", long: true, fleet: true, inject: fleetAgentKill},
+		fault{name: "device-clock-boot", inject: deviceClockBoot},
+		fault{name: "agent-clock-ahead-restart", inject: agentClockAheadRestart},
 	)
+}
+
+// deviceClockBoot is a Pi without a real-time clock losing power: it boots
+// with the time fake-hwclock saved (behind, up to an hour) or, after a
+// bad NTP answer or an SD card moved from another Pi, ahead; NTP corrects
+// it a few intervals later. The device must show the agent's temps once
+// its clock is right, whatever its wrong clock made of them meanwhile.
+func deviceClockBoot(ctx context.Context, e *env, r *rand.Rand, rd *round) string {
+	d := e.devices[r.IntN(len(e.devices))]
+	skew := -time.Duration(1+r.IntN(60)) * time.Minute
+	if r.IntN(3) == 0 {
+		skew = time.Duration(1+r.IntN(30)) * time.Minute
+	}
+	d.proc.signal(syscall.SIGKILL, 10*time.Second)
+	os.WriteFile(d.skewFile, []byte(skew.String()), 0o600)
+	if err := d.proc.start(); err != nil {
+		e.t.Fatal(err)
+	}
+	hold := 2*e.cfg.Interval + jitter(r, 2*e.cfg.Interval)
+	sleep(ctx, hold)
+	os.WriteFile(d.skewFile, []byte("0s"), 0o600)
+	// The device re-reads its clock every 100ms.
+	sleep(ctx, 200*time.Millisecond)
+	return fmt.Sprintf("device=%s skew=%v hold=%v", d.id, skew, hold.Round(time.Millisecond))
+}
+
+// agentClockAheadRestart is an agent host that started with its clock
+// ahead: everything it wrote (its status, its will, claims, saved due
+// times) is dated in the future. It is killed, the clock is stepped back,
+// and it starts again: a retained will dated ahead of the new process's
+// start must not make it yield, and saved due times from the future must
+// not stall a cycle.
+func agentClockAheadRestart(ctx context.Context, e *env, r *rand.Rand, rd *round) string {
+	a := e.agent()
+	skew := time.Duration(10+r.IntN(170)) * time.Minute
+	os.WriteFile(e.skewFile, []byte(skew.String()), 0o600)
+	hold := 2*e.cfg.Interval + jitter(r, 2*e.cfg.Interval)
+	sleep(ctx, hold)
+	a.kill()
+	os.WriteFile(e.skewFile, []byte("0s"), 0o600)
+	sleep(ctx, jitter(r, e.cfg.Interval))
+	e.restartAgent(a, a.stateDir)
+	return fmt.Sprintf("skew=%v hold=%v", skew, hold.Round(time.Millisecond))
 }
 
 // connectTimeout is both programs' MQTT connect timeout (mqttmsg's

@@ -127,8 +127,28 @@ func TestSettingsEndToEnd(t *testing.T) {
 
 	// 4. The agent is SIGKILLed; a new one adopts the retained version.
 	ag.kill()
+	time.Sleep(500 * time.Millisecond)
+	if f := lastSettingsFrame(t, jsonl); f.State != "off" || f.Brightness == nil || *f.Brightness != 60 {
+		t.Errorf("after the agent's SIGKILL the strip is %q at %v, want off at 60 %%", f.State, f.Brightness)
+	}
 	ag2 := start(t, "glowcast-agent", e.agentArgs(agentState, "--api-token-file", tok)...)
 	addr2 := agentHTTP(t, ag2)
+	// The new agent shows the retained desired settings it adopted.
+	waitFor(t, 10*time.Second, "the new agent to adopt the retained desired settings", func() bool {
+		res, err := http.Get("http://" + addr2 + "/api/v1/devices/kitchen")
+		if err != nil {
+			return false
+		}
+		defer res.Body.Close()
+		var d struct {
+			Desired protocol.Desired `json:"desired"`
+		}
+		return json.NewDecoder(res.Body).Decode(&d) == nil && d.Desired.Version == v+2 && d.Desired.On != nil && !*d.Desired.On
+	}, logs)
+	// Without the token the new agent refuses too, and nothing changes.
+	if code := patch(t, addr2, "kitchen", "wrong-token", `{"on":true}`); code != http.StatusUnauthorized {
+		t.Errorf("PATCH with a wrong token: %d, want 401", code)
+	}
 	if code := patch(t, addr2, "kitchen", "e2e-token", `{"brightness":25}`); code != 200 {
 		t.Fatalf("PATCH on the new agent: %d", code)
 	}

@@ -17,7 +17,8 @@ import (
 var authModes = []Auth{AuthCert, AuthPassword}
 
 // users are the password-file entries of the test broker.
-var users = map[string]string{AgentUser: "agent-secret", ObserverUser: "observer-secret", "kitchen": "kitchen-secret", "garden": "garden-secret"}
+var users = map[string]string{AgentUser: "agent-secret", ObserverUser: "observer-secret", "kitchen": "kitchen-secret", "garden": "garden-secret",
+	protocol.HomeAssistantUser: "homeassistant-secret"}
 
 func topic(dev, side, name string) string { return protocol.DeviceTopic(dev, side, name) }
 

@@ -108,7 +108,7 @@ func Run(ctx context.Context, cfg Config, in io.Reader, out io.Writer) error {
 
 	dcfg := device.Default()
 	dcfg.Broker, dcfg.DeviceID, dcfg.StateDir, dcfg.LED = broker, "demo", filepath.Join(cfg.StateDir, "device"), cfg.LED
-	strip, err := ledstrip.Open(dcfg.LED, dcfg.StripOptions())
+	strip, err := ledstrip.Open(dcfg.LED, dcfg.DaemonStripOptions())
 	if err != nil {
 		return err
 	}
