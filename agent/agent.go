@@ -70,8 +70,9 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	// A device sends a status, a ready and a wifi scan per boot and a
-	// settings report now and then: 10 a second is far above any honest
+	// A device sends a status, a ready and a wifi scan per boot, a
+	// settings report now and then and a sensor reading every 5 minutes:
+	// 10 a second is far above any honest
 	// device and far below a flood. The window is this host's own time.
 	limit := newDeviceLimiter(10, time.Minute, time.Now, log, stats.Registry)
 	return &Agent{cfg: cfg, log: log, stats: stats, session: randomID(), src: src, limit: limit}, nil
@@ -169,6 +170,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		return fmt.Errorf("agent: %w", err)
 	}
 	hub := mqttmsg.NewHub(cl, protocol.Prefix, protocol.SideAgent, protocol.SideDevice)
+	sensors := newSensorInbox()
 	book := newSettingsBook(cl.Publish, a.log)
 	own.onSettled = append(own.onSettled, book.settle)
 	// Home Assistant's light commands become desired settings.
@@ -244,6 +246,32 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		a.stats.deviceVersion(id, r.Version)
 	})
+	// Sensor readings score the forecasts of the device's place. Parsing
+	// is cheap and done here; filing may write and goes to a worker.
+	var sensorsDone sync.WaitGroup
+	if a.src.verify != nil {
+		sensorsDone.Add(1)
+		go func() {
+			defer sensorsDone.Done()
+			sensors.run(runCtx, a.log, f.location, a.src.Sensor)
+		}()
+	}
+	hub.On(protocol.MsgSensor, func(id string, m mqttmsg.Message) {
+		if !a.validDevice(id, m) || len(m.Payload) == 0 {
+			return
+		}
+		s, err := protocol.ParseSensor(m.Payload)
+		if err != nil {
+			a.log.Warn("malformed sensor reading dropped", "device", id, "err", err)
+			return
+		}
+		// A retained reading is of an unknown age: its time of arrival
+		// would lie. Another shard's device is scored by that shard.
+		if m.Retained || a.src.verify == nil || !own.shard.Owns(id) {
+			return
+		}
+		sensors.put(id, sensorReading{at: a.Clock.Now(), tempC: s.TempC})
+	})
 	hub.On(geo.MsgWiFi, func(id string, m mqttmsg.Message) {
 		if !a.validDevice(id, m) || len(m.Payload) == 0 {
 			return
@@ -304,6 +332,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	cause := context.Cause(ctx)
 
 	stopRuns()
+	sensorsDone.Wait()
 	ha.wait()
 	f.close()
 	if srv != nil {

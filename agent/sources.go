@@ -114,12 +114,24 @@ func (s *sources) Forecast(ctx context.Context, device string, lat, lon float64)
 	if err == nil && s.verify != nil {
 		// The agent's clock decides which hour the LEDs promised; devices
 		// in one cache cell are one place.
-		clat, clon := s.fetcher.Cell(lat, lon)
-		if verr := s.verify.Forecast(verify.PlaceKey(clat, clon), f.Provider, s.now(), f); verr != nil {
+		if verr := s.verify.Forecast(s.placeKey(lat, lon), f.Provider, s.now(), f); verr != nil {
 			s.log.Warn("forecast verification not saved", "err", verr)
 		}
 	}
 	return f, err
+}
+
+// placeKey is the verification place of a location: its forecast cache
+// cell, so a sensor's readings meet the forecasts fetched for that cell.
+func (s *sources) placeKey(lat, lon float64) string {
+	clat, clon := s.fetcher.Cell(lat, lon)
+	return verify.PlaceKey(clat, clon)
+}
+
+// Sensor files a device's thermometer reading, received at at, as the
+// observation of its place.
+func (s *sources) Sensor(lat, lon float64, at time.Time, tempC float64) error {
+	return s.verify.Sensor(s.placeKey(lat, lon), at, tempC)
 }
 
 // Locate chooses a device's location: config, the device's hint, WiFi, IP,

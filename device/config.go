@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/glowcast/glowcast/device/sensor"
 	"github.com/glowcast/glowcast/internal/brokerconf"
 	"github.com/glowcast/glowcast/ledstrip"
 	"github.com/glowcast/glowcast/mqttmsg"
@@ -29,6 +30,11 @@ type Config struct {
 	// per boot and sends them to the agent, which may locate the device by
 	// them (as the original platform did).
 	WiFi WiFiConfig `yaml:"wifi"`
+
+	// Sensor is an optional outdoor thermometer at the lamp, as
+	// sensor.ParseSpec reads it: ds18b20[:ID|PATH] or bme280[:BUS][@ADDR].
+	// Its readings go to the agent, which scores forecasts against them.
+	Sensor string `yaml:"sensor"`
 
 	// Strip configures colours and the LED hardware (order, brightness cap,
 	// gamma, current limit, fade, quiet hours, colour scale). Its LED count
@@ -97,6 +103,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.StateDir, "state-dir", c.StateDir, "`DIR` where the last temps are kept across restarts")
 	fs.DurationVar(&c.StaleAfter, "stale-after", c.StaleAfter, "show temps dimmed once they are older than this")
 	fs.BoolVar(&c.WiFi.Scan, "wifi-scan", c.WiFi.Scan, "scan WiFi access points once per boot and send them to the agent for location")
+	fs.StringVar(&c.Sensor, "sensor", c.Sensor, "outdoor thermometer `SPEC` whose readings the agent scores forecasts against: ds18b20[:ID|PATH] (1-wire) or bme280[:BUS][@ADDR] (I²C, default /dev/i2c-1@0x76); empty for none")
 	c.MQTT.Bind(fs)
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log `level`: debug, info, warn, error")
 }
@@ -131,6 +138,9 @@ func (c *Config) Validate() error {
 	case "", "nmcli", "iw":
 	default:
 		errs = append(errs, fmt.Errorf("wifi.tool %q: use nmcli, iw or leave it empty", c.WiFi.Tool))
+	}
+	if _, err := sensor.ParseSpec(c.Sensor); err != nil {
+		errs = append(errs, fmt.Errorf("sensor (--sensor): %w", err))
 	}
 	if c.Location != nil {
 		if err := c.Location.Validate(); err != nil {

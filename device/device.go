@@ -24,6 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/glowcast/glowcast/device/sensor"
 	"github.com/glowcast/glowcast/device/wifiscan"
 	"github.com/glowcast/glowcast/internal/atomicfile"
 	"github.com/glowcast/glowcast/internal/clock"
@@ -65,7 +66,10 @@ type Device struct {
 	rebirth   chan struct{}
 	wake      chan struct{}
 	// Scan replaces the WiFi scan (tests).
-	Scan    func(ctx context.Context) ([]wifiscan.AccessPoint, error)
+	Scan func(ctx context.Context) ([]wifiscan.AccessPoint, error)
+	// Sensor replaces the thermometer named by the sensor setting (tests);
+	// nil opens that one, if any.
+	Sensor  sensor.Reader
 	scanned atomic.Bool
 	bg      sync.WaitGroup
 
@@ -187,8 +191,9 @@ func (d *Device) Run(ctx context.Context) error {
 	d.cl = cl
 	d.mu.Unlock()
 
-	d.log.Info("device starting", "version", Version, "boot_id", d.bootID, "broker", d.cfg.Broker, "led", d.cfg.LED)
+	d.log.Info("device starting", "version", Version, "boot_id", d.bootID, "broker", d.cfg.Broker, "led", d.cfg.LED, "sensor", d.cfg.Sensor)
 	cl.Connect()
+	d.startSensor(cl, node)
 	err = d.loop(ctx, saved, node)
 	stop()
 	d.bg.Wait()
@@ -238,6 +243,44 @@ func (d *Device) sendScan(node *mqttmsg.Node) {
 		return
 	}
 	d.log.Info("wifi scan sent", "access_points", len(aps))
+}
+
+// startSensor reads the outdoor thermometer, if one is configured, on a
+// goroutine of its own until Run ends: a slow or failing sensor never
+// holds up the strip. Readings start with the first connection, so the
+// first one is not lost to a broker not yet reached.
+func (d *Device) startSensor(cl *mqttmsg.Client, node *mqttmsg.Node) {
+	r := d.Sensor
+	if r == nil {
+		spec, _ := sensor.ParseSpec(d.cfg.Sensor) // Validate checked it
+		if spec.Kind == "" {
+			return
+		}
+		r = &sensor.Reopening{Spec: spec, Opener: sensor.Opener{Root: "/"}}
+	}
+	log := d.log.With("component", "sensor")
+	d.bg.Add(1)
+	go func() {
+		defer d.bg.Done()
+		if c, ok := r.(interface{ Close() error }); ok {
+			defer c.Close()
+		}
+		if cl.WaitUp(d.life, 1) != nil {
+			return
+		}
+		sensor.Run(d.life, r, func(ctx context.Context, b []byte) error {
+			ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			err := node.SendQoS0(ctx, protocol.MsgSensor, b)
+			if errors.Is(err, mqttmsg.ErrNotConnected) {
+				// QoS 0: a reading missed while offline is replaced by
+				// the next one, never queued.
+				log.Debug("sensor reading skipped while the broker is unreachable")
+				return nil
+			}
+			return err
+		}, log, nil)
+	}()
 }
 
 func (d *Device) setConnected(v bool) {

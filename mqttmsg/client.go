@@ -560,6 +560,19 @@ func (c *Client) Publish(ctx context.Context, topic string, payload []byte, reta
 	return c.publishWait(ctx, topic, payload, retained)
 }
 
+// PublishQoS0 sends payload to topic at QoS 0, not retained: for readings
+// that the next one replaces, which neither the broker nor paho should
+// queue or resend. It waits only until the packet is written.
+func (c *Client) PublishQoS0(ctx context.Context, topic string, payload []byte) error {
+	if !c.pc.IsConnectionOpen() {
+		return ErrNotConnected
+	}
+	if len(payload) > c.opts.MaxPayload {
+		return fmt.Errorf("mqttmsg: payload for %s is %d bytes, over the %d limit", topic, len(payload), c.opts.MaxPayload)
+	}
+	return wait(ctx, c.pc.Publish(topic, 0, false, payload))
+}
+
 func (c *Client) publishWait(ctx context.Context, topic string, payload []byte, retained bool) error {
 	if len(payload) > c.opts.MaxPayload {
 		return fmt.Errorf("mqttmsg: payload for %s is %d bytes, over the %d limit", topic, len(payload), c.opts.MaxPayload)

@@ -66,6 +66,15 @@ func (n *Node) Send(ctx context.Context, name string, data []byte) error {
 	return n.c.Publish(ctx, n.out+name, data, false)
 }
 
+// SendQoS0 publishes data as message name at QoS 0, not retained (see
+// Client.PublishQoS0).
+func (n *Node) SendQoS0(ctx context.Context, name string, data []byte) error {
+	if err := ValidName(name); err != nil {
+		return err
+	}
+	return n.c.PublishQoS0(ctx, n.out+name, data)
+}
+
 // SendRetained is Send with the retain flag: the broker keeps the last one
 // for peers that subscribe later.
 func (n *Node) SendRetained(ctx context.Context, name string, data []byte) error {

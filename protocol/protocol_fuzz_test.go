@@ -85,3 +85,26 @@ func FuzzParseAgentStatus(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseSensor(f *testing.F) {
+	for _, s := range []string{`{"temp_c": 12.3}`, `{"temp_c":-90}`, `{"temp_c":85}`, `{"temp_c":1e400}`, `{"temp_c":1,"x":2}`, `{"temp_c":null}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := ParseSensor(b)
+		if err != nil {
+			return
+		}
+		if len(b) > MaxSensorPayload || s.TempC < MinSensorC || s.TempC > MaxSensorC || s.TempC != s.TempC {
+			t.Fatalf("accepted %q as %v", b, s.TempC)
+		}
+		// What the agent accepts, a device could have sent.
+		out, err := EncodeSensor(s.TempC)
+		if err != nil {
+			t.Fatalf("EncodeSensor(%v): %v", s.TempC, err)
+		}
+		if _, err := ParseSensor(out); err != nil {
+			t.Fatalf("re-parsing %s: %v", out, err)
+		}
+	})
+}

@@ -117,10 +117,7 @@ func itoa(i int) string { return strconv.Itoa(i) }
 // TestProcess runs the installed command: exit 0 only when every check
 // passes.
 func TestProcess(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "glowcast-agent")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/glowcast-agent").CombinedOutput(); err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
+	bin := agentBin
 	body, _ := os.ReadFile("../weather/testdata/openmeteo_berlin.json")
 	ok := weatherServer(t, 200, nil, body)
 	allowed := aclBroker(t, "topic readwrite glowcast/v1/#\n")

@@ -151,6 +151,7 @@ func (s *Store) Rows(key string, since time.Time) ([]Row, error) {
 	}
 	for _, r := range p.pending {
 		if row := s.toRow(r); !row.Hour.Before(since) {
+			row.Pending = true
 			out = append(out, row)
 		}
 	}

@@ -42,7 +42,9 @@ func (s *Store) Summary(since time.Time) ([]Stat, error) {
 			return nil, err
 		}
 		for _, r := range rows {
-			if r.Source == "" {
+			// As the histogram: only finished hours, whose observation
+			// no later fetch can change.
+			if r.Source == "" || r.Pending {
 				continue
 			}
 			for i := range Leads {

@@ -66,6 +66,9 @@ type Row struct {
 	Obs      float64
 	Source   string
 	Provider string
+	// Pending marks the hour under way or ahead: its observation may still
+	// change with the next fetch, so it is not yet scored.
+	Pending bool
 }
 
 // Err returns the signed error (predicted − observed) of lead i, NaN when

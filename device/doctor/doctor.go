@@ -2,7 +2,8 @@
 // says, one line per check, what is wrong and how to fix it: SPI enabled
 // and the spidev present, permissions, the core-clock setting for the Pi
 // model, the configuration, the broker with the configured TLS and
-// credentials, the agent's retained status and the system clock.
+// credentials, the agent's retained status, the system clock and the
+// optional outdoor sensor.
 //
 // Every check reads the file system under Env.Root and calls the system
 // through Env's functions, so tests run them against fake /proc, /dev and
@@ -28,10 +29,12 @@ import (
 	"time"
 
 	"github.com/glowcast/glowcast/device"
+	"github.com/glowcast/glowcast/device/sensor"
 	"github.com/glowcast/glowcast/internal/brokerconf"
 	"github.com/glowcast/glowcast/internal/cliconf"
 	"github.com/glowcast/glowcast/mqttmsg"
 	"github.com/glowcast/glowcast/protocol"
+	"periph.io/x/conn/v3/i2c"
 )
 
 // Status is a check's verdict.
@@ -61,7 +64,7 @@ func (s Status) String() string {
 // Result is one check's outcome.
 type Result struct {
 	// Check names the check: config, spi, permissions, core-clock, broker,
-	// agent, clock.
+	// agent, clock, sensor.
 	Check  string
 	Status Status
 	// Detail says what was found.
@@ -90,6 +93,8 @@ type Env struct {
 	// to wait for retained agent statuses after subscribing.
 	BrokerTimeout time.Duration
 	AgentWait     time.Duration
+	// OpenI2C opens an I²C bus for a BME280 sensor; nil uses periph's.
+	OpenI2C func(name string) (i2c.BusCloser, error)
 }
 
 // System is the Env of the machine the program runs on.
@@ -126,6 +131,7 @@ func Run(ctx context.Context, in Input, env Env) []Result {
 	rs = append(rs, checkCoreClock(env, usesSPI))
 	rs = append(rs, checkBroker(ctx, env, in)...)
 	rs = append(rs, checkClock(env))
+	rs = append(rs, checkSensor(ctx, env, in.Config))
 	return rs
 }
 
@@ -599,6 +605,39 @@ func checkClock(env Env) Result {
 		r.Status, r.Detail = Fail, "not synchronised; TLS and the hour slots need the right time"
 		r.Fix = "sudo timedatectl set-ntp true, and let the Pi reach an NTP server (timedatectl timesync-status)"
 	}
+	return r
+}
+
+// checkSensor takes one reading of the configured outdoor thermometer. A
+// failing sensor is a warning: the daemon runs and the strip shows without
+// it, only verification falls back to the provider's values.
+func checkSensor(ctx context.Context, env Env, cfg device.Config) Result {
+	r := Result{Check: "sensor"}
+	spec, err := sensor.ParseSpec(cfg.Sensor)
+	switch {
+	case err != nil:
+		r.Status, r.Detail = Skip, "the sensor setting is invalid (see config)"
+		return r
+	case spec.Kind == "":
+		r.Status, r.Detail = Skip, "none configured (sensor, --sensor)"
+		return r
+	}
+	fix := "see docs/HARDWARE.md (An outdoor sensor); the strip works without it, and readings resume by themselves once it reads"
+	s, err := sensor.Opener{Root: env.Root, OpenI2C: env.OpenI2C}.Open(spec)
+	if err != nil {
+		r.Status, r.Detail, r.Fix = Warn, err.Error(), fix
+		return r
+	}
+	defer s.Close()
+	c, err := s.Read(ctx)
+	if err == nil {
+		_, err = protocol.EncodeSensor(c) // the bounds the agent applies
+	}
+	if err != nil {
+		r.Status, r.Detail, r.Fix = Warn, err.Error(), fix
+		return r
+	}
+	r.Detail = fmt.Sprintf("%s: %.1f °C", s, c)
 	return r
 }
 

@@ -261,7 +261,7 @@ func TestRunAndWrite(t *testing.T) {
 		wantLines  []string
 	}{
 		{name: "healthy pi", files: healthy, wantLines: []string{
-			"ok    config", "ok    spi", "ok    permissions", "ok    core-clock", "ok    broker", "ok    agent", "ok    clock"}},
+			"ok    config", "ok    spi", "ok    permissions", "ok    core-clock", "ok    broker", "ok    agent", "ok    clock", "skip  sensor      none configured"}},
 		{name: "spi off", files: map[string]string{"/proc/device-tree/model": pi4, "/boot/firmware/config.txt": "core_freq=500\ncore_freq_min=500\n"},
 			wantFailed: true, wantLines: []string{"FAIL  spi         /dev/spidev0.0 missing: SPI is not enabled — fix: sudo raspi-config", "skip  permissions"}},
 	}
@@ -276,8 +276,8 @@ func TestRunAndWrite(t *testing.T) {
 				t.Errorf("failed: got %v, want %v\n%s", failed, tc.wantFailed, out.String())
 			}
 			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-			if len(lines) != 7 {
-				t.Errorf("got %d lines, want one per check (7):\n%s", len(lines), out.String())
+			if len(lines) != 8 {
+				t.Errorf("got %d lines, want one per check (8):\n%s", len(lines), out.String())
 			}
 			for _, want := range tc.wantLines {
 				if !strings.Contains(out.String(), want) {

@@ -2,48 +2,55 @@ package sensor
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
-	"math"
 	"time"
+
+	"github.com/glowcast/glowcast/protocol"
 )
 
 // Interval is how often a reading is published; one more goes out at each
 // full hour, the moment the agent scores the forecasts for that hour.
 const Interval = 5 * time.Minute
 
-// Payload is the message on glowcast/v1/<device>/device/sensor.
-type Payload struct {
-	TempC float64 `json:"temp_c"`
-}
-
-// Encode returns the payload for a reading, rounded to 0.1 °C: no
-// thermometer at a window is finer.
-func Encode(c float64) []byte {
-	b, _ := json.Marshal(Payload{TempC: math.Round(c*10) / 10})
-	return b
-}
-
-// Publish sends one payload (QoS 0, not retained).
+// Publish sends one sensor payload (the device sends it at QoS 0, not
+// retained).
 type Publish func(ctx context.Context, payload []byte) error
 
-// Run reads r every Interval and at each full hour and publishes the
-// reading until ctx ends. A failed read is logged and reported through
-// onErr (for the doctor and status), and the loop goes on: a sensor never
-// stops the strip. onErr(nil) marks a good reading.
+// Run reads r at once, then at every 5-minute mark and each full hour of
+// the wall clock, and publishes each reading until ctx ends. A failed read
+// is logged and reported through onErr (for the daemon's status), and the
+// loop goes on: a sensor never stops the strip. onErr(nil) marks a good
+// reading. The schedule uses the time package, so testing/synctest drives
+// it.
 func Run(ctx context.Context, r Reader, pub Publish, log *slog.Logger, onErr func(error)) {
 	if onErr == nil {
 		onErr = func(error) {}
 	}
+	failing := false
 	once := func() {
 		c, err := r.Read(ctx)
+		var b []byte
+		if err == nil {
+			// Bounds are the protocol's: a reading the agent would drop
+			// is a fault here too.
+			b, err = protocol.EncodeSensor(c)
+		}
 		if err != nil {
-			log.Warn("sensor read failed", "sensor", r.String(), "err", err)
+			if !failing {
+				log.Warn("sensor read failed; the strip goes on, retrying every 5 minutes", "sensor", r.String(), "err", err)
+			} else {
+				log.Debug("sensor read failed again", "sensor", r.String(), "err", err)
+			}
+			failing = true
 			onErr(err)
 			return
 		}
+		if failing {
+			log.Info("sensor reads again", "sensor", r.String(), "temp_c", c)
+		}
+		failing = false
 		onErr(nil)
-		if err := pub(ctx, Encode(c)); err != nil {
+		if err := pub(ctx, b); err != nil && ctx.Err() == nil {
 			log.Warn("sensor reading not published", "err", err)
 		}
 	}

@@ -46,6 +46,7 @@ func TestDeviceCannotWriteOutsideItsTopics(t *testing.T) {
 				topic("kitchen", protocol.SideAgent, protocol.MsgSettings),
 				topic("garden", protocol.SideAgent, protocol.MsgSettings),
 				topic("garden", protocol.SideDevice, protocol.MsgSettings),
+				topic("garden", protocol.SideDevice, protocol.MsgSensor),
 				protocol.LightSetTopic("kitchen"),
 				protocol.LightSetTopic("garden"),
 				protocol.AgentStatusTopic("main"),
@@ -73,6 +74,35 @@ func TestDeviceCannotWriteOutsideItsTopics(t *testing.T) {
 				if got := late.messages(tp); len(got) != 0 {
 					t.Errorf("retained %s after device kitchen wrote it: got %q, want nothing", tp, got)
 				}
+			}
+		})
+	}
+}
+
+// TestSensorTopicPerDevice: the agent's ACL grants it every device's
+// sensor topic; device kitchen publishes its own reading (QoS 0, as the
+// daemon does) and cannot publish garden's.
+func TestSensorTopicPerDevice(t *testing.T) {
+	for _, auth := range authModes {
+		t.Run(auth.String(), func(t *testing.T) {
+			b := StartBroker(t, auth, users)
+			filter := topic("+", protocol.SideDevice, protocol.MsgSensor)
+			r := newRecorder()
+			if got := subscribe(t, b.mustConnect(t, AgentUser), r, filter); got[filter] != 1 {
+				t.Fatalf("agent subscription to %s granted %#x, want 1", filter, got[filter])
+			}
+			dev := b.mustConnect(t, "kitchen")
+			forged, own := topic("garden", protocol.SideDevice, protocol.MsgSensor), topic("kitchen", protocol.SideDevice, protocol.MsgSensor)
+			for _, m := range []struct{ topic, payload string }{{forged, `{"temp_c":-40}`}, {own, `{"temp_c":12.3}`}} {
+				if tok := dev.Publish(m.topic, 0, false, m.payload); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+					t.Fatalf("publish %s: %v", m.topic, tok.Error())
+				}
+			}
+			// One publisher's messages arrive in order: the forgery would
+			// have come before kitchen's own reading.
+			r.waitFor(t, own, `{"temp_c":12.3}`)
+			if got := r.messages(forged); len(got) != 0 {
+				t.Errorf("device kitchen wrote %s: agent got %q, want nothing", forged, got)
 			}
 		})
 	}

@@ -91,6 +91,14 @@ func (s *Server) Malformed(on bool) {
 	s.mu.Unlock()
 }
 
+// SetClock makes the server date its series by now instead of the system
+// clock, for tests that drive the agent with an injected clock.
+func (s *Server) SetClock(now func() time.Time) {
+	s.mu.Lock()
+	s.now = now
+	s.mu.Unlock()
+}
+
 // Delay holds every answer for d.
 func (s *Server) Delay(d time.Duration) {
 	s.mu.Lock()
@@ -141,7 +149,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.counts[key(lat, lon)]++
 	s.total++
-	status, retry, broken, delay := s.status, s.retry, s.broken, s.delay
+	status, retry, broken, delay, now := s.status, s.retry, s.broken, s.delay, s.now
 	s.mu.Unlock()
 	if delay > 0 {
 		select {
@@ -168,7 +176,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		hours = v
 	}
 	past, _ := strconv.Atoi(q.Get("past_hours"))
-	start := s.now().UTC().Truncate(time.Hour).Add(-time.Duration(past) * time.Hour)
+	start := now().UTC().Truncate(time.Hour).Add(-time.Duration(past) * time.Hour)
 	a.Latitude, a.Longitude = lat, lon
 	a.Hourly.Time = a.Hourly.Time[:0]
 	a.Hourly.Temperature = a.Hourly.Temperature[:0]
