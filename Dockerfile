@@ -22,9 +22,11 @@ FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/glowcast-agent /usr/bin/glowcast-agent
 COPY configs/agent.yaml /etc/glowcast/agent.yaml
 VOLUME /var/lib/glowcast
-# The status page, /healthz and /metrics; the config must listen on
-# 0.0.0.0:9120 inside the container (--http 0.0.0.0:9120 below).
+# The status page, /healthz and /metrics, on loopback unless the operator
+# says otherwise: with --network host that is the host's loopback. On a
+# bridge network pass --http 0.0.0.0:9120 and publish the port on the
+# host's loopback only (-p 127.0.0.1:9120:9120; docs/DEPLOY.md).
 EXPOSE 9120
 USER nonroot:nonroot
 ENTRYPOINT ["/usr/bin/glowcast-agent"]
-CMD ["-config", "/etc/glowcast/agent.yaml", "--http", "0.0.0.0:9120", "--state-dir", "/var/lib/glowcast"]
+CMD ["-config", "/etc/glowcast/agent.yaml", "--http", "127.0.0.1:9120", "--state-dir", "/var/lib/glowcast"]

@@ -24,6 +24,7 @@ import (
 	"github.com/glowcast/glowcast/agent/geo"
 	"github.com/glowcast/glowcast/agent/weather"
 	"github.com/glowcast/glowcast/internal/clock"
+	"github.com/glowcast/glowcast/internal/instance"
 	"github.com/glowcast/glowcast/internal/sdnotify"
 	"github.com/glowcast/glowcast/mqttmsg"
 	"github.com/glowcast/glowcast/protocol"
@@ -165,6 +166,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.cfg.MQTT.Apply(a.cfg.Broker, &opts); err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
+	// Marks this host as running the identity's one broker session, so
+	// glowcast-agent doctor stays off the broker instead of pushing us off.
+	if mark, err := instance.Hold(a.cfg.MQTT.Identity("")); err != nil {
+		a.log.Warn("another process on this host holds the agent's broker identity: the broker keeps one connection per identity, so the two push each other off; give each agent its own (docs/SECURITY.md)", "identity", a.cfg.MQTT.Identity(""), "err", err)
+	} else {
+		defer mark.Close()
+	}
 	cl, err := mqttmsg.New(opts)
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
@@ -228,6 +236,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		if len(m.Payload) == 0 {
 			// A retained ready being cleared: the device was deleted.
+			a.stats.certExpiry.set(id, nil)
 			if a.cfg.HassDiscovery && own.shard.Owns(id) && !m.Retained {
 				ha.forget(id)
 			}
@@ -245,6 +254,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			ha.seen(id, r.Version)
 		}
 		a.stats.deviceVersion(id, r.Version)
+		a.stats.certExpiry.set(id, r.CertExpires)
 	})
 	// Sensor readings score the forecasts of the device's place. Parsing
 	// is cheap and done here; filing may write and goes to a worker.

@@ -127,6 +127,9 @@ type dev struct {
 	// tempsSeq is the highest temps seq known for the device: published
 	// by us, saved, claimed by another agent or reported in its ready.
 	tempsSeq uint64
+	// pubSeq is the seq of the last temps this process published for
+	// the device (0: none yet).
+	pubSeq uint64
 
 	// The cycle. cycle is true while a timer is armed or a run is in
 	// flight; gen invalidates superseded timers and runs.
@@ -262,7 +265,10 @@ func (f *fleet) onReady(id string, r *protocol.Ready, retained bool) {
 	// A live ready of the running boot that shows a seq above ours says
 	// the device dropped our temps as older than those it shows (we lost
 	// the seq with our state, or read an old copy of it).
-	refusedOurs := !retained && same && d.cycle && d.cycleBoot == r.BootID && r.TempsSeq > d.tempsSeq
+	// Only a seq above one this process sent counts: after a restart the
+	// next step numbers above the ready anyway, and sending at once would
+	// make two messages of one step.
+	refusedOurs := !retained && same && d.cycle && d.cycleBoot == r.BootID && d.pubSeq > 0 && r.TempsSeq > d.pubSeq
 	d.tempsSeq = max(d.tempsSeq, r.TempsSeq)
 	if !retained {
 		// A live ready proves the device is connected even if its status
@@ -567,6 +573,7 @@ func (f *fleet) step(ctx context.Context, id string, gen uint64, due time.Time, 
 	}
 	f.stats.published(id)
 	f.mu.Lock()
+	d.pubSeq = t.Seq
 	if d.saved == nil || d.saved.BootID != d.cycleBoot {
 		d.saved = &Saved{Device: id}
 	}

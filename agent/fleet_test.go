@@ -604,6 +604,23 @@ func TestReadyShowingAHigherSeqGetsTempsAgainAboveIt(t *testing.T) {
 		if n := h.f.countCycles(); n != 1 {
 			t.Fatalf("cycles: got %d, want 1", n)
 		}
+
+		// A restarted agent that has sent nothing yet only takes the seq:
+		// its next step numbers above it; sending at once as well would
+		// be two messages for one step.
+		h.close()
+		h2 := newHarness(t, "", ResumeFast)
+		h2.f.connected()
+		h2.f.onStatus("d", online("b1", time.Now()), true)
+		h2.f.onReady("d", &protocol.Ready{BootID: "b1", LEDs: 5, TempsSeq: 115}, true)
+		synctest.Wait()
+		// The device reconnects meanwhile: its ready is live now.
+		h2.f.onReady("d", &protocol.Ready{BootID: "b1", LEDs: 5, TempsSeq: 200}, false)
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if got := h2.snd.seqsOf("d"); !slices.Equal(got, []uint64{201}) {
+			t.Fatalf("restarted agent's seqs: got %v, want [201]: its resume step only, above the ready", got)
+		}
 	})
 }
 

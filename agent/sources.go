@@ -32,6 +32,8 @@ type sources struct {
 	clock clock.Clock
 	// verify is nil without a state directory.
 	verify *verify.Store
+	// budget bounds each device's relocations.
+	budget *relocationBudget
 }
 
 func (s *sources) now() time.Time { return s.clock.Now() }
@@ -39,7 +41,8 @@ func (s *sources) now() time.Time { return s.clock.Now() }
 func newSources(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*sources, error) {
 	weather.UserAgent = "glowcast/" + Version
 	geo.UserAgent = "glowcast/" + Version
-	s := &sources{log: log, perDevice: map[string]weather.Provider{}, devLocs: map[string]*protocol.Location{}, clock: clock.System{}}
+	s := &sources{log: log, perDevice: map[string]weather.Provider{}, devLocs: map[string]*protocol.Location{}, clock: clock.System{},
+		budget: newRelocationBudget(relocationBurst, relocationRefill, log, reg)}
 	now := s.now
 	var err error
 	if s.def, err = weather.New(cfg.Weather, weather.Options{Log: log, Now: now}); err != nil {
@@ -80,7 +83,7 @@ func newSources(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*sourc
 	if cfg.Location != "" {
 		s.defLoc, _ = ParseLocation(cfg.Location)
 	}
-	s.resolver = &geo.Resolver{Log: log, Now: now}
+	s.resolver = &geo.Resolver{Log: log, Now: now, LogGrid: cfg.Weather.Grid}
 	if s.defLoc != nil {
 		s.resolver.Default = *s.defLoc
 	}
@@ -147,10 +150,28 @@ func (s *sources) Locate(ctx context.Context, id string, in locateInput) (*geo.S
 	if !in.Prev.Outdated(in.Boot, key, gin) {
 		return in.Prev, nil
 	}
+	// A device already placed under this configuration moves only within
+	// its budget: a new place can cost a geolocation request and a
+	// forecast request from the fleet's shared quota. Over budget it keeps
+	// its previous place. The operator's configuration is never budgeted.
+	budgeted := in.Prev != nil && in.Prev.ConfigKey == key && gin.Static == nil
+	paid := gin.Hint == nil && (gin.Scan != nil || s.resolver.IP != nil)
+	if budgeted && paid && !s.budget.take(id, s.now()) {
+		return in.Prev, nil
+	}
 	res := s.resolver.Resolve(ctx, id, gin)
 	if res.Source == geo.SourceDefault && s.defLoc == nil {
 		return nil, ErrNoLocation
 	}
+	if budgeted && !paid && s.cell(res.Location) != s.cell(in.Prev.Location) && !s.budget.take(id, s.now()) {
+		return in.Prev, nil
+	}
 	saved := geo.Save(res, in.Boot, key, gin)
 	return &saved, nil
+}
+
+// cell is the weather cell of a place: moving within one costs nothing.
+func (s *sources) cell(l protocol.Location) [2]float64 {
+	lat, lon := s.fetcher.Cell(l.Lat, l.Lon)
+	return [2]float64{lat, lon}
 }

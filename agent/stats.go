@@ -28,6 +28,7 @@ type Stats struct {
 	brokerConns prometheus.Counter
 	duplicates  prometheus.Gauge
 	versions    *prometheus.GaugeVec
+	certExpiry  *certExpiry
 
 	mu       sync.Mutex
 	inFlight map[string]int
@@ -63,16 +64,17 @@ func newStats() *Stats {
 			Help: "Device ids used by two running devices at once (a cloned SD card); each needs a device_id of its own."}),
 		versions: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "glowcast_devices_by_version",
 			Help: "Devices by the glowcastd version their latest ready announced."}, []string{"version"}),
-		inFlight:  map[string]int{},
-		deviceVer: map[string]string{},
-		verCount:  map[string]int{},
+		certExpiry: newCertExpiry(),
+		inFlight:   map[string]int{},
+		deviceVer:  map[string]string{},
+		verCount:   map[string]int{},
 	}
 	build := prometheus.NewGauge(prometheus.GaugeOpts{Name: "glowcast_build_info",
 		Help:        "The running glowcast-agent's version; always 1.",
 		ConstLabels: prometheus.Labels{"program": "glowcast-agent", "version": Version, "goversion": runtime.Version()}})
 	build.Set(1)
 	s.Registry.MustRegister(s.online, s.cycles, s.resumes, s.resumeLat, s.fetches, s.fetchLat, s.publishes,
-		s.rebirths, s.violations, s.connected, s.brokerConns, s.duplicates, s.versions, build,
+		s.rebirths, s.violations, s.connected, s.brokerConns, s.duplicates, s.versions, s.certExpiry, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return s
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/glowcast/glowcast/device/wifiscan"
 	"github.com/glowcast/glowcast/internal/atomicfile"
 	"github.com/glowcast/glowcast/internal/clock"
+	"github.com/glowcast/glowcast/internal/instance"
 	"github.com/glowcast/glowcast/internal/sdnotify"
 	"github.com/glowcast/glowcast/ledstrip"
 	"github.com/glowcast/glowcast/mqttmsg"
@@ -137,6 +138,10 @@ func (d *Device) Run(ctx context.Context) error {
 	if saved != nil {
 		d.shownSeq.Store(saved.Seq)
 	}
+	if cert, err := d.cfg.MQTT.ClientCert(); err == nil && cert != nil {
+		exp := cert.NotAfter.UTC()
+		d.ready.CertExpires = &exp
+	}
 	var node *mqttmsg.Node
 	opts := mqttmsg.Options{
 		Broker:   d.cfg.Broker,
@@ -171,6 +176,13 @@ func (d *Device) Run(ctx context.Context) error {
 	}
 	if err := mq.Apply(d.cfg.Broker, &opts); err != nil {
 		return d.fail(fmt.Errorf("device: %w", err))
+	}
+	// Marks this host as running the identity's one broker session, so
+	// glowcastd doctor stays off the broker instead of pushing us off.
+	if mark, err := instance.Hold(mq.Identity(d.cfg.DeviceID)); err != nil {
+		d.log.Warn("another process on this host holds this device's broker identity: the broker keeps one connection per identity, so the two push each other off", "identity", mq.Identity(d.cfg.DeviceID), "err", err)
+	} else {
+		defer mark.Close()
 	}
 	cl, err := mqttmsg.New(opts)
 	if err != nil {

@@ -159,6 +159,10 @@ type Ready struct {
 	// TempsSeq is the seq of the temps the device showed when it started:
 	// an agent with no memory of the device numbers its temps above it.
 	TempsSeq uint64 `json:"temps_seq,omitempty"`
+	// CertExpires is the notAfter of the device's MQTT client certificate
+	// (RFC 3339, UTC), so the agent can warn before the broker starts
+	// refusing it; absent without a client certificate.
+	CertExpires *time.Time `json:"cert_expires,omitempty"`
 }
 
 // AgentStatus is the retained presence of an agent.

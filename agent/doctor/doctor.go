@@ -26,6 +26,7 @@ import (
 	"github.com/glowcast/glowcast/agent"
 	"github.com/glowcast/glowcast/agent/weather"
 	"github.com/glowcast/glowcast/internal/cliconf"
+	"github.com/glowcast/glowcast/internal/instance"
 	"github.com/glowcast/glowcast/mqttmsg"
 	"github.com/glowcast/glowcast/protocol"
 )
@@ -45,6 +46,9 @@ type Options struct {
 	Timeout time.Duration
 	Getenv  func(string) string
 	Now     func() time.Time
+	// Running reports whether an agent on this host holds the broker
+	// identity (internal/instance); nil is never.
+	Running func(identity string) bool
 }
 
 // Main runs `glowcast-agent doctor [agent flags]`; it returns an error when
@@ -55,7 +59,7 @@ func Main(ctx context.Context, args []string, out io.Writer) error {
 	if err := cliconf.Load(fs, args, &cfg, cfg.Bind); err != nil {
 		return err
 	}
-	rs := Run(ctx, cfg, Options{})
+	rs := Run(ctx, cfg, Options{Running: instance.Held})
 	if Write(out, rs) {
 		return errors.New("doctor: some checks failed; fix them and run glowcast-agent doctor again")
 	}
@@ -119,6 +123,15 @@ func checkBroker(ctx context.Context, cfg agent.Config, o Options) []Result {
 	if err := cfg.MQTT.Apply(cfg.Broker, &mo); err != nil {
 		br.Detail, br.Fix = err.Error(), "fix the mqtt: section of the --config file or the named credential"
 		return skip()
+	}
+	// The shipped broker makes the user name the client id: connecting as
+	// the running agent's identity would push it off the broker and flip
+	// its retained status to offline for the whole fleet.
+	if id := cfg.MQTT.Identity(""); id != "" && o.Running != nil && o.Running(id) {
+		br.Skip = true
+		br.Detail = fmt.Sprintf("glowcast-agent with broker identity %q is running on this host; not connecting as %q too, which would push it off the broker (the broker allows one connection per identity); its /healthz and journalctl -u glowcast-agent show its connection", id, id)
+		acl.Skip, acl.Detail = true, "no broker connection of its own while the agent runs; stop it (sudo systemctl stop glowcast-agent) to test the ACL from here"
+		return []Result{br, acl}
 	}
 	var connErr error
 	po := mqtt.NewClientOptions().AddBroker(cfg.Broker).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/netip"
 	"strconv"
 	"time"
@@ -57,6 +58,10 @@ type Resolver struct {
 	Log *slog.Logger
 	// Now is the clock for Result.ResolvedAt; nil means time.Now.
 	Now func() time.Time
+	// LogGrid is the cell size in degrees that coordinates are rounded to
+	// in logs (the weather grid): a log line should not pin down a home.
+	// 0 means 0.01 (about a kilometre).
+	LogGrid float64
 }
 
 // Input is what is known about one device.
@@ -94,7 +99,11 @@ func (r *Resolver) Resolve(ctx context.Context, device string, in Input) Result 
 	}
 	done := func(loc protocol.Location, source string, acc float64) Result {
 		res := Result{Location: loc, Source: source, AccuracyM: acc, ResolvedAt: now()}
-		log.Info("geo: location resolved", "source", source, "lat", loc.Lat, "lon", loc.Lon, "accuracy_m", acc)
+		g := r.LogGrid
+		if g <= 0 {
+			g = 0.01
+		}
+		log.Info("geo: location resolved", "source", source, "lat", roundTo(loc.Lat, g), "lon", roundTo(loc.Lon, g), "accuracy_m", acc)
 		return res
 	}
 	if in.Static != nil {
@@ -219,4 +228,10 @@ func (r Result) String() string {
 		s += fmt.Sprintf(", ±%.0f m", r.AccuracyM)
 	}
 	return s + ")"
+}
+
+// roundTo rounds v to a multiple of g, without float noise in the log.
+func roundTo(v, g float64) float64 {
+	r, _ := strconv.ParseFloat(strconv.FormatFloat(math.Round(v/g)*g, 'f', 6, 64), 64)
+	return r
 }

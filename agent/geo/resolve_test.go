@@ -160,3 +160,36 @@ func TestSavedOutdated(t *testing.T) {
 		})
 	}
 }
+
+// TestResolveLogsRoundedCoordinates: the log shows the grid cell, never the
+// precise place a device reported or was located at.
+func TestResolveLogsRoundedCoordinates(t *testing.T) {
+	cases := []struct {
+		name      string
+		grid      float64
+		want, not []string
+	}{
+		{"default grid", 0, []string{"lat=52.52 ", "lon=13.41 "}, []string{"52.5208", "13.4094"}},
+		{"0.1 degree grid", 0.1, []string{"lat=52.5 ", "lon=13.4 "}, []string{"52.52", "13.41"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			r := &Resolver{Log: slog.New(slog.NewTextHandler(&buf, nil)), LogGrid: tc.grid}
+			res := r.Resolve(context.Background(), "kitchen", Input{Hint: &protocol.Location{Lat: 52.520817, Lon: 13.409419}})
+			if res.Location.Lat != 52.520817 {
+				t.Errorf("resolved location %v: the rounding must only touch the log", res.Location)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(buf.String(), w) {
+					t.Errorf("log lacks %q: %s", w, buf.String())
+				}
+			}
+			for _, n := range tc.not {
+				if strings.Contains(buf.String(), n) {
+					t.Errorf("log shows precise coordinate %q: %s", n, buf.String())
+				}
+			}
+		})
+	}
+}

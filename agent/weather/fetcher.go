@@ -116,6 +116,14 @@ type entry struct {
 	freshUntil time.Time
 }
 
+// fresh reports whether e may be served without asking the provider. A
+// forecast fetched in our future means the clock was stepped back since
+// (it ran ahead until NTP answered): it is refreshed, or the agent would
+// keep sending a future issued_at, fresh for as long as the step was.
+func (e *entry) fresh(now time.Time) bool {
+	return e != nil && now.Before(e.freshUntil) && !e.f.FetchedAt.After(now.Add(time.Minute))
+}
+
 // provState is the per-provider bookkeeping.
 type provState struct {
 	day         time.Time // UTC day of used
@@ -235,7 +243,7 @@ func (f *Fetcher) Get(ctx context.Context, p Provider, lat, lon float64) (*Forec
 	f.mu.Lock()
 	e := f.cache[key]
 	f.mu.Unlock()
-	if e != nil && f.o.Now().Before(e.freshUntil) {
+	if e.fresh(f.o.Now()) {
 		f.m.cache.WithLabelValues(name, "hit").Inc()
 		return e.f.clone(), nil
 	}
@@ -257,7 +265,7 @@ func (f *Fetcher) refresh(ctx context.Context, p Provider, key string, lat, lon 
 	f.mu.Lock()
 	e := f.cache[key]
 	f.mu.Unlock()
-	if e != nil && f.o.Now().Before(e.freshUntil) {
+	if e.fresh(f.o.Now()) {
 		// Filled by a flight that ended between our look and our Do.
 		f.m.cache.WithLabelValues(name, "hit").Inc()
 		return e.f, nil

@@ -550,3 +550,38 @@ func (s *slow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case <-r.Context().Done():
 	}
 }
+
+// Regression (chaos, agent-clock-jump +40 min): a forecast fetched while the
+// agent's clock ran ahead stayed "fresh" for the size of the step once NTP
+// set the clock back, and every temps message went out with an issued_at
+// 40 minutes in the future, fresh on the strip long after the agent might
+// have stopped. A cached forecast fetched in our future is refreshed.
+func TestClockSteppedBackRefreshes(t *testing.T) {
+	c := &fakeClock{t: t0}
+	f, _ := newTestFetcher(t, c, FetcherOptions{Interval: 30 * time.Minute})
+	p := &fakeProvider{name: "open-meteo", clock: c}
+	ctx := context.Background()
+	c.Advance(40 * time.Minute) // ahead
+	if _, err := f.Get(ctx, p, 52.52, 13.4); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(-40*time.Minute + time.Minute) // NTP steps it back; a minute passed
+	fc, err := f.Get(ctx, p, 52.52, 13.4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Calls(); got != 2 {
+		t.Fatalf("calls after the step back: got %d, want 2 (refreshed)", got)
+	}
+	if !fc.FetchedAt.Equal(c.Now()) {
+		t.Fatalf("fetched_at after the step back: got %v, want now %v", fc.FetchedAt, c.Now())
+	}
+	// Seconds of difference are not a step: the cache still answers.
+	c.Advance(30 * time.Second)
+	if _, err := f.Get(ctx, p, 52.52, 13.4); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Calls(); got != 2 {
+		t.Fatalf("calls 30 s later: got %d, want 2 (cached)", got)
+	}
+}

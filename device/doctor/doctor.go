@@ -32,6 +32,7 @@ import (
 	"github.com/glowcast/glowcast/device/sensor"
 	"github.com/glowcast/glowcast/internal/brokerconf"
 	"github.com/glowcast/glowcast/internal/cliconf"
+	"github.com/glowcast/glowcast/internal/instance"
 	"github.com/glowcast/glowcast/mqttmsg"
 	"github.com/glowcast/glowcast/protocol"
 	"periph.io/x/conn/v3/i2c"
@@ -63,8 +64,8 @@ func (s Status) String() string {
 
 // Result is one check's outcome.
 type Result struct {
-	// Check names the check: config, spi, permissions, core-clock, broker,
-	// agent, clock, sensor.
+	// Check names the check: config, spi, permissions, core-clock,
+	// certificate, broker, agent, clock, sensor.
 	Check  string
 	Status Status
 	// Detail says what was found.
@@ -93,6 +94,11 @@ type Env struct {
 	// to wait for retained agent statuses after subscribing.
 	BrokerTimeout time.Duration
 	AgentWait     time.Duration
+	// Running reports whether a daemon on this host holds the broker
+	// identity (internal/instance); nil is never.
+	Running func(identity string) bool
+	// Now is the wall clock, for certificate expiry; nil is time.Now.
+	Now func() time.Time
 	// OpenI2C opens an I²C bus for a BME280 sensor; nil uses periph's.
 	OpenI2C func(name string) (i2c.BusCloser, error)
 }
@@ -105,6 +111,8 @@ func System() Env {
 		ClockSynced:   kernelClockSynced,
 		BrokerTimeout: 10 * time.Second,
 		AgentWait:     time.Second,
+		Running:       instance.Held,
+		Now:           time.Now,
 	}
 }
 
@@ -129,6 +137,7 @@ func Run(ctx context.Context, in Input, env Env) []Result {
 	rs = append(rs, checkSPI(env, usesSPI, spiPath))
 	rs = append(rs, checkPermissions(env, in.Config, usesSPI, spiPath))
 	rs = append(rs, checkCoreClock(env, usesSPI))
+	rs = append(rs, checkCertificate(env, in))
 	rs = append(rs, checkBroker(ctx, env, in)...)
 	rs = append(rs, checkClock(env))
 	rs = append(rs, checkSensor(ctx, env, in.Config))
@@ -420,9 +429,51 @@ func settings(m map[string]string) string {
 	return strings.Join(s, " and ")
 }
 
-// checkBroker connects with the configured TLS and credentials under a
-// client id of its own (the running daemon keeps its session) and reads
-// the agents' retained statuses.
+// CertWarning is how long before its client certificate expires the
+// doctor warns: time to renew and install a new one.
+const CertWarning = 30 * 24 * time.Hour
+
+// checkCertificate reads the client certificate (mqtt.cert_file): the
+// broker refuses it once expired, and the device goes dark for good.
+func checkCertificate(env Env, in Input) Result {
+	r := Result{Check: "certificate"}
+	if in.LoadErr != nil {
+		r.Status, r.Detail = Skip, "no usable configuration"
+		return r
+	}
+	cert, err := in.Config.MQTT.ClientCert()
+	switch {
+	case err != nil:
+		r.Status, r.Detail, r.Fix = Fail, err.Error(), "fix mqtt.cert_file (--mqtt-cert) in "+orNone(in.ConfigPath)
+		return r
+	case cert == nil:
+		r.Status, r.Detail = Skip, "no client certificate (mqtt.cert_file)"
+		return r
+	}
+	now := time.Now()
+	if env.Now != nil {
+		now = env.Now()
+	}
+	cn := cert.Subject.CommonName
+	renew := fmt.Sprintf("on the CA's machine run glowcast-pki renew %s, copy the new mqtt.crt and mqtt.key to /etc/glowcast/, then sudo systemctl restart glowcastd", cn)
+	left := cert.NotAfter.Sub(now)
+	switch {
+	case left <= 0:
+		r.Status = Fail
+		r.Detail = fmt.Sprintf("%s (%q) expired on %s: the broker refuses it", in.Config.MQTT.CertFile, cn, cert.NotAfter.UTC().Format(time.DateOnly))
+		r.Fix = renew
+	case left <= CertWarning:
+		r.Status = Warn
+		r.Detail = fmt.Sprintf("%s (%q) expires on %s, in %d days", in.Config.MQTT.CertFile, cn, cert.NotAfter.UTC().Format(time.DateOnly), int(left.Hours()/24))
+		r.Fix = renew
+	default:
+		r.Detail = fmt.Sprintf("%s (%q) valid until %s", in.Config.MQTT.CertFile, cn, cert.NotAfter.UTC().Format(time.DateOnly))
+	}
+	return r
+}
+
+// checkBroker connects with the configured TLS and credentials and reads
+// the agents' retained statuses, unless the daemon runs here.
 func checkBroker(ctx context.Context, env Env, in Input) []Result {
 	br := Result{Check: "broker"}
 	ag := Result{Check: "agent"}
@@ -432,6 +483,17 @@ func checkBroker(ctx context.Context, env Env, in Input) []Result {
 		return []Result{br, ag}
 	}
 	cfg := in.Config
+	// The shipped broker makes the user name the client id: connecting as
+	// the running daemon's identity would push it off the broker (its will
+	// fires, it reconnects and pushes us off in turn). Its connection is
+	// the one to look at then.
+	if id := cfg.MQTT.Identity(cfg.DeviceID); env.Running != nil && env.Running(id) {
+		br.Status = Skip
+		br.Detail = fmt.Sprintf("glowcastd with broker identity %q is running on this host; not connecting as %q too, which would push it off the broker (the broker allows one connection per identity)", id, id)
+		br.Fix = "its connection state is in journalctl -u glowcastd; to test the broker from here, stop it first: sudo systemctl stop glowcastd"
+		ag.Status, ag.Detail = Skip, "no broker connection of its own while glowcastd runs"
+		return []Result{br, ag}
+	}
 	rec := &recorder{}
 	opts := mqttmsg.Options{
 		Broker:               cfg.Broker,

@@ -16,6 +16,7 @@ import (
 	"github.com/glowcast/glowcast/internal/brokerconf"
 	"github.com/glowcast/glowcast/protocol"
 	"github.com/glowcast/glowcast/test/kit/mqtttest"
+	securitytest "github.com/glowcast/glowcast/test/security"
 	"go.uber.org/goleak"
 )
 
@@ -207,6 +208,7 @@ func TestBrokerAndAgent(t *testing.T) {
 		name       string
 		broker     string
 		agent      *bool // nil: no retained status
+		running    bool  // glowcastd with this identity runs here
 		wantBroker Status
 		wantAgent  Status
 		detail     string
@@ -217,6 +219,9 @@ func TestBrokerAndAgent(t *testing.T) {
 		{name: "no agent", broker: b.URL(), wantBroker: OK, wantAgent: Fail, detail: "no agent status", fix: "start glowcast-agent"},
 		{name: "broker down", broker: "tcp://127.0.0.1:" + itoa(mqtttest.FreePort(t)), wantBroker: Fail, wantAgent: Skip, fix: "systemctl status mosquitto"},
 		{name: "refused", broker: authed.URL(), wantBroker: Fail, wantAgent: Skip, detail: "not Authorized", fix: "the broker refused user"},
+		// The daemon holds the identity's one session: connecting would
+		// push it off the broker.
+		{name: "daemon running", broker: b.URL(), agent: ptr(true), running: true, wantBroker: Skip, wantAgent: Skip, detail: `identity "kitchen" is running on this host`, fix: "systemctl stop glowcastd"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -227,7 +232,9 @@ func TestBrokerAndAgent(t *testing.T) {
 			}
 			cfg := spiConfig()
 			cfg.Broker = tc.broker
-			rs := checkBroker(context.Background(), env(t.TempDir()), Input{Config: cfg})
+			e := env(t.TempDir())
+			e.Running = func(id string) bool { return tc.running && id == "kitchen" }
+			rs := checkBroker(context.Background(), e, Input{Config: cfg})
 			br, ag := find(t, rs, "broker"), find(t, rs, "agent")
 			if br.Status != tc.wantBroker {
 				t.Errorf("broker: got %v, want %v (%+v)", br.Status, tc.wantBroker, br)
@@ -261,7 +268,7 @@ func TestRunAndWrite(t *testing.T) {
 		wantLines  []string
 	}{
 		{name: "healthy pi", files: healthy, wantLines: []string{
-			"ok    config", "ok    spi", "ok    permissions", "ok    core-clock", "ok    broker", "ok    agent", "ok    clock", "skip  sensor      none configured"}},
+			"ok    config", "ok    spi", "ok    permissions", "ok    core-clock", "skip  certificate", "ok    broker", "ok    agent", "ok    clock", "skip  sensor      none configured"}},
 		{name: "spi off", files: map[string]string{"/proc/device-tree/model": pi4, "/boot/firmware/config.txt": "core_freq=500\ncore_freq_min=500\n"},
 			wantFailed: true, wantLines: []string{"FAIL  spi         /dev/spidev0.0 missing: SPI is not enabled — fix: sudo raspi-config", "skip  permissions"}},
 	}
@@ -276,8 +283,8 @@ func TestRunAndWrite(t *testing.T) {
 				t.Errorf("failed: got %v, want %v\n%s", failed, tc.wantFailed, out.String())
 			}
 			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-			if len(lines) != 8 {
-				t.Errorf("got %d lines, want one per check (8):\n%s", len(lines), out.String())
+			if len(lines) != 9 {
+				t.Errorf("got %d lines, want one per check (9):\n%s", len(lines), out.String())
 			}
 			for _, want := range tc.wantLines {
 				if !strings.Contains(out.String(), want) {
@@ -360,6 +367,47 @@ func TestUnitCredentials(t *testing.T) {
 			}
 			if c.KeyFile != want(tc.wantKey) || c.PasswordFile != want(tc.wantPwd) {
 				t.Errorf("got key %q password %q, want %q and %q", c.KeyFile, c.PasswordFile, want(tc.wantKey), want(tc.wantPwd))
+			}
+		})
+	}
+}
+
+// TestCertificateExpiry: the broker refuses an expired client certificate
+// and the device goes dark; the doctor warns 30 days ahead.
+func TestCertificateExpiry(t *testing.T) {
+	dir := t.TempDir()
+	ca := securitytest.NewCA(t, dir, "ca")
+	day := 24 * time.Hour
+	cases := []struct {
+		name   string
+		cert   func() string
+		status Status
+		want   string
+	}{
+		{"no certificate", func() string { return "" }, Skip, "no client certificate"},
+		{"valid 100 days", func() string { c, _ := ca.Issue(t, "kitchen", "long", securitytest.ValidFor(100*day)); return c }, OK, "valid until"},
+		{"expires in 10 days", func() string {
+			c, _ := ca.Issue(t, "kitchen", "soon", securitytest.ValidFor(10*day+time.Hour))
+			return c
+		}, Warn, "in 10 days"},
+		{"expires in 30 days", func() string {
+			c, _ := ca.Issue(t, "kitchen", "edge", securitytest.ValidFor(30*day-time.Minute))
+			return c
+		}, Warn, "in 29 days"},
+		{"expired", func() string { c, _ := ca.Issue(t, "kitchen", "old", securitytest.Expired()); return c }, Fail, "expired on"},
+		{"missing file", func() string { return filepath.Join(dir, "nope.crt") }, Fail, "nope.crt"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := device.Default()
+			cfg.DeviceID = "kitchen"
+			cfg.MQTT.CertFile = tc.cert()
+			r := checkCertificate(env(t.TempDir()), Input{Config: cfg, ConfigPath: "glowcastd.yaml"})
+			if r.Status != tc.status || !strings.Contains(r.Detail, tc.want) {
+				t.Errorf("got %v %q, want %v containing %q", r.Status, r.Detail, tc.status, tc.want)
+			}
+			if (tc.status == Warn || tc.status == Fail) && tc.name != "missing file" && !strings.Contains(r.Fix, "glowcast-pki renew kitchen") {
+				t.Errorf("fix %q does not say how to renew", r.Fix)
 			}
 		})
 	}

@@ -373,6 +373,7 @@ type watcher struct {
 	// seqs parallels temps: each message's seq, and whether a device
 	// would have dropped it (a lower seq than one sent before it).
 	seqs map[string][]arrivalSeq
+	top  map[string]uint64 // highest seq seen per device, retained included
 }
 
 type arrivalSeq struct {
@@ -381,7 +382,7 @@ type arrivalSeq struct {
 }
 
 func newWatcher(t testing.TB, broker string) *watcher {
-	w := &watcher{temps: map[string][]time.Time{}, seqs: map[string][]arrivalSeq{}}
+	w := &watcher{temps: map[string][]time.Time{}, seqs: map[string][]arrivalSeq{}, top: map[string]uint64{}}
 	opts := mqtt.NewClientOptions().AddBroker(broker).SetClientID(fmt.Sprintf("chaos-watcher-%d", os.Getpid())).
 		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(100 * time.Millisecond).
 		SetMaxReconnectInterval(250 * time.Millisecond).SetCleanSession(true)
@@ -398,23 +399,23 @@ func newWatcher(t testing.TB, broker string) *watcher {
 }
 
 func (w *watcher) onMsg(_ mqtt.Client, m mqtt.Message) {
-	if m.Retained() {
-		return // a replay of the last one on (re)subscribe
-	}
 	parts := strings.Split(m.Topic(), "/")
 	var seq uint64
 	if t, err := protocol.ParseTemps(m.Payload()); err == nil {
 		seq = t.Seq
 	}
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	id := parts[2]
-	var top uint64
-	for _, a := range w.seqs[id] {
-		top = max(top, a.seq)
+	top := w.top[id]
+	w.top[id] = max(top, seq)
+	if m.Retained() {
+		// A replay of the last one on (re)subscribe: not a new message,
+		// but its seq is what devices show if the watcher missed it live.
+		return
 	}
 	w.temps[id] = append(w.temps[id], time.Now())
 	w.seqs[id] = append(w.seqs[id], arrivalSeq{seq: seq, refused: seq != 0 && seq < top})
-	w.mu.Unlock()
 }
 
 // seqsBetween returns the seqs of the messages between returns, in order.

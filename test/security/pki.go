@@ -87,6 +87,11 @@ func Expired() IssueOption {
 	}
 }
 
+// ValidFor makes a certificate that expires d from now.
+func ValidFor(d time.Duration) IssueOption {
+	return func(c *x509.Certificate) { c.NotAfter = time.Now().Add(d) }
+}
+
 // Issue signs a certificate with common name cn and writes it with its key
 // to dir/<file>.crt and dir/<file>.key; it returns the two paths.
 func (ca *CA) Issue(t testing.TB, cn, file string, opts ...IssueOption) (certFile, keyFile string) {
