@@ -36,7 +36,8 @@ const commands = `usage: glowcastd [command] [flags]
 
 commands:
   (none)    run the daemon
-  init      write a commented configuration from a few questions (glowcastd init -h)
+  init      write a commented configuration from a few questions (glowcastd init -h);
+            init -local: Mosquitto, the agent and this device on one machine
   doctor    check SPI, permissions, clocks, broker and agent (glowcastd doctor -h)
   ledtest   light each LED in turn, sweep the colour scale, turn off
   version   print the version
@@ -60,7 +61,7 @@ var manPage = manpage.Page{
 		"Every flag is also a key of the -config file (flags given explicitly win). The packaged unit runs it as the system user glowcast with /etc/glowcast/glowcastd.yaml; the MQTT password and client key come from the systemd credentials mqtt-password and mqtt-key.",
 	},
 	Commands: [][2]string{
-		{"init", "write a commented configuration from a few questions or flags (glowcastd init -h)"},
+		{"init", "write a commented configuration from a few questions or flags (glowcastd init -h); with -local also Mosquitto's and the agent's, with a password for each, for a machine that runs all three"},
 		{"doctor", "check SPI, permissions, clocks, broker and agent (glowcastd doctor -h)"},
 		{"ledtest", "light each LED in turn, sweep the colour scale, turn off"},
 		{"version", "print the version"},
@@ -69,6 +70,7 @@ var manPage = manpage.Page{
 	Files: [][2]string{
 		{"/etc/glowcast/glowcastd.yaml", "configuration (a conffile)"},
 		{"/etc/glowcast/mqtt-password", "MQTT password, root-only; handed over as the credential mqtt-password"},
+		{"/etc/glowcast/glowcastd-mqtt-password", "MQTT password written by init -local, readable by group glowcast"},
 		{"/var/lib/glowcast", "state: the last temperatures, kept across restarts"},
 	},
 	SeeAlso: []string{"glowcast-agent(8)", "glowcast(1)", "systemd.exec(5)"},

@@ -67,11 +67,26 @@ func Main(args []string, in io.Reader, out io.Writer) error {
 	fs.StringVar(&a.CertFile, "mqtt-cert", "", "client certificate `file` (the broker's default; the key comes from the unit's mqtt-key credential)")
 	fs.StringVar(&a.LED, "led", "", "LED backend `SPEC` (default spi:/dev/spidev0.0)")
 	fs.StringVar(&a.Location, "location", "", "optional location `LAT,LON` (default: the agent decides)")
+	local := fs.Bool("local", false, "one machine runs Mosquitto, the agent and this device: also write the broker's and the agent's configuration, with a password for each")
+	mosquittoDir := fs.String("mosquitto-dir", DefaultMosquittoDir, "with -local: Mosquitto's configuration `dir` (conf.d/glowcast.conf, glowcast.passwd, glowcast.acl)")
 	if err := fs.Parse(args); err != nil {
 		return cliconf.Usage(err)
 	}
 	if fs.NArg() > 0 {
 		return cliconf.Usage(fmt.Errorf("initcfg: unexpected argument %q: give settings as flags (glowcastd init -h)", fs.Arg(0)))
+	}
+	if *local {
+		var set []string
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "broker", "mqtt-username", "mqtt-password-file", "mqtt-ca", "mqtt-cert":
+				set = append(set, "-"+f.Name)
+			}
+		})
+		if len(set) > 0 {
+			return cliconf.Usage(fmt.Errorf("initcfg: -local sets the broker and the credentials itself: leave out %s", strings.Join(set, ", ")))
+		}
+		return mainLocal(Local{DeviceConfig: *path, MosquittoDir: *mosquittoDir, Group: SystemGroup}, a, *force, asker{in: bufio.NewReader(in), out: out, quiet: *yes}, out)
 	}
 	if _, err := os.Stat(*path); err == nil && !*force {
 		return fmt.Errorf("initcfg: %s exists: pass -force to replace it, or -config FILE to write elsewhere", *path)
@@ -105,6 +120,27 @@ func Main(args []string, in io.Reader, out io.Writer) error {
 		return fmt.Errorf("initcfg: writing %s: %w (run with sudo for /etc/glowcast)", *path, err)
 	}
 	fmt.Fprintf(out, "wrote %s\nnext: sudo glowcastd doctor -config %s, then sudo systemctl enable --now glowcastd\n", *path, *path)
+	return nil
+}
+
+// mainLocal asks what -local still needs (the device id, the strip, the
+// place) and writes the one-machine set-up.
+func mainLocal(l Local, a Answers, force bool, q asker, out io.Writer) error {
+	host, _ := os.Hostname()
+	a.DeviceID = q.ask("Device id (letters, digits, '.', '_', '-')", a.DeviceID, SanitizeID(host))
+	a.LED = q.ask("LED backend", a.LED, "spi:/dev/spidev0.0")
+	a.Location = q.ask("Location LAT,LON (empty: the agent's default)", a.Location, "")
+	f, err := l.Write(a, force)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, `wrote %s (broker %s, user %s)
+wrote %s (user %s)
+wrote %s, %s and %s (Mosquitto: loopback only, a password for each)
+next:
+  sudo systemctl restart mosquitto
+  sudo systemctl enable --now glowcast-agent glowcastd
+`, f.DeviceConfig, LocalBroker, a.DeviceID, f.AgentConfig, AgentUser, f.MosquittoConf, f.MosquittoPasswd, f.ACL)
 	return nil
 }
 

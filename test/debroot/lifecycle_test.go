@@ -82,7 +82,7 @@ func TestLifecycle(t *testing.T) {
 			}
 
 			// State the service wrote, and what a DynamicUser release left.
-			r.sh("mkdir -p " + p.state + "/devices /var/lib/private/glowcast/devices && touch " + p.state + "/devices/x.json /var/lib/private/glowcast/devices/x.json")
+			r.sh("mkdir -p " + p.state + "/devices /var/lib/private/glowcast/devices /var/lib/private" + p.state[len("/var/lib"):] + " && touch " + p.state + "/devices/x.json /var/lib/private/glowcast/devices/x.json")
 
 			r.sh("dpkg -r " + p.name)
 			if calls := r.calls(); !contains(calls, "systemctl --no-reload disable --now "+p.unit) {
@@ -96,7 +96,7 @@ func TestLifecycle(t *testing.T) {
 			}
 
 			r.sh("dpkg -P " + p.name)
-			for _, gone := range []string{p.conffile, p.state, "/var/lib/private/glowcast/devices"} {
+			for _, gone := range []string{p.conffile, p.state, "/var/lib/private/glowcast/devices", "/var/lib/private" + p.state[len("/var/lib"):]} {
 				if r.exists(gone) {
 					t.Errorf("purge left %s", gone)
 				}

@@ -3,6 +3,7 @@ package debroot
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"os/exec"
@@ -89,6 +90,12 @@ func mirror() string {
 	return "http://deb.debian.org/debian"
 }
 
+// rootPackages are installed in the root besides Debian's minimal base:
+// what the maintainer scripts and apt need, and Mosquitto (with its
+// clients) for the one-Pi set-up, where the broker runs beside both
+// packages.
+var rootPackages = []string{"passwd", "adduser", "init-system-helpers", "gpg", "ca-certificates", "mosquitto", "mosquitto-clients"}
+
 // cachedRoot returns the tarball of a minimal Debian root, building it with
 // mmdebstrap when it is not cached yet.
 func cachedRoot() (string, error) {
@@ -97,7 +104,10 @@ func cachedRoot() (string, error) {
 		dir = os.TempDir()
 	}
 	dir = filepath.Join(dir, "glowcast")
-	tar := filepath.Join(dir, "debroot-"+suite+".tar")
+	// The name changes with the package list, so a new list builds a new
+	// root instead of reusing a cached one without its packages.
+	sum := sha256.Sum256([]byte(strings.Join(rootPackages, ",")))
+	tar := filepath.Join(dir, fmt.Sprintf("debroot-%s-%x.tar", suite, sum[:4]))
 	if _, err := os.Stat(tar); err == nil {
 		return tar, nil
 	}
@@ -109,7 +119,7 @@ func cachedRoot() (string, error) {
 		return "", fmt.Errorf("mmdebstrap not found: run scripts/install-test-deps (apt-get install mmdebstrap)")
 	}
 	part := tar + ".part"
-	cmd := exec.Command(mm, "--variant=minbase", "--format=tar", "--include=passwd,adduser,init-system-helpers,gpg,ca-certificates",
+	cmd := exec.Command(mm, "--variant=minbase", "--format=tar", "--include="+strings.Join(rootPackages, ","),
 		suite, part, mirror())
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {

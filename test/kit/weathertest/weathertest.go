@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -39,6 +40,17 @@ type Server struct {
 func New() *Server {
 	s := &Server{counts: map[string]int{}, now: time.Now}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	return s
+}
+
+// NewOn starts a server on l, a listener the caller made (in another
+// network namespace, say); the caller closes the server.
+func NewOn(l net.Listener) *Server {
+	s := &Server{counts: map[string]int{}, now: time.Now}
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	s.Server.Listener.Close()
+	s.Server.Listener = l
+	s.Server.Start()
 	return s
 }
 
