@@ -53,6 +53,9 @@ type env struct {
 type agentProc struct {
 	*proc
 	stateDir string
+	// httpAddr is read from the log on the first scrape after a start;
+	// the fault goroutine and the metrics watcher both scrape.
+	addrMu   sync.Mutex
 	httpAddr string
 }
 
@@ -147,7 +150,7 @@ func (e *env) restartAgent(a *agentProc, stateDir string) {
 	e.t.Helper()
 	a.stateDir = stateDir
 	a.args = e.agentArgs(stateDir)
-	a.httpAddr = ""
+	a.setHTTPAddr("")
 	if err := a.start(); err != nil {
 		e.t.Fatal(err)
 	}
@@ -183,20 +186,30 @@ func (e *env) addDevice(i int) *device {
 
 var httpRE = regexp.MustCompile(`http_addr=(\S+)`)
 
+func (a *agentProc) setHTTPAddr(v string) {
+	a.addrMu.Lock()
+	a.httpAddr = v
+	a.addrMu.Unlock()
+}
+
 // metrics scrapes the agent's /metrics; ok is false while it is not up.
 func (e *env) metrics(a *agentProc) (map[string]float64, bool) {
 	if !a.alive() {
 		return nil, false
 	}
+	a.addrMu.Lock()
 	if a.httpAddr == "" {
-		m := httpRE.FindAllStringSubmatch(a.logText(), -1)
-		if len(m) == 0 {
-			return nil, false
+		if m := httpRE.FindAllStringSubmatch(a.logText(), -1); len(m) > 0 {
+			a.httpAddr = m[len(m)-1][1]
 		}
-		a.httpAddr = m[len(m)-1][1]
+	}
+	addr := a.httpAddr
+	a.addrMu.Unlock()
+	if addr == "" {
+		return nil, false
 	}
 	c := http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Get("http://" + a.httpAddr + "/metrics")
+	resp, err := c.Get("http://" + addr + "/metrics")
 	if err != nil {
 		return nil, false
 	}
