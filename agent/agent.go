@@ -164,7 +164,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	// Marks this host as running the identity's one broker session, so
 	// glowcast-agent doctor stays off the broker instead of pushing us off.
-	if mark, err := instance.Hold(a.cfg.MQTT.Identity("")); err != nil {
+	if mark, err := instance.Hold(a.cfg.Broker, a.cfg.MQTT.Identity("")); err != nil {
 		a.log.Warn("another process on this host holds the agent's broker identity: the broker keeps one connection per identity, so the two push each other off; give each agent its own (docs/SECURITY.md)", "identity", a.cfg.MQTT.Identity(""), "err", err)
 	} else {
 		defer mark.Close()

@@ -178,7 +178,7 @@ func (d *Device) Run(ctx context.Context) error {
 	}
 	// Marks this host as running the identity's one broker session, so
 	// glowcastd doctor stays off the broker instead of pushing us off.
-	if mark, err := instance.Hold(mq.Identity(d.cfg.DeviceID)); err != nil {
+	if mark, err := instance.Hold(d.cfg.Broker, mq.Identity(d.cfg.DeviceID)); err != nil {
 		d.log.Warn("another process on this host holds this device's broker identity: the broker keeps one connection per identity, so the two push each other off", "identity", mq.Identity(d.cfg.DeviceID), "err", err)
 	} else {
 		defer mark.Close()

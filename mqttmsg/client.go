@@ -459,6 +459,10 @@ func (c *Client) ownStatus(m Message) {
 	}
 }
 
+// idleCheck is how often the client checks that paho is connected or
+// retrying.
+const idleCheck = 2 * time.Second
+
 // Reconnect drops the connection and connects again. A connect whose
 // subscribe, birth or on-connect work failed calls it (OnUp hooks too):
 // a connection that stays up without its subscriptions or its
@@ -473,14 +477,33 @@ func (c *Client) Reconnect(reason error) {
 
 // redialLoop reconnects off the connect goroutine: paho's Disconnect waits
 // for the goroutine that runs onConnect.
+//
+// It also watches paho itself: when its own reconnect after a lost
+// connection crosses our Disconnect (a subscribe failing as the link
+// drops), paho can end disconnected with no retry pending, and the client
+// would stay off the broker for good. Found by the fault campaign: two
+// devices silent for ten minutes after a net-flap.
 func (c *Client) redialLoop() {
 	defer c.wg.Done()
+	idle := time.NewTicker(idleCheck)
+	defer idle.Stop()
 	for {
 		var reason error
 		select {
 		case <-c.lifetime.Done():
 			return
 		case reason = <-c.redial:
+		case <-idle.C:
+			if c.closing.Load() || c.pc.IsConnected() {
+				continue // connected, or paho is (re)connecting
+			}
+			c.log.Warn("connection left down with no retry pending; connecting again")
+			c.upMu.Lock()
+			if !c.closing.Load() && c.lifetime.Err() == nil {
+				c.connTok.Store(c.pc.Connect())
+			}
+			c.upMu.Unlock()
+			continue
 		}
 		if c.closing.Load() {
 			return

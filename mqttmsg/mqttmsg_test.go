@@ -454,3 +454,29 @@ func (s *subackRefuser) frame() {
 		s.buf = s.buf[len(pkt):]
 	}
 }
+
+// Regression (fault campaign, net-flap): paho's own reconnect and our
+// Disconnect crossed, and paho ended disconnected with no retry pending;
+// two devices stayed off the broker for ten minutes. The client now
+// notices a paho left idle and connects again.
+func TestClientLeftDisconnectedConnectsAgain(t *testing.T) {
+	b := mqtttest.Start(t)
+	c, err := New(Options{Broker: b.URL(), ClientID: "left"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Handle("x/y", func(Message) {})
+	c.Connect()
+	defer c.Close(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.WaitUp(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	// What the crossing leaves: paho disconnected, nothing retrying.
+	c.pc.Disconnect(0)
+	waitFor(t, "paho disconnected", func() bool { return !c.pc.IsConnected() })
+	if err := c.WaitUp(ctx, 2); err != nil {
+		t.Fatalf("not connected again after paho was left disconnected: %v", err)
+	}
+}

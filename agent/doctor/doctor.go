@@ -46,7 +46,7 @@ type Options struct {
 	Now     func() time.Time
 	// Running reports whether an agent on this host holds the broker
 	// identity (internal/instance); nil is never.
-	Running func(identity string) bool
+	Running func(broker, identity string) bool
 }
 
 // Main runs `glowcast-agent doctor [agent flags]`; it returns an error when
@@ -119,7 +119,7 @@ func checkBroker(ctx context.Context, cfg agent.Config, o Options) []Result {
 	// The shipped broker makes the user name the client id: connecting as
 	// the running agent's identity would push it off the broker and flip
 	// its retained status to offline for the whole fleet.
-	if id := cfg.MQTT.Identity(""); id != "" && o.Running != nil && o.Running(id) {
+	if id := cfg.MQTT.Identity(""); id != "" && o.Running != nil && o.Running(cfg.Broker, id) {
 		br.Skip = true
 		br.Detail = fmt.Sprintf("glowcast-agent with broker identity %q is running on this host; not connecting as %q too, which would push it off the broker (the broker allows one connection per identity); its /healthz and journalctl -u glowcast-agent show its connection", id, id)
 		acl.Skip, acl.Detail = true, "no broker connection of its own while the agent runs; stop it (sudo systemctl stop glowcast-agent) to test the ACL from here"

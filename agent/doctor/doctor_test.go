@@ -103,7 +103,7 @@ func TestChecks(t *testing.T) {
 			c := base()
 			tc.cfg(&c)
 			rs := Run(context.Background(), c, Options{Timeout: 2 * time.Second, Getenv: func(string) string { return "" }, Now: func() time.Time { return time.Date(2025, 11, 25, 12, 30, 0, 0, time.UTC) },
-				Running: func(id string) bool { return id == "running-agent" }})
+				Running: func(_, id string) bool { return id == "running-agent" }})
 			r := find(t, rs, tc.check)
 			if r.OK != tc.ok || !strings.Contains(r.Detail, tc.detail) {
 				t.Errorf("got %+v, want ok=%v detail containing %q", r, tc.ok, tc.detail)

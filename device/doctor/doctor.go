@@ -94,7 +94,7 @@ type Env struct {
 	AgentWait     time.Duration
 	// Running reports whether a daemon on this host holds the broker
 	// identity (internal/instance); nil is never.
-	Running func(identity string) bool
+	Running func(broker, identity string) bool
 	// Now is the wall clock, for certificate expiry; nil is time.Now.
 	Now func() time.Time
 	// OpenI2C opens an I²C bus for a BME280 sensor; nil uses periph's.
@@ -485,7 +485,7 @@ func checkBroker(ctx context.Context, env Env, in Input) []Result {
 	// the running daemon's identity would push it off the broker (its will
 	// fires, it reconnects and pushes us off in turn). Its connection is
 	// the one to look at then.
-	if id := cfg.MQTT.Identity(cfg.DeviceID); env.Running != nil && env.Running(id) {
+	if id := cfg.MQTT.Identity(cfg.DeviceID); env.Running != nil && env.Running(cfg.Broker, id) {
 		br.Status = Skip
 		br.Detail = fmt.Sprintf("glowcastd with broker identity %q is running on this host; not connecting as %q too, which would push it off the broker (the broker allows one connection per identity)", id, id)
 		br.Fix = "its connection state is in journalctl -u glowcastd; to test the broker from here, stop it first: sudo systemctl stop glowcastd"

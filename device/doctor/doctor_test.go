@@ -233,7 +233,7 @@ func TestBrokerAndAgent(t *testing.T) {
 			cfg := spiConfig()
 			cfg.Broker = tc.broker
 			e := env(t.TempDir())
-			e.Running = func(id string) bool { return tc.running && id == "kitchen" }
+			e.Running = func(_, id string) bool { return tc.running && id == "kitchen" }
 			rs := checkBroker(context.Background(), e, Input{Config: cfg})
 			br, ag := find(t, rs, "broker"), find(t, rs, "agent")
 			if br.Status != tc.wantBroker {

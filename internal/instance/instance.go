@@ -19,15 +19,18 @@ import (
 	"syscall"
 )
 
-// name is the abstract socket name for identity; long identities are
-// hashed to stay within sun_path.
-func name(identity string) string {
+// name is the abstract socket name for identity on broker (the broker
+// URL or URLs as configured: one identity on two brokers is two sessions
+// that do not push each other off); long names are hashed to stay within
+// sun_path.
+func name(broker, identity string) string {
 	const prefix = "@glowcast/mqtt-identity/"
-	if len(prefix)+len(identity) > 100 {
-		h := sha256.Sum256([]byte(identity))
-		identity = hex.EncodeToString(h[:])
+	key := identity + "@" + broker
+	if len(prefix)+len(key) > 100 {
+		h := sha256.Sum256([]byte(key))
+		key = hex.EncodeToString(h[:])
 	}
-	return prefix + identity
+	return prefix + key
 }
 
 // Mark is a held mark; Close releases it.
@@ -44,13 +47,14 @@ func (m *Mark) Close() error {
 // ErrHeld is Hold's error when another process holds the identity.
 var ErrHeld = errors.New("instance: another process on this host holds this broker identity")
 
-// Hold marks identity as in use by this process. An empty identity (an
-// anonymous client) marks nothing: the broker does not bind its client id.
-func Hold(identity string) (*Mark, error) {
+// Hold marks identity as in use on broker by this process. An empty
+// identity (an anonymous client) marks nothing: the broker does not bind
+// its client id.
+func Hold(broker, identity string) (*Mark, error) {
 	if identity == "" {
 		return &Mark{}, nil
 	}
-	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: name(identity), Net: "unixgram"})
+	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: name(broker, identity), Net: "unixgram"})
 	if errors.Is(err, syscall.EADDRINUSE) {
 		return nil, ErrHeld
 	}
@@ -60,9 +64,9 @@ func Hold(identity string) (*Mark, error) {
 	return &Mark{c: c}, nil
 }
 
-// Held reports whether a running process holds identity.
-func Held(identity string) bool {
-	m, err := Hold(identity)
+// Held reports whether a running process holds identity on broker.
+func Held(broker, identity string) bool {
+	m, err := Hold(broker, identity)
 	if err != nil {
 		return errors.Is(err, ErrHeld)
 	}

@@ -52,6 +52,9 @@ type env struct {
 type agentProc struct {
 	*proc.Proc
 	stateDir string
+	// httpAddr is read from the log on the first scrape after a start;
+	// the fault goroutine and the metrics watcher both scrape.
+	addrMu   sync.Mutex
 	httpAddr string
 }
 
@@ -152,7 +155,7 @@ func (e *env) restartAgent(a *agentProc, stateDir string) {
 	e.t.Helper()
 	a.stateDir = stateDir
 	a.SetArgs(e.agentArgs(stateDir))
-	a.httpAddr = ""
+	a.setHTTPAddr("")
 	if err := a.Start(); err != nil {
 		e.t.Fatal(err)
 	}
@@ -188,21 +191,31 @@ func (e *env) addDevice(i int) *device {
 
 var httpRE = regexp.MustCompile(`http_addr=(\S+)`)
 
+func (a *agentProc) setHTTPAddr(v string) {
+	a.addrMu.Lock()
+	a.httpAddr = v
+	a.addrMu.Unlock()
+}
+
 // metrics scrapes the agent's /metrics; ok is false while it is not up.
 func (e *env) metrics(a *agentProc) (metrics.Samples, bool) {
 	if !a.Alive() {
 		return nil, false
 	}
+	a.addrMu.Lock()
 	if a.httpAddr == "" {
-		m := httpRE.FindAllStringSubmatch(a.Log(), -1)
-		if len(m) == 0 {
-			return nil, false
+		if m := httpRE.FindAllStringSubmatch(a.Log(), -1); len(m) > 0 {
+			a.httpAddr = m[len(m)-1][1]
 		}
-		a.httpAddr = m[len(m)-1][1]
+	}
+	addr := a.httpAddr
+	a.addrMu.Unlock()
+	if addr == "" {
+		return nil, false
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	m, err := metrics.Scrape(ctx, "http://"+a.httpAddr+"/metrics")
+	m, err := metrics.Scrape(ctx, "http://"+addr+"/metrics")
 	return m, err == nil
 }
 

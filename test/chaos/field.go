@@ -209,7 +209,7 @@ func fleetAgentKill(ctx context.Context, e *env, r *rand.Rand, rd *round) string
 	if err := rg.agent.Start(); err != nil {
 		e.t.Fatal(err)
 	}
-	rg.agent.httpAddr = ""
+	rg.agent.setHTTPAddr("")
 	took, ok := e.waitCycles(ctx, rg.agent, want, time.Minute)
 	if !ok {
 		m, _ := e.metrics(rg.agent)
