@@ -369,7 +369,7 @@ func runDeviceDoctor(t *testing.T, argv []string) {
 	}
 	checks := []string{"config", "spi", "permissions", "core-clock", "certificate", "broker", "agent", "clock", "sensor"}
 	for _, c := range checks {
-		if n := len(regexp.MustCompile(`(?m)^(ok|skip|warn|FAIL) +` + regexp.QuoteMeta(c) + ` `).FindAll(out, -1)); n != 1 {
+		if n := len(regexp.MustCompile(`(?m)^(ok|skip|warn|FAIL) +`+regexp.QuoteMeta(c)+` `).FindAll(out, -1)); n != 1 {
 			t.Errorf("%d %q lines, want 1:\n%s", n, c, out)
 		}
 	}
