@@ -207,12 +207,21 @@ func TestRebirthAfterBrokerLostRetainedAndAgentRestart(t *testing.T) {
 	waitFresh(t, jsonl, 10*time.Second)
 
 	ag.Kill()
+	restarted := time.Now()
 	if err := e.broker.Restart(); err != nil { // no persistence: retained status and ready are gone
 		t.Fatal(err)
 	}
-	// Wait for the device to reconnect, then wipe what it re-published, as
-	// if the broker had come back after the device's announcement was lost.
-	time.Sleep(2 * time.Second)
+	// Wait for the device to reconnect and announce itself, then wipe what
+	// it re-published, as if the broker had come back after the device's
+	// announcement was lost.
+	mqtttest.WaitFor(t, 30*time.Second, "the device's ready after the broker restart", func() bool {
+		for _, m := range e.watch.Messages("glowcast/v1/kitchen/device/ready") {
+			if m.At.After(restarted) && len(m.Payload) > 0 {
+				return true
+			}
+		}
+		return false
+	})
 	e.publish("glowcast/v1/kitchen/device/status", nil, true)
 	e.publish("glowcast/v1/kitchen/device/ready", nil, true)
 	restart(t, ag)
