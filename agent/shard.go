@@ -197,6 +197,12 @@ func (o *ownership) mayStart(d *dev, path string, retained bool) bool {
 		return false
 	}
 	c := o.claims[d.id]
+	if c != nil {
+		// The claim may have arrived before anything else of the device
+		// (the owner topics' retained messages come first), when there
+		// was no device to give its seq to.
+		d.tempsSeq = max(d.tempsSeq, c.TempsSeq)
+	}
 	if o.liveOther(c) {
 		if !o.waiting[d.id] {
 			o.waiting[d.id] = true

@@ -452,3 +452,26 @@ func TestClaimCollisionIsDecidedByEpochNotClock(t *testing.T) {
 		})
 	}
 }
+
+// Regression (chaos, agent-overlap with a fresh state dir): the retained
+// owner claim, with the seq of the last temps sent, arrived before
+// anything else of the device, when there was no device to give it to; the
+// new agent numbered from the device's ready, far below what the device
+// showed, and every first message was dropped.
+func TestClaimSeqArrivingBeforeTheDeviceIsKept(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, "", ResumeFast)
+		o := newOwnership(h.f, "0/1", "main", "s-new", nil)
+		o.settled = true
+		h.f.connected()
+		c := protocol.Claim{Agent: "main", Session: "s-old", Epoch: 3, TS: time.Now().UTC(), BootID: "b1", TempsSeq: 105}
+		o.onClaimMsg(mqttmsg.Message{Topic: protocol.OwnerTopic("d"), Payload: c.Marshal(), Retained: true})
+		h.f.onStatus("d", online("b1", time.Now()), true)
+		h.f.onReady("d", &protocol.Ready{BootID: "b1", LEDs: 5, TempsSeq: 60}, true)
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if got := h.snd.seqsOf("d"); len(got) == 0 || got[0] != 106 {
+			t.Fatalf("first seq: got %v, want 106 (above the claim's 105)", got)
+		}
+	})
+}
