@@ -121,39 +121,27 @@ func (c Config) Override(o Config) Config {
 		// A different provider does not inherit another's URL or key.
 		c.URL, c.KeyFile = "", ""
 	}
-	set := func(dst *string, v string) {
-		if v != "" {
-			*dst = v
-		}
-	}
-	set(&c.URL, o.URL)
-	set(&c.KeyFile, o.KeyFile)
-	set(&c.Contact, o.Contact)
-	if o.Grid != 0 {
-		c.Grid = o.Grid
-	}
-	if o.Hours != 0 {
-		c.Hours = o.Hours
-	}
-	if o.Timeout != 0 {
-		c.Timeout = o.Timeout
-	}
-	if o.StaleIfError != 0 {
-		c.StaleIfError = o.StaleIfError
-	}
-	if o.Concurrency != 0 {
-		c.Concurrency = o.Concurrency
-	}
-	if o.Jitter != 0 {
-		c.Jitter = o.Jitter
-	}
-	if o.Attempts != 0 {
-		c.Attempts = o.Attempts
-	}
-	if o.DailyQuota != 0 {
-		c.DailyQuota = o.DailyQuota
-	}
+	override(&c.URL, o.URL)
+	override(&c.KeyFile, o.KeyFile)
+	override(&c.Contact, o.Contact)
+	override(&c.Grid, o.Grid)
+	override(&c.Hours, o.Hours)
+	override(&c.Timeout, o.Timeout)
+	override(&c.StaleIfError, o.StaleIfError)
+	override(&c.Concurrency, o.Concurrency)
+	override(&c.Jitter, o.Jitter)
+	override(&c.Attempts, o.Attempts)
+	override(&c.DailyQuota, o.DailyQuota)
 	return c
+}
+
+// override sets *dst to v unless v is the zero value (the key was not
+// set for the device).
+func override[T comparable](dst *T, v T) {
+	var zero T
+	if v != zero {
+		*dst = v
+	}
 }
 
 // Validate checks c without reading the key; each error names the field

@@ -79,10 +79,7 @@ func (m *MetNorway) Forecast(ctx context.Context, lat, lon float64) (*Forecast, 
 	if strings.TrimSpace(m.Contact) == "" {
 		return nil, errors.New("met-norway: weather.contact (--weather-contact) is required")
 	}
-	now := time.Now
-	if m.Now != nil {
-		now = m.Now
-	}
+	now := clockOr(m.Now)
 	la, lo := truncate4(lat), truncate4(lon)
 	key := la + "," + lo
 

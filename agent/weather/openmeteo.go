@@ -71,10 +71,7 @@ func (o *OpenMeteo) Forecast(ctx context.Context, lat, lon float64) (*Forecast, 
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now
-	if o.Now != nil {
-		now = o.Now
-	}
+	now := clockOr(o.Now)
 	if a.Status != http.StatusOK {
 		var e openMeteoResponse
 		_ = json.Unmarshal(a.Body, &e)

@@ -1,6 +1,7 @@
 package weather
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -52,14 +53,11 @@ type owmResponse struct {
 
 // Forecast implements Provider.
 func (o *OpenWeatherMap) Forecast(ctx context.Context, lat, lon float64) (*Forecast, error) {
-	key := o.Key.Reveal()
-	if key == "" {
-		return nil, errors.New("openweathermap: no API key: set weather.key_file (--weather-key-file) or " + KeyEnv)
+	key, err := needKey("openweathermap", o.Key)
+	if err != nil {
+		return nil, err
 	}
-	base := o.BaseURL
-	if base == "" {
-		base = OpenWeatherMapURL
-	}
+	base := cmp.Or(o.BaseURL, OpenWeatherMapURL)
 	q := url.Values{}
 	q.Set("lat", strconv.FormatFloat(lat, 'f', 4, 64))
 	q.Set("lon", strconv.FormatFloat(lon, 'f', 4, 64))
@@ -70,10 +68,7 @@ func (o *OpenWeatherMap) Forecast(ctx context.Context, lat, lon float64) (*Forec
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now
-	if o.Now != nil {
-		now = o.Now
-	}
+	now := clockOr(o.Now)
 	if a.Status != http.StatusOK {
 		var e owmResponse
 		_ = json.Unmarshal(a.Body, &e)

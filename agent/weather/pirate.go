@@ -1,6 +1,7 @@
 package weather
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -72,14 +73,11 @@ type pirateResponse struct {
 
 // Forecast implements Provider.
 func (p *PirateWeather) Forecast(ctx context.Context, lat, lon float64) (*Forecast, error) {
-	key := p.Key.Reveal()
-	if key == "" {
-		return nil, errors.New("pirate-weather: no API key: set weather.key_file (--weather-key-file) or " + KeyEnv)
+	key, err := needKey("pirate-weather", p.Key)
+	if err != nil {
+		return nil, err
 	}
-	base := p.BaseURL
-	if base == "" {
-		base = PirateWeatherURL
-	}
+	base := cmp.Or(p.BaseURL, PirateWeatherURL)
 	q := url.Values{}
 	q.Set("units", "si")
 	// Only the hourly block is used; the rest is bandwidth and parse time.
@@ -91,10 +89,7 @@ func (p *PirateWeather) Forecast(ctx context.Context, lat, lon float64) (*Foreca
 		return nil, err
 	}
 	p.record(a.Header)
-	now := time.Now
-	if p.Now != nil {
-		now = p.Now
-	}
+	now := clockOr(p.Now)
 	if a.Status != http.StatusOK {
 		var e pirateResponse
 		_ = json.Unmarshal(a.Body, &e)

@@ -25,10 +25,7 @@ func (s Sample) Forecast(ctx context.Context, lat, lon float64) (*Forecast, erro
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now
-	if s.Now != nil {
-		now = s.Now
-	}
+	now := clockOr(s.Now)
 	f.Start = now().UTC().Truncate(time.Hour).Add(-time.Hour)
 	f.FetchedAt = now()
 	f.Provider = "sample"

@@ -94,3 +94,20 @@ type Provider interface {
 // ErrUnreachable wraps errors where the provider could not be reached at all
 // (DNS, connection refused, timeout), as opposed to an answer we rejected.
 var ErrUnreachable = errors.New("weather service unreachable")
+
+// clockOr is now, or time.Now when a provider was given no clock.
+func clockOr(now func() time.Time) func() time.Time {
+	if now != nil {
+		return now
+	}
+	return time.Now
+}
+
+// needKey reveals a keyed provider's API key, or says how to set one.
+func needKey(provider string, k Secret) (string, error) {
+	key := k.Reveal()
+	if key == "" {
+		return "", errors.New(provider + ": no API key: set weather.key_file (--weather-key-file) or " + KeyEnv)
+	}
+	return key, nil
+}
