@@ -42,12 +42,13 @@ test-short: build
 test-security:
 	$(GO) test -race -count=1 -v -run . ./test/security ./internal/brokerconf ./internal/sdnotify ./protocol
 
-# The clustered-broker suite alone: three nats-server nodes (the release
-# configs/nats/glowcast.conf is written for, built once with go install into
-# the user cache, or $$GLOWCAST_NATS_SERVER) from the shipped config, nodes
-# killed under a fleet's retained state. Not yet part of make test.
-test-cluster:
-	GLOWCAST_NATS_CLUSTER=1 $(GO) test -race -count=1 -v -timeout 10m ./test/natscluster
+# The clustered-broker suite alone (make test runs it too): three
+# nats-server nodes (the release configs/nats/glowcast.conf is written for,
+# built once with go install into the user cache by scripts/install-test-deps,
+# or $$GLOWCAST_NATS_SERVER) from the shipped config, nodes killed under a
+# fleet's retained state.
+test-cluster: test-deps
+	$(GO) test -race -count=1 -v -timeout 10m ./test/natscluster
 
 # A fleet's credentials: make pki ARGS="device kitchen" (see scripts/glowcast-pki).
 pki:
