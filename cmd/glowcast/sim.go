@@ -21,6 +21,7 @@ func runSim(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.Places, "places", cfg.Places, "spread the devices over this many places (ready location hints); 0 sends none")
 	fs.DurationVar(&cfg.KeepAlive, "keepalive", cfg.KeepAlive, "MQTT keepalive of each connection")
 	fs.IntVar(&cfg.Dialers, "dialers", cfg.Dialers, "connects in flight at once")
+	fs.IntVar(&cfg.Retained, "retained-only", cfg.Retained, "add `N` devices that exist only as retained status and ready, without connections (fleets past one process's open files)")
 	report := fs.Duration("report", 10*time.Second, "print the fleet's state this often")
 	if err := fs.Parse(args); err != nil {
 		return cliconf.Usage(err)

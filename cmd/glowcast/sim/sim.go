@@ -50,6 +50,13 @@ type Config struct {
 	KeepAlive time.Duration
 	// Dialers bounds connects in flight.
 	Dialers int
+	// Retained adds this many devices, numbered after the live ones, that
+	// exist only as retained state — an online status and a ready,
+	// published through one connection — without a connection of their
+	// own: a fleet larger than one process's open files (100,000), as an
+	// agent sees it after a restart. Their cycles run in the agent; no one
+	// receives their temps.
+	Retained int
 	// Logger receives connection errors; nil discards them.
 	Logger *slog.Logger
 }
@@ -68,6 +75,9 @@ func (c Config) Validate() error {
 	}
 	if c.Devices < 1 {
 		errs = append(errs, fmt.Errorf("sim: devices (--devices) %d: must be at least 1", c.Devices))
+	}
+	if c.Retained < 0 || c.Retained > 10_000_000 {
+		errs = append(errs, fmt.Errorf("sim: retained-only devices (--retained-only) %d: must be between 0 and 10000000", c.Retained))
 	}
 	if err := protocol.ValidID(c.Prefix); err != nil {
 		errs = append(errs, fmt.Errorf("sim: prefix (--prefix): %w", err))
@@ -177,6 +187,9 @@ func Start(ctx context.Context, cfg Config) (*Fleet, error) {
 			}
 		}
 	}
+	if err == nil && cfg.Retained > 0 {
+		err = f.seed(ctx, u.Host)
+	}
 	if err != nil {
 		f.Kill()
 		return nil, err
@@ -184,6 +197,100 @@ func Start(ctx context.Context, cfg Config) (*Fleet, error) {
 	f.wg.Add(1)
 	go f.pinger()
 	return f, nil
+}
+
+// RetainedID is the id of retained-only device j.
+func (f *Fleet) RetainedID(j int) string { return ID(f.cfg.Prefix, f.cfg.First+f.cfg.Devices+j) }
+
+// seed publishes the retained-only devices' online status and ready through
+// one connection, pipelined, and returns when the broker acknowledged every
+// one. The connection has no will and ends with a clean DISCONNECT: the
+// statuses stay online, as for devices whose own connections are up.
+func (f *Fleet) seed(ctx context.Context, addr string) error {
+	var dl net.Dialer
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	conn, err := dl.DialContext(cctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("sim: retained-only devices: dial %s: %w", addr, err)
+	}
+	defer conn.Close()
+	cp := packets.NewControlPacket(packets.Connect).(*packets.ConnectPacket)
+	cp.ProtocolName, cp.ProtocolVersion = "MQTT", 4
+	cp.CleanSession = true
+	cp.ClientIdentifier = "glowcast-sim-seed-" + f.cfg.Prefix
+	cp.Keepalive = 60
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	if err := cp.Write(conn); err != nil {
+		return fmt.Errorf("sim: retained-only devices: connect: %w", err)
+	}
+	r := bufio.NewReaderSize(conn, 4096)
+	p, err := packets.ReadPacket(r)
+	if err != nil {
+		return fmt.Errorf("sim: retained-only devices: waiting for connack: %w", err)
+	}
+	if ca, ok := p.(*packets.ConnackPacket); !ok || ca.ReturnCode != 0 {
+		return fmt.Errorf("sim: retained-only devices: broker refused the connection: %v", p)
+	}
+	want := 2 * f.cfg.Retained
+	acked := make(chan error, 1)
+	go func() {
+		n := 0
+		for n < want {
+			p, err := packets.ReadPacket(r)
+			if err != nil {
+				acked <- err
+				return
+			}
+			if _, ok := p.(*packets.PubackPacket); ok {
+				n++
+			}
+		}
+		acked <- nil
+	}()
+	// The deadline bounds the whole burst: about 20 µs a message here.
+	deadline := time.Now().Add(60*time.Second + time.Duration(want)*100*time.Microsecond)
+	conn.SetDeadline(deadline)
+	w := bufio.NewWriterSize(conn, 64<<10)
+	var id uint16
+	pub := func(topic string, payload []byte) error {
+		id++
+		if id == 0 {
+			id = 1
+		}
+		pp := packets.NewControlPacket(packets.Publish).(*packets.PublishPacket)
+		pp.Qos, pp.Retain = 1, true
+		pp.TopicName, pp.MessageID, pp.Payload = topic, id, payload
+		return pp.Write(w)
+	}
+	for j := range f.cfg.Retained {
+		idx := f.cfg.First + f.cfg.Devices + j
+		d := &Device{ID: ID(f.cfg.Prefix, idx), BootID: randomID()}
+		if f.cfg.Places > 0 {
+			l := Place(idx % f.cfg.Places)
+			d.Location = &l
+		}
+		ready, _ := json.Marshal(protocol.Ready{BootID: d.BootID, Version: "sim", LEDs: 5, Location: d.Location})
+		if err := pub(protocol.DeviceTopic(d.ID, protocol.SideDevice, protocol.MsgStatus), f.statusPayload(d, true)); err != nil {
+			return fmt.Errorf("sim: retained-only devices: publish: %w", err)
+		}
+		if err := pub(protocol.DeviceTopic(d.ID, protocol.SideDevice, protocol.MsgReady), ready); err != nil {
+			return fmt.Errorf("sim: retained-only devices: publish: %w", err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("sim: retained-only devices: publish: %w", err)
+	}
+	select {
+	case err := <-acked:
+		if err != nil {
+			return fmt.Errorf("sim: retained-only devices: waiting for acknowledgements: %w", err)
+		}
+	case <-ctx.Done():
+		return fmt.Errorf("sim: retained-only devices: waiting for acknowledgements: %w", ctx.Err())
+	}
+	packets.NewControlPacket(packets.Disconnect).Write(conn)
+	return nil
 }
 
 func (f *Fleet) statusPayload(d *Device, online bool) []byte {
@@ -452,7 +559,7 @@ func Run(ctx context.Context, cfg Config, report time.Duration, out io.Writer) e
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "sim: %d devices ready in %v\n", len(f.Devs), time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(out, "sim: %d devices ready, %d retained-only, in %v\n", len(f.Devs), cfg.Retained, time.Since(start).Round(time.Millisecond))
 	t := time.NewTicker(report)
 	defer t.Stop()
 	for {

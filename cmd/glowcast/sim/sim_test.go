@@ -191,3 +191,49 @@ func TestPlacesAreDistinctCells(t *testing.T) {
 		seen[l] = p
 	}
 }
+
+// Retained-only devices exist as an online status and a ready on the
+// broker, numbered after the live ones, without connections: a fresh
+// wildcard subscriber (an agent after a restart) sees them all.
+func TestRetainedOnlyDevicesAreRetainedState(t *testing.T) {
+	b := mqtttest.Start(t)
+	cfg := Default()
+	cfg.Broker, cfg.Devices, cfg.Retained, cfg.Prefix = b.URL(), 2, 500, "ro"
+	f, err := Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if got := len(f.Devs); got != 2 {
+		t.Fatalf("live devices: got %d, want 2", got)
+	}
+	w := watch(t, b.URL())
+	ids := []string{f.Devs[0].ID, f.Devs[1].ID}
+	for j := range cfg.Retained {
+		ids = append(ids, f.RetainedID(j))
+	}
+	if ids[2] != ID("ro", 2) || ids[len(ids)-1] != ID("ro", 501) {
+		t.Fatalf("retained-only ids: got %s … %s, want %s … %s", ids[2], ids[len(ids)-1], ID("ro", 2), ID("ro", 501))
+	}
+	mqtttest.WaitFor(t, 10*time.Second, "every device's retained status and ready", func() bool {
+		for _, id := range ids {
+			st, err := protocol.ParseDeviceStatus(w.get(protocol.DeviceTopic(id, protocol.SideDevice, protocol.MsgStatus)))
+			if err != nil || !st.Online {
+				return false
+			}
+			r, err := protocol.ParseReady(w.get(protocol.DeviceTopic(id, protocol.SideDevice, protocol.MsgReady)))
+			if err != nil || r.BootID != st.BootID || r.Location == nil {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func TestValidateRetainedOnly(t *testing.T) {
+	cfg := Default()
+	cfg.Retained = -1
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "--retained-only") {
+		t.Errorf("negative --retained-only: got %v, want an error naming the flag", err)
+	}
+}
