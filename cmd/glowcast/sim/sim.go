@@ -265,7 +265,7 @@ func (f *Fleet) seed(ctx context.Context, addr string) error {
 	}
 	for j := range f.cfg.Retained {
 		idx := f.cfg.First + f.cfg.Devices + j
-		d := &Device{ID: ID(f.cfg.Prefix, idx), BootID: randomID()}
+		d := &Device{ID: ID(f.cfg.Prefix, idx), BootID: protocol.RandomID()}
 		if f.cfg.Places > 0 {
 			l := Place(idx % f.cfg.Places)
 			d.Location = &l
