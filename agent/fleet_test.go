@@ -409,6 +409,40 @@ func TestTimerOnlyWaitsForGrace(t *testing.T) {
 	})
 }
 
+// The restart timer locates a device with what its ready says (the
+// location hint from its own config), like every other path: an agent
+// with no default location must still serve it.
+func TestRestartTimerUsesTheReadyPayload(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, t.TempDir(), ResumeTimerOnly)
+		var got []locateInput
+		var mu sync.Mutex
+		h.f.cfg.Locate = func(_ context.Context, _ string, in locateInput) (*geo.Saved, error) {
+			mu.Lock()
+			got = append(got, in)
+			mu.Unlock()
+			if in.Ready == nil || in.Ready.Location == nil {
+				return nil, ErrNoLocation
+			}
+			return &geo.Saved{Result: geo.Result{Location: *in.Ready.Location, Source: geo.SourceDevice}}, nil
+		}
+		h.f.connected()
+		hint := &protocol.Location{Lat: 47.37, Lon: 8.54}
+		h.f.onStatus("d", online("b1", time.Now()), true)
+		h.f.onReady("d", &protocol.Ready{BootID: "b1", LEDs: 5, Location: hint}, true)
+		time.Sleep(tGrace + 2*time.Second)
+		synctest.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		if len(got) == 0 || got[0].Ready == nil || got[0].Ready.Location == nil || *got[0].Ready.Location != *hint {
+			t.Fatalf("locate input on the timer path: %+v, want the ready's location hint %v", got, *hint)
+		}
+		if n := h.snd.count("d"); n != 1 {
+			t.Fatalf("temps after the restart timer: got %d, want 1", n)
+		}
+	})
+}
+
 func TestOfflineDeviceParksAndResumes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, "", ResumeFast)
