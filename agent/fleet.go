@@ -391,10 +391,14 @@ func (f *fleet) startNow(d *dev, path string, forceNow bool) {
 	d.parked = false
 	d.cycleBoot = d.readyBoot
 	wait := due.Sub(now)
-	if wait <= 0 && path != PathReady {
+	if wait <= 0 && path != PathReady && path != PathRenumber {
 		// Overdue after a restart: spread them a little so a fleet does
 		// not fetch in one burst (the fetch cache and limit do the rest).
+		// The step is due when it fires: the next one follows a whole
+		// interval after it, not after the moment it was armed (at a
+		// short interval the two came milliseconds apart).
 		wait = time.Duration(rand.Int64N(int64(time.Second)))
+		due = now.Add(wait)
 	}
 	f.arm(d, due, wait)
 	f.stats.resumed(path, now.Sub(f.started), f.started.IsZero())

@@ -345,6 +345,18 @@ func TestOverdueResumeRunsAtOnce(t *testing.T) {
 		if got := h2.snd.count("d"); got != 1 {
 			t.Fatalf("temps right after an overdue resume: got %d, want 1", got)
 		}
+		// Regression (fault campaign at a 1 s interval): the spread step
+		// kept the moment it was armed as its due time, so the next step
+		// came an interval after that — up to the spread early, two
+		// messages milliseconds apart when the interval is short.
+		time.Sleep(tInterval)
+		synctest.Wait()
+		h2.snd.mu.Lock()
+		ts := append([]time.Time(nil), h2.snd.temps["d"]...)
+		h2.snd.mu.Unlock()
+		if len(ts) != 2 || ts[1].Sub(ts[0]) != tInterval {
+			t.Fatalf("steps after an overdue resume at %v, want two exactly one interval (%v) apart", ts, tInterval)
+		}
 	})
 }
 
