@@ -147,7 +147,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		// connected for the moment it takes the older to see the newer's
 		// status and yield.
 		ClientID: "glowcast-agent-" + a.cfg.AgentID + "-" + a.session,
-		Presence: &mqttmsg.Presence{Topic: protocol.AgentStatusTopic(a.cfg.AgentID), ID: a.session, Status: protocol.AgentStatus{Session: a.session, TS: a.since}},
+		Presence: &mqttmsg.Presence{Topic: protocol.AgentStatusTopic(a.cfg.AgentID), ID: a.session,
+			Status: protocol.AgentStatus{Session: a.session, TS: a.since, Shard: own.shard.String()}},
 		OnUp: []func(context.Context){func(context.Context) {
 			a.stats.connected.Set(1)
 			a.stats.brokerConns.Inc()
@@ -180,7 +181,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	// Home Assistant's light commands become desired settings.
 	cl.Handle(protocol.LightSetTopic("+"), func(m mqttmsg.Message) {
 		id, ok := protocol.DeviceOfLightSetTopic(m.Topic)
-		if !ok || m.Retained || !own.shard.Owns(id) {
+		if !ok || m.Retained || !own.OwnsLocked(id) {
 			return
 		}
 		s, clear, err := protocol.ParsePatch(m.Payload)
@@ -208,7 +209,8 @@ func (a *Agent) Run(ctx context.Context) error {
 			book.onDesired(id, m.Payload)
 		}
 	})
-	ha := startHass(runCtx, a.cfg.AgentID, a.cfg.HTTPPublicURL, cl.Publish, a.log)
+	ha := startHass(runCtx, a.cfg.AgentID, a.cfg.HTTPPublicURL, cl.Publish, a.log, a.cfg.RestartGrace, a.stats.Registry)
+	own.onSettled = append(own.onSettled, ha.settle)
 	sender.h = hub
 	own.attach(cl)
 	hub.On(protocol.MsgStatus, func(id string, m mqttmsg.Message) {
@@ -232,7 +234,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		if len(m.Payload) == 0 {
 			// A retained ready being cleared: the device was deleted.
 			a.stats.certExpiry.set(id, nil)
-			if a.cfg.HassDiscovery && own.shard.Owns(id) && !m.Retained {
+			if a.cfg.HassDiscovery && own.OwnsLocked(id) && !m.Retained {
 				ha.forget(id)
 			}
 			return
@@ -245,8 +247,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		f.onReady(id, r, m.Retained)
 		book.onReady(id, r.Version)
 		// Only the shard that owns a device announces it to Home Assistant.
-		if a.cfg.HassDiscovery && own.shard.Owns(id) {
-			ha.seen(id, r.Version)
+		if a.cfg.HassDiscovery && own.OwnsLocked(id) {
+			ha.seen(id, r.Version, m.Retained)
 		}
 		a.stats.deviceVersion(id, r.Version)
 		a.stats.certExpiry.set(id, r.CertExpires)
@@ -272,7 +274,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		// A retained reading is of an unknown age: its time of arrival
 		// would lie. Another shard's device is scored by that shard.
-		if m.Retained || a.src.verify == nil || !own.shard.Owns(id) {
+		if m.Retained || a.src.verify == nil || !own.OwnsLocked(id) {
 			return
 		}
 		sensors.put(id, sensorReading{at: a.Clock.Now(), tempC: s.TempC})

@@ -45,8 +45,9 @@ type Config struct {
 	// Resume is "fast" (glowcast) or "timer-only" (the original design,
 	// kept for comparison).
 	Resume string `yaml:"resume"`
-	// Shard is this agent's part of a fleet served by several agents,
-	// "i/N"; 0/1 serves every device. See docs/SCALING.md.
+	// Shard is this agent's index in a set of agents sharing a fleet,
+	// "i/N": the live indices split the devices by rendezvous hashing;
+	// 0/1 serves every device. See docs/SCALING.md.
 	Shard string `yaml:"shard"`
 
 	HTTP string `yaml:"http"`
@@ -127,7 +128,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.DurationVar(&c.RestartGrace, "restart-grace", c.RestartGrace, "after start, resume every online device without a cycle after this long")
 	fs.DurationVar(&c.OfflinePark, "offline-park", c.OfflinePark, "park an offline device's cycle after this long")
 	fs.StringVar(&c.Resume, "resume", c.Resume, "resume `strategy` after a restart: fast, or timer-only (the original design, for comparison)")
-	fs.StringVar(&c.Shard, "shard", c.Shard, "serve shard `i/N` of the fleet (devices whose id hashes to i mod N); 0/1 serves all")
+	fs.StringVar(&c.Shard, "shard", c.Shard, "serve as index `i` of a shard set of N agents: devices are split by rendezvous hashing over the indices whose agents are online; 0/1 serves all")
 	fs.StringVar(&c.HTTP, "http", c.HTTP, "serve the status page (/), /healthz and /metrics on this `ADDR` (e.g. 127.0.0.1:9120); empty disables")
 	fs.BoolVar(&c.HassDiscovery, "hass-discovery", c.HassDiscovery, "publish Home Assistant MQTT discovery (light, connectivity, five forecast sensors) for the devices this agent owns")
 	fs.StringVar(&c.HTTPPublicURL, "http-public-url", c.HTTPPublicURL, "the status page's `URL` as people reach it; Home Assistant links devices to it")

@@ -80,6 +80,11 @@ type fleet struct {
 	st    *store
 	stats *Stats
 	sem   chan struct{}
+	// saves bounds state writes in flight. A write ends in an fsync, and
+	// a goroutine blocked in a system call holds an OS thread of its own:
+	// unbounded, a cold start of 100,000 devices (each saving once its
+	// temps are out) passed Go's limit of 10,000 threads and crashed.
+	saves chan struct{}
 	own   *ownership // shard and ownership claims; nil runs every device
 	clock clock.Clock
 
@@ -96,6 +101,11 @@ type fleet struct {
 	closed    bool
 	graceT    *time.Timer
 	invT      *time.Timer // the next round of rebirth requests to missing devices
+
+	// The last count of missing devices, for scrapes (missMu).
+	missMu sync.Mutex
+	missAt time.Time
+	missN  float64
 }
 
 // dev is one device as the agent sees it.
@@ -133,16 +143,19 @@ type dev struct {
 
 	// The cycle. cycle is true while a timer is armed or a run is in
 	// flight; gen invalidates superseded timers and runs.
-	cycle      bool
-	parked     bool
-	gen        uint64
-	timer      *time.Timer
-	due        time.Time          // nominal time of the pending or running step
-	attempt    int                // failed attempts for the current step
-	cycleBoot  string             // boot id the cycle serves
-	running    bool               // a run is in flight
-	runCancel  context.CancelFunc // stops the run in flight
-	pendingRun bool               // a newer run waits for it to end
+	cycle     bool
+	parked    bool
+	gen       uint64
+	timer     *time.Timer
+	due       time.Time          // nominal time of the pending or running step
+	attempt   int                // failed attempts for the current step
+	cycleBoot string             // boot id the cycle serves
+	running   bool               // a run is in flight
+	runCancel context.CancelFunc // stops the run in flight
+	// numbered is the due time of the last step that took a temps seq:
+	// from then on its temps goes out even if the cycle moves on.
+	numbered   time.Time
+	pendingRun bool // a newer run waits for it to end
 
 	parkTimer *time.Timer
 
@@ -160,7 +173,7 @@ func newFleet(ctx context.Context, cfg fleetConfig, log *slog.Logger, send Sende
 	}
 	f := &fleet{
 		cfg: cfg, log: log, send: send, fc: fc, st: st, stats: stats,
-		sem: make(chan struct{}, cfg.Concurrency), ctx: ctx,
+		sem: make(chan struct{}, cfg.Concurrency), saves: make(chan struct{}, maxSaves), ctx: ctx,
 		devices: map[string]*dev{}, clock: cfg.Clock,
 	}
 	if f.clock == nil {
@@ -396,7 +409,8 @@ func (f *fleet) startNow(d *dev, path string, forceNow bool) {
 		// not fetch in one burst (the fetch cache and limit do the rest).
 		// The step is due when it fires: the next one follows a whole
 		// interval after it, not after the moment it was armed (at a
-		// short interval the two came milliseconds apart).
+		// short interval the two came milliseconds apart). A renumbered
+		// step goes at once: the refused one was just sent.
 		wait = time.Duration(rand.Int64N(int64(time.Second)))
 		due = now.Add(wait)
 	}
@@ -529,6 +543,9 @@ func (f *fleet) run(ctx context.Context, id string, gen uint64, due time.Time, i
 		d.saved.NextDue = next
 	}
 	f.arm(d, next, next.Sub(now))
+	if f.own != nil {
+		f.own.stepped(d)
+	}
 	save = f.saveLater(d)
 }
 
@@ -563,6 +580,7 @@ func (f *fleet) step(ctx context.Context, id string, gen uint64, due time.Time, 
 	if live {
 		d.tempsSeq++
 		t.Seq = d.tempsSeq
+		d.numbered = due
 	}
 	f.mu.Unlock()
 	if !live {
@@ -602,6 +620,8 @@ func (f *fleet) saveLater(d *dev) func() {
 	d.saveVer++
 	ver := d.saveVer
 	return func() {
+		f.saves <- struct{}{}
+		defer func() { <-f.saves }()
 		d.saveMu.Lock()
 		defer d.saveMu.Unlock()
 		if ver <= d.savedVer {
@@ -613,6 +633,10 @@ func (f *fleet) saveLater(d *dev) func() {
 		}
 	}
 }
+
+// maxSaves is how many device state writes may be in flight at once: a
+// few keep a disk busy; more only add threads.
+const maxSaves = 16
 
 // buildTemps turns a forecast into the temps message for now.
 func buildTemps(fc *weather.Forecast, now time.Time, loc protocol.Location, interval time.Duration) *protocol.Temps {
@@ -753,6 +777,9 @@ func (f *fleet) countCycles() int { return f.nCycles }
 func (f *fleet) close() {
 	f.mu.Lock()
 	f.closed = true
+	if f.own != nil {
+		f.own.stop()
+	}
 	if f.graceT != nil {
 		f.graceT.Stop()
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/glowcast/glowcast/agent/geo"
 	"github.com/glowcast/glowcast/agent/weather"
+	"github.com/glowcast/glowcast/mqttmsg"
 	"github.com/glowcast/glowcast/protocol"
 )
 
@@ -70,6 +71,8 @@ type fakeSender struct {
 	seqs    map[string][]uint64
 	rebirth map[string]int
 	fail    error
+	// gate, when set, holds every SendRetained until it is closed.
+	gate chan struct{}
 }
 
 func newFakeSender() *fakeSender {
@@ -86,6 +89,12 @@ func (s *fakeSender) Send(ctx context.Context, id, name string, b []byte) error 
 }
 
 func (s *fakeSender) SendRetained(ctx context.Context, id, name string, b []byte) error {
+	s.mu.Lock()
+	gate := s.gate
+	s.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.fail != nil {
@@ -629,7 +638,7 @@ func TestReadyShowingAHigherSeqGetsTempsAgainAboveIt(t *testing.T) {
 		}
 		time.Sleep(time.Minute)
 		h.f.onReady("d", &protocol.Ready{BootID: "b1", LEDs: 5, TempsSeq: 113}, false)
-		time.Sleep(time.Second) // the step is spread over a second, like a resume
+		time.Sleep(time.Second)
 		synctest.Wait()
 		if got := h.snd.seqsOf("d"); !slices.Equal(got, []uint64{1, 114}) {
 			t.Fatalf("seqs after a ready showing 113: got %v, want [1 114]", got)
@@ -811,7 +820,10 @@ func TestRestartTimerRebirthsOnlyItsShard(t *testing.T) {
 			}
 		}
 		h := newHarness(t, dir, ResumeFast)
-		newOwnership(h.f, "0/2", "a0", "s0", nil)
+		o := newOwnership(h.f, "0/2", "a0", "s0", nil)
+		// The other member of the set is online: its devices are its own.
+		o.onAgentMsg(mqttmsg.Message{Topic: protocol.AgentStatusTopic("a1"), Retained: true,
+			Payload: []byte(`{"online":true,"session":"s1","ts":"2026-01-02T03:04:05Z","shard":"1/2"}`)})
 		h.f.connected()
 		time.Sleep(tGrace + time.Second)
 		synctest.Wait()
@@ -820,6 +832,73 @@ func TestRestartTimerRebirthsOnlyItsShard(t *testing.T) {
 		}
 		if got := h.snd.rebirths(other); got != 0 {
 			t.Errorf("rebirths to another shard's device: got %d, want 0", got)
+		}
+	})
+}
+
+// Regression: every device's state write ran at once after its step, each
+// blocked in its fsync on an OS thread of its own; a cold start of 100,000
+// devices passed Go's 10,000-thread limit and crashed the agent.
+func TestStateWritesAreBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, t.TempDir(), ResumeFast)
+		var mu sync.Mutex
+		inFlight, most, writes := 0, 0, 0
+		h.f.st.write = func(path string, data []byte, perm os.FileMode) error {
+			mu.Lock()
+			inFlight++
+			writes++
+			most = max(most, inFlight)
+			mu.Unlock()
+			time.Sleep(50 * time.Millisecond) // a slow disk
+			mu.Lock()
+			inFlight--
+			mu.Unlock()
+			return atomicfile.Write(path, data, perm)
+		}
+		h.f.connected()
+		const n = 64
+		for i := range n {
+			h.announce(fmt.Sprintf("d%02d", i), "b", false)
+		}
+		synctest.Wait()
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		if writes < n || most > maxSaves {
+			t.Fatalf("state writes: %d, at most %d at once; want ≥ %d, at most %d at once", writes, most, n, maxSaves)
+		}
+	})
+}
+
+// Regression (chaos, agent-overlap): the step sent again above a seq the
+// device showed was spread over a second like a resume, while the next step
+// stayed due one interval after the refusal: the two temps came that much
+// closer than an interval. It goes at once.
+func TestRenumberedStepGoesAtOnceAndTheNextAnIntervalLater(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, "", ResumeFast)
+		h.f.connected()
+		h.announce("d", "b1", false)
+		synctest.Wait()
+		time.Sleep(time.Minute)
+		refused := time.Now()
+		h.f.onReady("d", &protocol.Ready{BootID: "b1", LEDs: 5, TempsSeq: 113}, false)
+		synctest.Wait()
+		time.Sleep(tInterval + time.Second)
+		synctest.Wait()
+		h.snd.mu.Lock()
+		at := slices.Clone(h.snd.temps["d"])
+		h.snd.mu.Unlock()
+		if got := h.snd.seqsOf("d"); !slices.Equal(got, []uint64{1, 114, 115}) {
+			t.Fatalf("seqs: got %v, want [1 114 115]", got)
+		}
+		if got := at[1].Sub(refused); got != 0 {
+			t.Errorf("renumbered step: sent %v after the device's ready, want at once", got)
+		}
+		if got := at[2].Sub(at[1]); got != tInterval {
+			t.Errorf("next step: %v after the renumbered one, want one interval (%v)", got, tInterval)
 		}
 	})
 }

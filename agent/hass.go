@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/glowcast/glowcast/protocol"
 )
 
@@ -147,9 +149,11 @@ func hassConfigs(id, version, agentID, statusURL string) (map[string][]byte, err
 
 // hass publishes discovery configs off the MQTT delivery goroutine: the
 // ready handler only notes the device, its owner goroutine publishes.
-// A config is published on every ready (each boot, and the retained one
-// after each agent connect), so a broker that lost its retained messages
-// is repaired by the next reconnect.
+// A config is published on every live ready (each boot, and each device
+// reconnect, so a broker that lost its retained messages is repaired as its
+// devices come back) and on the first retained ready a process sees of each
+// device and version; a reconnect replaying retained readies publishes
+// nothing new.
 type hass struct {
 	agentID   string
 	statusURL string
@@ -159,19 +163,55 @@ type hass struct {
 	mu      sync.Mutex
 	pending map[string]string // device id → its version
 	gone    map[string]bool   // device ids whose discovery is removed
-	wake    chan struct{}
-	done    chan struct{}
+	// announced is what this process published per device: a retained
+	// ready seen again on a reconnect costs nothing when it matches.
+	announced map[string]string
+	inBatch   int // devices of the batch being published
+	wake      chan struct{}
+	done      chan struct{}
+
+	// settled opens when the agent's cycles are armed after a connect
+	// (or after the restart grace): seven retained configs a device,
+	// published for a whole fleet, must not stand in the way of the
+	// fleet's resume.
+	settled  chan struct{}
+	settle1  sync.Once
+	pendingG prometheus.GaugeFunc
 }
 
-func startHass(ctx context.Context, agentID, statusURL string, publish func(ctx context.Context, topic string, payload []byte, retained bool) error, log *slog.Logger) *hass {
-	h := &hass{agentID: agentID, statusURL: statusURL, log: log, publish: publish, pending: map[string]string{}, gone: map[string]bool{}, wake: make(chan struct{}, 1), done: make(chan struct{})}
-	go h.run(ctx)
+func startHass(ctx context.Context, agentID, statusURL string, publish func(ctx context.Context, topic string, payload []byte, retained bool) error, log *slog.Logger, grace time.Duration, reg prometheus.Registerer) *hass {
+	h := &hass{agentID: agentID, statusURL: statusURL, log: log, publish: publish, pending: map[string]string{}, gone: map[string]bool{},
+		announced: map[string]string{}, wake: make(chan struct{}, 1), done: make(chan struct{}), settled: make(chan struct{})}
+	h.pendingG = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "glowcast_agent_hass_discovery_pending",
+		Help: "Devices whose Home Assistant discovery is waiting to be published."}, h.pendingCount)
+	if reg != nil {
+		reg.MustRegister(h.pendingG)
+	}
+	go h.run(ctx, grace)
 	return h
 }
 
-// seen notes a device that announced itself; it never blocks.
-func (h *hass) seen(id, version string) {
+func (h *hass) pendingCount() float64 {
 	h.mu.Lock()
+	defer h.mu.Unlock()
+	return float64(len(h.pending) + len(h.gone) + h.inBatch)
+}
+
+// settle lets discovery start: the fleet's cycles are armed. It never
+// blocks.
+func (h *hass) settle() { h.settle1.Do(func() { close(h.settled) }) }
+
+// seen notes a device that announced itself; it never blocks. A retained
+// ready (what every reconnect replays) is skipped when this process
+// already published the device's discovery for that version; a live one
+// (a boot, or a device back after a broker lost its retained state) is
+// always announced.
+func (h *hass) seen(id, version string, retained bool) {
+	h.mu.Lock()
+	if v, ok := h.announced[id]; retained && ok && v == version {
+		h.mu.Unlock()
+		return
+	}
 	h.pending[id] = version
 	h.mu.Unlock()
 	select {
@@ -196,8 +236,17 @@ func (h *hass) forget(id string) {
 // wait returns once the publishing goroutine ended (after ctx ended).
 func (h *hass) wait() { <-h.done }
 
-func (h *hass) run(ctx context.Context) {
+func (h *hass) run(ctx context.Context, grace time.Duration) {
 	defer close(h.done)
+	t := time.NewTimer(grace)
+	select {
+	case <-ctx.Done():
+		t.Stop()
+		return
+	case <-h.settled:
+	case <-t.C: // the settle never came: the restart timer's fallback
+	}
+	t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -207,12 +256,19 @@ func (h *hass) run(ctx context.Context) {
 		h.mu.Lock()
 		batch, gone := h.pending, h.gone
 		h.pending, h.gone = map[string]string{}, map[string]bool{}
+		h.inBatch = len(batch) + len(gone)
 		h.mu.Unlock()
 		for id, version := range batch {
 			h.announce(ctx, id, version)
+			h.mu.Lock()
+			h.inBatch--
+			h.mu.Unlock()
 		}
 		for id := range gone {
 			h.remove(ctx, id)
+			h.mu.Lock()
+			h.inBatch--
+			h.mu.Unlock()
 		}
 	}
 }
@@ -234,6 +290,9 @@ func (h *hass) announce(ctx context.Context, id, version string) {
 			return
 		}
 	}
+	h.mu.Lock()
+	h.announced[id] = version
+	h.mu.Unlock()
 	h.log.Debug("home assistant discovery published", "device", id)
 }
 
@@ -253,5 +312,8 @@ func (h *hass) remove(ctx context.Context, id string) {
 			return
 		}
 	}
+	h.mu.Lock()
+	delete(h.announced, id)
+	h.mu.Unlock()
 	h.log.Info("home assistant discovery removed", "device", id)
 }

@@ -23,23 +23,37 @@ const maxInventoryWait = time.Hour
 // arrived, sorted. Called with mu held.
 func (f *fleet) missingLocked() []string {
 	var ids []string
+	f.eachMissing(func(id string) { ids = append(ids, id) })
+	sort.Strings(ids)
+	return ids
+}
+
+// eachMissing calls fn for every expected device whose retained status has
+// not arrived. Called with mu held.
+func (f *fleet) eachMissing(fn func(id string)) {
 	for id, d := range f.devices {
+		// A device with a status or a cycle is not missing: checked first,
+		// so the usual fleet costs no shard hashing here.
+		if d.statusSeen || d.cycle || d.parked {
+			continue
+		}
 		// Only our own shard's: another shard's devices are its agent's to
 		// wake, and a state dir can hold devices that left ours.
-		mine := f.own == nil || f.own.shard.Owns(id)
-		if mine && !d.statusSeen && !d.cycle && !d.parked && (d.saved != nil || f.claimedByUs(id)) {
-			ids = append(ids, id)
+		mine := f.own == nil || f.own.Owns(id)
+		if mine && (d.saved != nil || f.claimedByUs(id)) {
+			fn(id)
 		}
 	}
 	if f.own != nil {
 		for id, c := range f.own.claims {
-			if _, ok := f.devices[id]; !ok && c.Agent == f.own.agent && !c.Released && f.own.shard.Owns(id) {
-				ids = append(ids, id)
+			if c.Agent != f.own.agent || c.Released {
+				continue
+			}
+			if _, ok := f.devices[id]; !ok && f.own.Owns(id) {
+				fn(id)
 			}
 		}
 	}
-	sort.Strings(ids)
-	return ids
 }
 
 // claimedByUs: our agent id (this process or a previous one) holds the
@@ -49,15 +63,31 @@ func (f *fleet) claimedByUs(id string) bool {
 		return false
 	}
 	c := f.own.claims[id]
-	return c != nil && c.Agent == f.own.agent && !c.Released && f.own.shard.Owns(id)
+	return c != nil && c.Agent == f.own.agent && !c.Released && f.own.Owns(id)
 }
 
-// missingCount is the glowcast_agent_devices_missing gauge.
+// missingCount is the glowcast_agent_devices_missing gauge. Counting walks
+// the fleet under the lock every message handler waits on (100,000
+// devices: milliseconds, with a shard hash each while statuses are still
+// arriving), so scrapes closer than missingMaxAge apart share one count,
+// and it allocates and sorts nothing.
 func (f *fleet) missingCount() float64 {
+	f.missMu.Lock()
+	defer f.missMu.Unlock()
+	now := time.Now()
+	if !f.missAt.IsZero() && now.Sub(f.missAt) < missingMaxAge {
+		return f.missN
+	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	return float64(len(f.missingLocked()))
+	n := 0
+	f.eachMissing(func(string) { n++ })
+	f.mu.Unlock()
+	f.missAt, f.missN = now, float64(n)
+	return f.missN
 }
+
+// missingMaxAge is how old a missing-device count a scrape may be given.
+const missingMaxAge = time.Second
 
 // registerInventory adds the missing-device gauge to the agent's registry.
 func (f *fleet) registerInventory(reg *prometheus.Registry) {

@@ -4,24 +4,26 @@ package agent
 // exactly one of them at a time. The coordination lives on the broker, not
 // in a coordinator of our own:
 //
-//   - a static shard map: --shard i/N owns the devices whose FNV-1a hash of
-//     the id is i modulo N;
+//   - rendezvous hashing over the live members of the shard set: each agent
+//     announces its index i of --shard i/N in its retained status, and a
+//     device belongs to the live index with the highest score of
+//     (device, index). A member that goes offline keeps its devices for the
+//     restart grace (a restart moves nothing), then they spread over the
+//     survivors; when it returns they come back; a new index takes about
+//     1/(N+1) of the devices and moves no other;
 //   - a retained ownership claim per device, glowcast/v1/<device>/owner,
-//     published by the agent that runs the device's cycle, carrying the next
-//     due time. Another agent whose shard includes the device waits while
-//     the claim's agent is online with the claiming session, and takes the
-//     device over, at the claimed due time, when that agent goes offline or
-//     releases the claim.
-//
-// So a shard's restart is the migration a single agent already survives,
-// and a changed N hands devices over without two cycles: the old owner,
-// restarted with the new map, releases the claims its previous process held
-// for devices that left its shard.
+//     published when the device changes hands (taken on, released), not
+//     every cycle, carrying the due time and the interval's phase. Another
+//     agent that should own the device waits while the claim's agent is
+//     online with the claiming session, and takes the device over, at the
+//     claimed due time moved on by whole intervals, when that agent goes
+//     offline or releases the claim.
 
 import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,8 +38,16 @@ import (
 // PathTakeover counts cycles taken over from another agent.
 const PathTakeover = "takeover"
 
-// Shard is this agent's part of the fleet: devices whose id hashes to I
-// modulo N. The zero value and 0/1 own every device.
+// ShardMap is the seam between the fleet and how a shard set splits the
+// devices: the fleet, the inventory and Home Assistant ask it only whether
+// this agent serves a device now.
+type ShardMap interface {
+	Owns(device string) bool
+}
+
+// Shard is this agent's index in a shard set of N. Alone (every other
+// index offline) it serves the whole fleet. The zero value and 0/1 own
+// every device.
 type Shard struct{ I, N int }
 
 // ParseShard parses "i/N" with 0 ≤ i < N.
@@ -56,7 +66,8 @@ func ParseShard(s string) (Shard, error) {
 
 func (s Shard) String() string { return fmt.Sprintf("%d/%d", s.I, max(s.N, 1)) }
 
-// Owns reports whether the device belongs to this shard.
+// Owns reports whether the device belongs to this shard when every index
+// 0…N-1 is live.
 func (s Shard) Owns(device string) bool {
 	if s.N <= 1 {
 		return true
@@ -64,13 +75,43 @@ func (s Shard) Owns(device string) bool {
 	return ShardOf(device, s.N) == s.I
 }
 
-// ShardOf is the shard index of a device among n: FNV-1a (32 bit) of its
-// id modulo n. It is part of the deployment contract: every agent of a
-// fleet must compute the same value.
+// ShardOf is the index of a device's agent among n live ones, 0…n-1.
 func ShardOf(device string, n int) int {
-	h := fnv.New32a()
+	best, top := 0, uint64(0)
+	for i := range n {
+		if sc := score(device, i); i == 0 || sc > top {
+			best, top = i, sc
+		}
+	}
+	return best
+}
+
+// Rendezvous picks the device's index among the live ones: the highest
+// score wins, ties to the lower index. Removing an index moves only its
+// own devices, spread over the others; adding one moves only the devices
+// it now wins. -1 if live is empty.
+func Rendezvous(device string, live []int) int {
+	best, top := -1, uint64(0)
+	for _, i := range live {
+		if sc := score(device, i); best < 0 || sc > top || (sc == top && i < best) {
+			best, top = i, sc
+		}
+	}
+	return best
+}
+
+// score is FNV-1a (64 bit) of "<device>/<index>", finished with
+// SplitMix64's mixer so nearby indices score independently. It is part of
+// the deployment contract: every agent of a fleet must compute the same.
+func score(device string, i int) uint64 {
+	h := fnv.New64a()
 	h.Write([]byte(device))
-	return int(h.Sum32() % uint32(n))
+	h.Write([]byte{'/'})
+	h.Write(strconv.AppendInt(nil, int64(i), 10))
+	z := h.Sum64()
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
 }
 
 // publisher is what the ownership needs of the broker client.
@@ -94,22 +135,44 @@ type ownership struct {
 	agents    map[string]protocol.AgentStatus // newest status per agent id
 	waiting   map[string]bool                 // ours by shard, held by a live agent
 	deferred  map[string]deferredStart        // waiting for the claims to settle
-	mine      map[string]mineClaim            // the running cycles we took on
+	mine      map[string]held                 // the cycles we run, as last claimed
+
+	// The shard set's membership: the index each other agent announced,
+	// and the indices of members gone offline whose restart grace runs
+	// (they keep their devices meanwhile). live is the sorted set of
+	// indices that own devices now, this agent's included.
+	members map[string]int
+	gone    map[string]*time.Timer
+	live    []int
 
 	pub     publisher
 	qmu     sync.Mutex
 	queue   []string                  // device ids with a claim to publish, in order
 	pending map[string]protocol.Claim // newest claim to publish per device
-	kick    chan struct{}
+	// inflight devices have a claim being published: a newer one waits
+	// for it, or two workers could reach the broker in reverse order and
+	// leave the older claim retained.
+	inflight map[string]bool
+	kick     chan struct{}
 
 	waitingG  prometheus.Gauge
 	handovers *prometheus.CounterVec
 }
 
-// mineClaim is when (by our clock) and at which epoch we took a cycle on.
-type mineClaim struct {
+// held is what we last claimed for a cycle we run: when (by our clock) and
+// at which epoch we took it on, for which boot; a claim is published again
+// only when it changes, not every interval.
+type held struct {
 	start time.Time
 	epoch uint64
+	boot  string
+	// stepped: the claim carries the due time after a served step, the
+	// cycle's phase from then on.
+	stepped bool
+	// due is the due time last claimed: a taker moves it on by whole
+	// intervals, so the claim is published again when the cycle leaves
+	// that phase.
+	due time.Time
 }
 
 type deferredStart struct {
@@ -127,8 +190,9 @@ func newOwnership(f *fleet, shardSpec, agentID, session string, reg prometheus.R
 	o := &ownership{
 		f: f, shard: shard, agent: agentID, session: session,
 		claims: map[string]*protocol.Claim{}, agents: map[string]protocol.AgentStatus{},
-		waiting: map[string]bool{}, deferred: map[string]deferredStart{}, mine: map[string]mineClaim{},
-		pending: map[string]protocol.Claim{}, kick: make(chan struct{}, 1),
+		waiting: map[string]bool{}, deferred: map[string]deferredStart{}, mine: map[string]held{},
+		members: map[string]int{}, gone: map[string]*time.Timer{}, live: []int{shard.I},
+		pending: map[string]protocol.Claim{}, inflight: map[string]bool{}, kick: make(chan struct{}, 1),
 		waitingG: prometheus.NewGauge(prometheus.GaugeOpts{Name: "glowcast_agent_devices_waiting",
 			Help: "Devices of this agent's shard whose cycle another live agent still holds."}),
 		handovers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "glowcast_agent_ownership_changes_total",
@@ -139,6 +203,104 @@ func newOwnership(f *fleet, shardSpec, agentID, session string, reg prometheus.R
 	}
 	f.own = o
 	return o
+}
+
+var _ ShardMap = (*ownership)(nil)
+
+// Owns reports whether device belongs to this agent among the live members
+// of its shard set. Called with fleet.mu held.
+func (o *ownership) Owns(device string) bool {
+	if len(o.live) == 1 {
+		return true // alone, or the set is 0/1
+	}
+	return Rendezvous(device, o.live) == o.shard.I
+}
+
+// OwnsLocked is Owns for callers outside the fleet's lock.
+func (o *ownership) OwnsLocked(device string) bool {
+	o.f.mu.Lock()
+	defer o.f.mu.Unlock()
+	return o.Owns(device)
+}
+
+// setLive recomputes the live indices; on a change, once the claims are
+// known, it hands over the cycles that left us and starts the ones that
+// came to us. Called with fleet.mu held.
+func (o *ownership) setLive() {
+	live := []int{o.shard.I}
+	for id, i := range o.members {
+		if st := o.agents[id]; st.Online || o.gone[id] != nil {
+			live = append(live, i)
+		}
+	}
+	slices.Sort(live)
+	live = slices.Compact(live)
+	if slices.Equal(live, o.live) {
+		return
+	}
+	o.f.log.Info("shard set changed", "live", fmt.Sprint(live), "was", fmt.Sprint(o.live), "shard", o.shard)
+	o.live = live
+	if o.settled || o.f.graceDone {
+		o.rebalance(true)
+	}
+}
+
+// rebalance releases the cycles this agent no longer owns, with their due
+// time, and with start starts (or waits for) the ones it now owns.
+// O(devices), on a membership change only. Called with fleet.mu held.
+func (o *ownership) rebalance(start bool) {
+	f := o.f
+	for id, d := range f.devices {
+		switch owns := o.Owns(id); {
+		case d.cycle && !owns:
+			f.log.Info("device moves to another agent of the shard set; releasing it", "device", id, "next_due", d.due.UTC().Format(time.RFC3339))
+			o.handovers.WithLabelValues("released").Inc()
+			epoch := o.mine[id].epoch
+			// The released claim names the first step we did not serve:
+			// a step in flight that took its seq sends its temps anyway.
+			next := d.due
+			if d.running && d.numbered.Equal(d.due) {
+				next = d.due.Add(f.cfg.Interval)
+			}
+			o.yield(d)
+			o.enqueue(id, protocol.Claim{Agent: o.agent, Session: o.session, TS: f.now().UTC(), Epoch: epoch, BootID: d.cycleBoot, NextDue: next.UTC(), TempsSeq: d.tempsSeq, Released: true})
+		case !d.cycle && !owns && o.waiting[id]:
+			delete(o.waiting, id)
+			o.waitingG.Set(float64(len(o.waiting)))
+		case !d.cycle && owns && start:
+			f.maybeStart(d, PathTakeover, false)
+		}
+	}
+	o.releaseStale()
+}
+
+// releaseStale hands over the devices a previous process of this agent
+// claimed and this one does not own. Called with fleet.mu held.
+func (o *ownership) releaseStale() {
+	f := o.f
+	for id, c := range o.claims {
+		if c.Agent != o.agent || c.Session == o.session || c.Released || o.Owns(id) {
+			continue
+		}
+		f.log.Info("device left this agent's shard; releasing it", "device", id, "shard", o.shard, "next_due", c.NextDue.Format(time.RFC3339))
+		o.handovers.WithLabelValues("released").Inc()
+		rel := *c
+		rel.Session, rel.TS, rel.Released = o.session, f.now().UTC(), true
+		// That process claimed once and then served a step per interval:
+		// release the first of its due times not yet past, numbered above
+		// one temps per interval since (a released claim is taken as exact).
+		rel.NextDue, rel.TempsSeq = o.inPhaseFrom(c.NextDue, c.TempsSeq, f.now())
+		o.claims[id] = &rel
+		o.enqueue(id, rel)
+	}
+}
+
+// stop ends the membership timers. Called with fleet.mu held.
+func (o *ownership) stop() {
+	for id, t := range o.gone {
+		t.Stop()
+		delete(o.gone, id)
+	}
 }
 
 // attach subscribes the ownership topics on cl (before Connect) and starts
@@ -184,12 +346,16 @@ func (o *ownership) onSync(m mqttmsg.Message) {
 		}
 	}
 	clear(o.deferred)
+	// The restart timer may have started cycles before the membership was
+	// all in: hand over those that belong elsewhere. (Starts are the
+	// deferred ones' and the resume strategy's business.)
+	o.rebalance(false)
 }
 
 // mayStart reports whether this agent may start d's cycle now, and adopts
 // the claimed due time when it may. Called with fleet.mu held.
 func (o *ownership) mayStart(d *dev, path string, retained bool) bool {
-	if !o.shard.Owns(d.id) {
+	if !o.Owns(d.id) {
 		return false
 	}
 	if !o.settled && !o.f.graceDone {
@@ -217,11 +383,27 @@ func (o *ownership) mayStart(d *dev, path string, retained bool) bool {
 		o.handovers.WithLabelValues("taken").Inc()
 	}
 	if c != nil && o.f.cfg.Resume != ResumeTimerOnly && c.BootID != "" && c.BootID == d.readyBoot && !c.NextDue.IsZero() {
+		// Claims are published on a change of hands and after the first
+		// step, not every cycle: a claimed due time k intervals past means
+		// the claimant has served k more steps since, at those times,
+		// numbered one above the other. Resume in its phase, at the first
+		// of its due times not before now, and number above all it sent:
+		// stepping at once would follow the claimant's own last step (or
+		// the step of a claimant still running: the older of two
+		// processes of one agent id yields only when it sees the newer),
+		// and numbering from the claim would be refused by the device.
+		// A released claim is exact: its due time is the first step the
+		// releaser did not serve, so one past is due now.
+		due, now := c.NextDue, o.f.now()
+		if !c.Released {
+			var seq uint64
+			due, seq = o.inPhaseFrom(c.NextDue, c.TempsSeq, now)
+			d.tempsSeq = max(d.tempsSeq, seq)
+		}
 		// The claim's due time was written by another host's clock: one
 		// hours ahead would leave the device without temps for hours.
 		// A due time is never more than one interval away.
-		due := c.NextDue
-		if lim := o.f.now().Add(o.f.cfg.Interval); due.After(lim) {
+		if lim := now.Add(o.f.cfg.Interval); due.After(lim) {
 			due = lim
 		}
 		switch {
@@ -244,18 +426,74 @@ func (o *ownership) liveOther(c *protocol.Claim) bool {
 	return ok && st.Online && st.Session == c.Session
 }
 
-// armed publishes our claim for d's cycle with its new due time. Called
-// with fleet.mu held.
+// armed publishes our claim for d's cycle when we take it on or it serves a
+// new boot: a claim costs a message per change of hands, not per cycle.
+// Called with fleet.mu held.
 func (o *ownership) armed(d *dev) {
-	m, ok := o.mine[d.id]
-	if !ok {
-		m = mineClaim{start: o.f.now(), epoch: 1}
-		if c := o.claims[d.id]; c != nil {
-			m.epoch = c.Epoch + 1
+	h, ok := o.mine[d.id]
+	if ok && h.boot == d.cycleBoot {
+		if !h.stepped || o.inPhase(d.due, h.due) {
+			return
 		}
-		o.mine[d.id] = m
+		// The cycle's phase moved (a renumbered step, a step that ran
+		// more than an interval late): a taker would resume on the old
+		// one, right after one of our steps. Claim the new phase.
+		h.due = d.due
+		o.mine[d.id] = h
+		o.enqueue(d.id, protocol.Claim{Agent: o.agent, Session: o.session, TS: h.start.UTC(), Epoch: h.epoch, BootID: d.cycleBoot, NextDue: d.due.UTC(), TempsSeq: d.tempsSeq})
+		return
 	}
-	o.enqueue(d.id, protocol.Claim{Agent: o.agent, Session: o.session, TS: m.start.UTC(), Epoch: m.epoch, BootID: d.cycleBoot, NextDue: d.due.UTC(), TempsSeq: d.tempsSeq})
+	if !ok {
+		h = held{start: o.f.now(), epoch: 1}
+		if c := o.claims[d.id]; c != nil {
+			h.epoch = c.Epoch + 1
+		}
+	}
+	h.boot, h.stepped, h.due = d.cycleBoot, false, d.due
+	o.mine[d.id] = h
+	o.enqueue(d.id, protocol.Claim{Agent: o.agent, Session: o.session, TS: h.start.UTC(), Epoch: h.epoch, BootID: d.cycleBoot, NextDue: d.due.UTC(), TempsSeq: d.tempsSeq})
+}
+
+// reclaim publishes our claim for d's running cycle again, as it was:
+// another claim landed after ours. Called with fleet.mu held.
+func (o *ownership) reclaim(d *dev) {
+	h, ok := o.mine[d.id]
+	if !ok {
+		o.armed(d)
+		return
+	}
+	o.enqueue(d.id, protocol.Claim{Agent: o.agent, Session: o.session, TS: h.start.UTC(), Epoch: h.epoch, BootID: d.cycleBoot, NextDue: d.due.UTC(), TempsSeq: d.tempsSeq})
+}
+
+// stepped publishes the claim once more after the first step served by
+// this cycle, so that it carries the cycle's phase: a taker resumes at the
+// next due time instead of fetching at once. Called with fleet.mu held.
+func (o *ownership) stepped(d *dev) {
+	h, ok := o.mine[d.id]
+	if !ok || h.stepped || h.boot != d.cycleBoot {
+		return
+	}
+	h.stepped, h.due = true, d.due
+	o.mine[d.id] = h
+	o.enqueue(d.id, protocol.Claim{Agent: o.agent, Session: o.session, TS: h.start.UTC(), Epoch: h.epoch, BootID: d.cycleBoot, NextDue: d.due.UTC(), TempsSeq: d.tempsSeq})
+}
+
+// inPhaseFrom moves a held claim's due time on by whole intervals to the
+// first not before now, and its seq by one per interval: the claimant
+// served those steps (claims are not published every cycle).
+func (o *ownership) inPhaseFrom(due time.Time, seq uint64, now time.Time) (time.Time, uint64) {
+	iv := o.f.cfg.Interval
+	if iv <= 0 || due.IsZero() || !due.Before(now) {
+		return due, seq
+	}
+	k := (now.Sub(due) + iv - 1) / iv
+	return due.Add(k * iv), seq + uint64(k)
+}
+
+// inPhase reports whether due lies whole intervals from the claimed one.
+func (o *ownership) inPhase(due, claimed time.Time) bool {
+	iv := o.f.cfg.Interval
+	return iv <= 0 || due.Sub(claimed)%iv == 0
 }
 
 func (o *ownership) onClaimMsg(m mqttmsg.Message) {
@@ -289,12 +527,12 @@ func (o *ownership) onClaimMsg(m mqttmsg.Message) {
 	case c == nil:
 	case c.Agent == o.agent && c.Session == o.session:
 		return // our own claim echoing back
-	case c.Agent == o.agent && !c.Released && !o.shard.Owns(id):
+	case c.Agent == o.agent && !c.Released && o.settled && !o.Owns(id):
 		// Our previous process held this device, which has left our
-		// shard: hand it over at the due time it had.
-		f.log.Info("device left this agent's shard; releasing it", "device", id, "shard", o.shard, "next_due", c.NextDue.Format(time.RFC3339))
-		o.handovers.WithLabelValues("released").Inc()
-		o.enqueue(id, protocol.Claim{Agent: o.agent, Session: o.session, TS: f.now().UTC(), Epoch: c.Epoch, BootID: c.BootID, NextDue: c.NextDue, TempsSeq: c.TempsSeq, Released: true})
+		// shard: hand it over at the due time it had. (Before the
+		// retained state is all in, the membership is not known: the
+		// sync echo runs the same check.)
+		o.releaseStale()
 		return
 	}
 	d := f.devices[id]
@@ -305,7 +543,7 @@ func (o *ownership) onClaimMsg(m mqttmsg.Message) {
 		// A release or a dead process's claim landed after ours (its
 		// publisher saw the broker's state before our claim): say again
 		// that the cycle is ours.
-		o.armed(d)
+		o.reclaim(d)
 		return
 	}
 	if d.cycle && o.liveOther(c) {
@@ -348,6 +586,9 @@ func (o *ownership) onAgentMsg(m mqttmsg.Message) {
 		return // a late will of an older process; the broker's order, not ts, says so
 	}
 	o.agents[agentID] = *st
+	if agentID != o.agent {
+		o.member(agentID, st, m.Retained)
+	}
 	for id := range o.waiting {
 		c := o.claims[id]
 		if d := f.devices[id]; d != nil && !d.cycle && !o.liveOther(c) {
@@ -355,6 +596,39 @@ func (o *ownership) onAgentMsg(m mqttmsg.Message) {
 			f.maybeStart(d, PathTakeover, false)
 		}
 	}
+}
+
+// member follows another agent's place in our shard set: the index it
+// announced counts as live while it is online, and for the restart grace
+// after it went offline while we watched (a restart moves nothing). An
+// offline status found retained at our start is of an agent gone for an
+// unknown time: its devices are served at once, and handed back when it
+// returns. An agent that announces no shard is no member. Called with
+// fleet.mu held.
+func (o *ownership) member(id string, st *protocol.AgentStatus, retained bool) {
+	sh, err := ParseShard(st.Shard)
+	if st.Shard == "" || err != nil {
+		delete(o.members, id)
+	} else {
+		o.members[id] = sh.I
+	}
+	if t := o.gone[id]; t != nil && (st.Online || o.members[id] != sh.I || err != nil) {
+		t.Stop()
+		delete(o.gone, id)
+	}
+	if _, ok := o.members[id]; ok && !st.Online && !retained && o.gone[id] == nil && o.f.cfg.RestartGrace > 0 {
+		o.gone[id] = time.AfterFunc(o.f.cfg.RestartGrace, func() {
+			f := o.f
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if f.closed || o.gone[id] == nil {
+				return
+			}
+			delete(o.gone, id)
+			o.setLive()
+		})
+	}
+	o.setLive()
 }
 
 // yield stops d's cycle without parking it. Called with fleet.mu held.
@@ -388,18 +662,24 @@ func (o *ownership) wake() {
 func (o *ownership) next() (string, protocol.Claim, bool) {
 	o.qmu.Lock()
 	defer o.qmu.Unlock()
-	for len(o.queue) > 0 {
+	for n := len(o.queue); n > 0; n-- {
 		id := o.queue[0]
 		o.queue = o.queue[1:]
-		if c, ok := o.pending[id]; ok {
-			delete(o.pending, id)
-			if len(o.queue) > 0 {
-				o.wake() // let another worker share the backlog
-			}
-			return id, c, true
+		c, ok := o.pending[id]
+		if !ok {
+			continue
 		}
+		if o.inflight[id] {
+			o.queue = append(o.queue, id) // after the one in flight
+			continue
+		}
+		delete(o.pending, id)
+		o.inflight[id] = true
+		if len(o.queue) > 0 {
+			o.wake() // let another worker share the backlog
+		}
+		return id, c, true
 	}
-	o.queue = nil
 	return "", protocol.Claim{}, false
 }
 
@@ -423,13 +703,18 @@ func (o *ownership) publishLoop() {
 			pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			err := o.pub.Publish(pctx, protocol.OwnerTopic(id), b, true)
 			cancel()
+			o.qmu.Lock()
+			delete(o.inflight, id)
+			_, newer := o.pending[id]
+			if err != nil && !newer {
+				o.pending[id] = c
+				o.queue = append(o.queue, id)
+			}
+			o.qmu.Unlock()
+			if newer {
+				o.wake() // the claim that waited for this one
+			}
 			if err != nil {
-				o.qmu.Lock()
-				if _, newer := o.pending[id]; !newer {
-					o.pending[id] = c
-					o.queue = append(o.queue, id)
-				}
-				o.qmu.Unlock()
 				if ctx.Err() == nil {
 					o.f.log.Debug("publishing owner claim failed; retried on reconnect", "device", id, "err", err)
 				}

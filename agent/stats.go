@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"regexp"
 	"runtime"
 	"sync"
 	"time"
@@ -75,7 +76,12 @@ func newStats() *Stats {
 	build.Set(1)
 	s.Registry.MustRegister(s.online, s.cycles, s.resumes, s.resumeLat, s.fetches, s.fetchLat, s.publishes,
 		s.rebirths, s.violations, s.connected, s.brokerConns, s.duplicates, s.versions, s.certExpiry, build,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		// The live heap the last GC marked, and the GC count: a heap
+		// figure per device needs the live bytes, not heap_alloc, which
+		// holds garbage until the next cycle.
+		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(collectors.GoRuntimeMetricsRule{
+			Matcher: regexp.MustCompile(`^/gc/(heap/live:bytes|cycles/total:gc-cycles)$`)})),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return s
 }
 

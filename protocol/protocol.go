@@ -196,6 +196,9 @@ type AgentStatus struct {
 	Online  bool      `json:"online"`
 	Session string    `json:"session"`
 	TS      time.Time `json:"ts"`
+	// Shard is the agent's "i/N" in its shard set (--shard): the other
+	// agents of the set split the devices among the live indices.
+	Shard string `json:"shard,omitempty"`
 }
 
 // Location is a place on Earth in decimal degrees.

@@ -22,6 +22,7 @@ func runSim(ctx context.Context, args []string) error {
 	fs.DurationVar(&cfg.KeepAlive, "keepalive", cfg.KeepAlive, "MQTT keepalive of each connection")
 	fs.IntVar(&cfg.Dialers, "dialers", cfg.Dialers, "connects in flight at once")
 	fs.IntVar(&cfg.Retained, "retained-only", cfg.Retained, "add `N` devices that exist only as retained status and ready, without connections (fleets past one process's open files)")
+	fs.IntVar(&cfg.Publishers, "publishers", cfg.Publishers, "connections that publish the retained-only devices' status and ready and receive their temps and rebirth requests")
 	report := fs.Duration("report", 10*time.Second, "print the fleet's state this often")
 	if err := fs.Parse(args); err != nil {
 		return cliconf.Usage(err)

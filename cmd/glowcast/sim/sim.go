@@ -1,12 +1,21 @@
-// Package sim runs simulated glowcast devices for load tests: each device
+// Package sim runs simulated glowcast devices for load tests. A live device
 // has its own MQTT connection and speaks the device side of the protocol —
 // retained status with a last will, a retained ready with a location hint,
 // a subscription to its temps and rebirth messages — but draws nothing.
 //
-// A device costs one connection, one reader goroutine and a small buffer,
-// so ten thousand fit in one process: it encodes MQTT packets with paho's
-// packets package directly instead of running a full client per device.
-// Keepalive pings for all devices come from one goroutine.
+// A live device costs one connection, one reader goroutine and a small
+// buffer, so ten thousand fit in one process: it encodes MQTT packets with
+// paho's packets package directly instead of running a full client per
+// device. Keepalive pings for all connections come from one goroutine.
+//
+// One process cannot hold a hundred thousand connections (nor can one
+// Mosquitto: both stop at the open-file limit), so Config.Retained more
+// devices can be retained state only: a few publisher connections publish
+// their retained online status and ready, and one of them subscribes to the
+// agent's messages for every device, counting temps and answering rebirth
+// requests for them. That is what an agent sees of a fleet it (re)connects
+// to: the broker's retained state, plus the live traffic of the devices
+// that talk.
 //
 // It owns only its connections; it never touches the agent.
 package sim
@@ -52,18 +61,30 @@ type Config struct {
 	Dialers int
 	// Retained adds this many devices, numbered after the live ones, that
 	// exist only as retained state — an online status and a ready,
-	// published through one connection — without a connection of their
+	// published by Publishers connections — without a connection of their
 	// own: a fleet larger than one process's open files (100,000), as an
-	// agent sees it after a restart. Their cycles run in the agent; no one
-	// receives their temps.
+	// agent sees it after a restart. One publisher counts the temps sent
+	// to them and answers their rebirth requests.
 	Retained int
+	// Publishers is how many connections publish the retained-only
+	// devices' state and stand in for them.
+	Publishers int
 	// Logger receives connection errors; nil discards them.
 	Logger *slog.Logger
 }
 
 // Default returns a fleet of 100 devices over 100 places.
 func Default() Config {
-	return Config{Broker: "tcp://127.0.0.1:1883", Devices: 100, Prefix: "sim", Places: 100, KeepAlive: 2 * time.Minute, Dialers: 64}
+	return Config{Broker: "tcp://127.0.0.1:1883", Devices: 100, Prefix: "sim", Places: 100, KeepAlive: 2 * time.Minute, Dialers: 64, Publishers: 4}
+}
+
+// connections is how many connections the fleet opens.
+func (c Config) connections() int {
+	n := c.Devices
+	if c.Retained > 0 {
+		n += min(c.Publishers, c.Retained)
+	}
+	return n
 }
 
 // Validate checks the configuration; errors name the flag.
@@ -88,6 +109,12 @@ func (c Config) Validate() error {
 	if c.KeepAlive < time.Second || c.KeepAlive > 18*time.Hour {
 		errs = append(errs, fmt.Errorf("sim: keepalive (--keepalive) %v: must be between 1s and 18h", c.KeepAlive))
 	}
+	if c.Retained < 0 || c.Retained > 10_000_000 {
+		errs = append(errs, fmt.Errorf("sim: retained-only devices (--retained-only) %d: must be between 0 and 10000000", c.Retained))
+	}
+	if c.Publishers < 1 || c.Publishers > 256 {
+		errs = append(errs, fmt.Errorf("sim: publishers (--publishers) %d: must be between 1 and 256", c.Publishers))
+	}
 	return errors.Join(errs...)
 }
 
@@ -107,6 +134,10 @@ type Device struct {
 	// Location is its ready hint; nil when the fleet has no places.
 	Location *protocol.Location
 
+	// proxy publishes a retained-only device's state and receives its
+	// messages; nil for a live device.
+	proxy *proxy
+
 	conn    net.Conn
 	wmu     sync.Mutex // serialises writes
 	nextID  uint16     // packet ids, under wmu
@@ -118,6 +149,26 @@ type Device struct {
 	lastTemps atomic.Int64 // unix nanos of the last valid temps
 	bad       atomic.Int64 // invalid temps received
 	down      atomic.Bool
+}
+
+// Live reports whether the device has a connection of its own.
+func (d *Device) Live() bool { return d.proxy == nil }
+
+func (d *Device) isDown() bool {
+	if d.proxy != nil {
+		return d.proxy.down.Load()
+	}
+	return d.down.Load()
+}
+
+// gotTemps counts a temps message for d.
+func (d *Device) gotTemps(payload []byte) {
+	if _, err := protocol.ParseTemps(payload); err != nil {
+		d.bad.Add(1)
+		return
+	}
+	d.lastTemps.Store(time.Now().UnixNano())
+	d.temps.Add(1)
 }
 
 // Temps is how many valid temps messages the device received.
@@ -138,6 +189,14 @@ type Fleet struct {
 	log  *slog.Logger
 	Devs []*Device
 
+	// RetainedDevs are the retained-only devices, numbered after Devs.
+	RetainedDevs []*Device
+
+	// The connections that stand in for retained-only devices, and
+	// those devices by id.
+	proxies []*proxy
+	standIn map[string]*Device
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -156,25 +215,33 @@ func Start(ctx context.Context, cfg Config) (*Fleet, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if err := checkFileLimit(cfg); err != nil {
+		return nil, err
+	}
 	u, _ := url.Parse(cfg.Broker)
-	f := &Fleet{cfg: cfg, log: log, Devs: make([]*Device, cfg.Devices)}
+	f := &Fleet{cfg: cfg, log: log, Devs: make([]*Device, cfg.Devices), RetainedDevs: make([]*Device, cfg.Retained)}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
-	for i := range f.Devs {
+	for i := range cfg.Devices + cfg.Retained {
 		d := &Device{ID: ID(cfg.Prefix, cfg.First+i), BootID: protocol.RandomID(), ready: make(chan struct{})}
 		if cfg.Places > 0 {
 			l := Place((cfg.First + i) % cfg.Places)
 			d.Location = &l
 		}
-		f.Devs[i] = d
+		if i < cfg.Devices {
+			f.Devs[i] = d
+		} else {
+			f.RetainedDevs[i-cfg.Devices] = d
+		}
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(cfg.Dialers)
-	for _, d := range f.Devs {
+	live := f.Devs
+	for _, d := range live {
 		g.Go(func() error { return f.connect(gctx, u.Host, d) })
 	}
 	err := g.Wait()
 	if err == nil {
-		for _, d := range f.Devs {
+		for _, d := range live {
 			select {
 			case <-d.ready:
 			case <-ctx.Done():
@@ -187,8 +254,8 @@ func Start(ctx context.Context, cfg Config) (*Fleet, error) {
 			}
 		}
 	}
-	if err == nil && cfg.Retained > 0 {
-		err = f.seed(ctx, u.Host)
+	if err == nil && len(f.RetainedDevs) > 0 {
+		err = f.startProxies(ctx, u.Host, f.RetainedDevs)
 	}
 	if err != nil {
 		f.Kill()
@@ -199,98 +266,25 @@ func Start(ctx context.Context, cfg Config) (*Fleet, error) {
 	return f, nil
 }
 
-// RetainedID is the id of retained-only device j.
-func (f *Fleet) RetainedID(j int) string { return ID(f.cfg.Prefix, f.cfg.First+f.cfg.Devices+j) }
-
-// seed publishes the retained-only devices' online status and ready through
-// one connection, pipelined, and returns when the broker acknowledged every
-// one. The connection has no will and ends with a clean DISCONNECT: the
-// statuses stay online, as for devices whose own connections are up.
-func (f *Fleet) seed(ctx context.Context, addr string) error {
-	var dl net.Dialer
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	conn, err := dl.DialContext(cctx, "tcp", addr)
-	if err != nil {
-		return fmt.Errorf("sim: retained-only devices: dial %s: %w", addr, err)
+// checkFileLimit refuses a fleet whose connections would not fit under the
+// open-file limit, before the broker sees any of them.
+func checkFileLimit(cfg Config) error {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return fmt.Errorf("sim: reading the open-file limit: %w", err)
 	}
-	defer conn.Close()
-	cp := packets.NewControlPacket(packets.Connect).(*packets.ConnectPacket)
-	cp.ProtocolName, cp.ProtocolVersion = "MQTT", 4
-	cp.CleanSession = true
-	cp.ClientIdentifier = "glowcast-sim-seed-" + f.cfg.Prefix
-	cp.Keepalive = 60
-	conn.SetDeadline(time.Now().Add(30 * time.Second))
-	if err := cp.Write(conn); err != nil {
-		return fmt.Errorf("sim: retained-only devices: connect: %w", err)
+	// Room for the process's own files and a benchmark's clients.
+	const spare = 64
+	if need := uint64(cfg.connections() + spare); need > rl.Cur {
+		return fmt.Errorf("sim: %d devices with connections need %d open files and the limit is %d: lower --devices and add the rest as --retained-only, or raise ulimit -n",
+			cfg.Devices, need, rl.Cur)
 	}
-	r := bufio.NewReaderSize(conn, 4096)
-	p, err := packets.ReadPacket(r)
-	if err != nil {
-		return fmt.Errorf("sim: retained-only devices: waiting for connack: %w", err)
-	}
-	if ca, ok := p.(*packets.ConnackPacket); !ok || ca.ReturnCode != 0 {
-		return fmt.Errorf("sim: retained-only devices: broker refused the connection: %v", p)
-	}
-	want := 2 * f.cfg.Retained
-	acked := make(chan error, 1)
-	go func() {
-		n := 0
-		for n < want {
-			p, err := packets.ReadPacket(r)
-			if err != nil {
-				acked <- err
-				return
-			}
-			if _, ok := p.(*packets.PubackPacket); ok {
-				n++
-			}
-		}
-		acked <- nil
-	}()
-	// The deadline bounds the whole burst: about 20 µs a message here.
-	deadline := time.Now().Add(60*time.Second + time.Duration(want)*100*time.Microsecond)
-	conn.SetDeadline(deadline)
-	w := bufio.NewWriterSize(conn, 64<<10)
-	var id uint16
-	pub := func(topic string, payload []byte) error {
-		id++
-		if id == 0 {
-			id = 1
-		}
-		pp := packets.NewControlPacket(packets.Publish).(*packets.PublishPacket)
-		pp.Qos, pp.Retain = 1, true
-		pp.TopicName, pp.MessageID, pp.Payload = topic, id, payload
-		return pp.Write(w)
-	}
-	for j := range f.cfg.Retained {
-		idx := f.cfg.First + f.cfg.Devices + j
-		d := &Device{ID: ID(f.cfg.Prefix, idx), BootID: protocol.RandomID()}
-		if f.cfg.Places > 0 {
-			l := Place(idx % f.cfg.Places)
-			d.Location = &l
-		}
-		ready, _ := json.Marshal(protocol.Ready{BootID: d.BootID, Version: "sim", LEDs: 5, Location: d.Location})
-		if err := pub(protocol.DeviceTopic(d.ID, protocol.SideDevice, protocol.MsgStatus), f.statusPayload(d, true)); err != nil {
-			return fmt.Errorf("sim: retained-only devices: publish: %w", err)
-		}
-		if err := pub(protocol.DeviceTopic(d.ID, protocol.SideDevice, protocol.MsgReady), ready); err != nil {
-			return fmt.Errorf("sim: retained-only devices: publish: %w", err)
-		}
-	}
-	if err := w.Flush(); err != nil {
-		return fmt.Errorf("sim: retained-only devices: publish: %w", err)
-	}
-	select {
-	case err := <-acked:
-		if err != nil {
-			return fmt.Errorf("sim: retained-only devices: waiting for acknowledgements: %w", err)
-		}
-	case <-ctx.Done():
-		return fmt.Errorf("sim: retained-only devices: waiting for acknowledgements: %w", ctx.Err())
-	}
-	packets.NewControlPacket(packets.Disconnect).Write(conn)
 	return nil
+}
+
+func (f *Fleet) readyPayload(d *Device) []byte {
+	b, _ := json.Marshal(protocol.Ready{BootID: d.BootID, Version: "sim", LEDs: 5, Location: d.Location})
+	return b
 }
 
 func (f *Fleet) statusPayload(d *Device, online bool) []byte {
@@ -359,7 +353,7 @@ func (f *Fleet) connect(ctx context.Context, addr string, d *Device) error {
 // announce publishes the online status and ready, as on connect and on a
 // rebirth request.
 func (f *Fleet) announce(d *Device) error {
-	ready, _ := json.Marshal(protocol.Ready{BootID: d.BootID, Version: "sim", LEDs: 5, Location: d.Location})
+	ready := f.readyPayload(d)
 	d.wmu.Lock()
 	defer d.wmu.Unlock()
 	if err := f.publish(d, protocol.DeviceTopic(d.ID, protocol.SideDevice, protocol.MsgStatus), f.statusPayload(d, true)); err != nil {
@@ -414,12 +408,7 @@ func (f *Fleet) read(d *Device, r *bufio.Reader) {
 			}
 			switch p.TopicName {
 			case temps:
-				if _, err := protocol.ParseTemps(p.Payload); err != nil {
-					d.bad.Add(1)
-					continue
-				}
-				d.lastTemps.Store(time.Now().UnixNano())
-				d.temps.Add(1)
+				d.gotTemps(p.Payload)
 			case rebirth:
 				f.announce(d)
 			}
@@ -450,17 +439,30 @@ func (f *Fleet) pinger() {
 			if f.ctx.Err() != nil {
 				return
 			}
-			if !d.down.Load() {
+			if d.conn != nil && !d.down.Load() {
 				f.write(d, ping)
 			}
 		}
+		for _, p := range f.proxies {
+			p.write(ping)
+		}
 	}
+}
+
+// RetainedID is the id of retained-only device j.
+func (f *Fleet) RetainedID(j int) string { return ID(f.cfg.Prefix, f.cfg.First+f.cfg.Devices+j) }
+
+// All is every device, live ones first.
+func (f *Fleet) All() []*Device {
+	return append(f.Devs[:len(f.Devs):len(f.Devs)], f.RetainedDevs...)
 }
 
 // Stats summarises the fleet.
 type Stats struct {
 	Devices   int
-	Down      int // connections lost
+	Live      int // devices with a connection of their own
+	Retained  int // retained-only devices
+	Down      int // devices whose connection (or stand-in's) was lost
 	WithTemps int // devices with at least one valid temps
 	Temps     int64
 	BadTemps  int64
@@ -468,9 +470,14 @@ type Stats struct {
 
 // Stats counts what the devices saw.
 func (f *Fleet) Stats() Stats {
-	s := Stats{Devices: len(f.Devs)}
-	for _, d := range f.Devs {
-		if d.down.Load() {
+	s := Stats{Devices: len(f.Devs) + len(f.RetainedDevs)}
+	for _, d := range f.All() {
+		if d.Live() {
+			s.Live++
+		} else {
+			s.Retained++
+		}
+		if d.isDown() {
 			s.Down++
 		}
 		n := d.temps.Load()
@@ -487,7 +494,7 @@ func (f *Fleet) Stats() Stats {
 // after t, and when the last of them did.
 func (f *Fleet) AllTempsSince(t time.Time) (bool, time.Time) {
 	var last time.Time
-	for _, d := range f.Devs {
+	for _, d := range f.All() {
 		lt := d.LastTemps()
 		if lt.Before(t) {
 			return false, time.Time{}
@@ -516,12 +523,27 @@ func (f *Fleet) Close() {
 			return nil
 		})
 	}
+	for _, p := range f.proxies {
+		g.Go(func() error {
+			ctx, cancel := context.WithTimeout(f.ctx, 30*time.Second)
+			defer cancel()
+			for _, d := range p.devs {
+				if p.publish(ctx, protocol.DeviceTopic(d.ID, protocol.SideDevice, protocol.MsgStatus), f.statusPayload(d, false)) != nil {
+					return nil
+				}
+			}
+			p.drain(ctx)
+			p.write(packets.NewControlPacket(packets.Disconnect))
+			return nil
+		})
+	}
 	g.Wait()
 	f.Kill()
 }
 
 // Kill drops every connection without a word, as a power cut would; the
-// broker publishes the devices' wills.
+// broker publishes the live devices' wills. Retained-only devices keep
+// their online status: they have no will of their own.
 func (f *Fleet) Kill() {
 	f.cancel()
 	for _, d := range f.Devs {
@@ -529,6 +551,10 @@ func (f *Fleet) Kill() {
 			d.down.Store(true)
 			d.conn.Close()
 		}
+	}
+	for _, p := range f.proxies {
+		p.down.Store(true)
+		p.conn.Close()
 	}
 	f.wg.Wait()
 }
@@ -559,7 +585,7 @@ func Run(ctx context.Context, cfg Config, report time.Duration, out io.Writer) e
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "sim: %d devices ready, %d retained-only, in %v\n", len(f.Devs), cfg.Retained, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(out, "sim: %d devices ready, %d retained-only, in %v\n", len(f.Devs), len(f.RetainedDevs), time.Since(start).Round(time.Millisecond))
 	t := time.NewTicker(report)
 	defer t.Stop()
 	for {
@@ -567,11 +593,11 @@ func Run(ctx context.Context, cfg Config, report time.Duration, out io.Writer) e
 		case <-ctx.Done():
 			f.Close()
 			s := f.Stats()
-			fmt.Fprintf(out, "sim: stopped: %d devices, %d with temps, %d temps, %d invalid, %d connections lost\n", s.Devices, s.WithTemps, s.Temps, s.BadTemps, s.Down)
+			fmt.Fprintf(out, "sim: stopped: %d devices (%d retained-only), %d with temps, %d temps, %d invalid, %d connections lost\n", s.Devices, s.Retained, s.WithTemps, s.Temps, s.BadTemps, s.Down)
 			return nil
 		case <-t.C:
 			s := f.Stats()
-			fmt.Fprintf(out, "sim: %d devices, %d with temps, %d temps, %d invalid, %d connections lost\n", s.Devices, s.WithTemps, s.Temps, s.BadTemps, s.Down)
+			fmt.Fprintf(out, "sim: %d devices (%d retained-only), %d with temps, %d temps, %d invalid, %d connections lost\n", s.Devices, s.Retained, s.WithTemps, s.Temps, s.BadTemps, s.Down)
 		}
 	}
 }

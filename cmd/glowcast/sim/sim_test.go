@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -163,6 +164,8 @@ func TestValidate(t *testing.T) {
 		{"tls broker", func(c *Config) { c.Broker = "mqtts://x:8883" }, "--broker"},
 		{"bad prefix", func(c *Config) { c.Prefix = "a/b" }, "--prefix"},
 		{"short keepalive", func(c *Config) { c.KeepAlive = time.Millisecond }, "--keepalive"},
+		{"negative retained-only", func(c *Config) { c.Retained = -1 }, "--retained-only"},
+		{"no publishers", func(c *Config) { c.Publishers = 0 }, "--publishers"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := Default()
@@ -189,6 +192,110 @@ func TestPlacesAreDistinctCells(t *testing.T) {
 			t.Fatalf("places %d and %d: got the same location %+v, want distinct", q, p, l)
 		}
 		seen[l] = p
+	}
+}
+
+// TestRetainedOnlyDevices: --retained-only devices exist only as retained
+// state published by a few connections, which receive their messages.
+func TestRetainedOnlyDevices(t *testing.T) {
+	b := mqtttest.Start(t)
+	w := watch(t, b.URL())
+	cfg := Default()
+	cfg.Broker, cfg.Devices, cfg.Retained, cfg.Publishers, cfg.Places, cfg.Prefix = b.URL(), 5, 25, 2, 3, "simret"
+	// A retained temps of an earlier run is no temps for this fleet.
+	stale := ID(cfg.Prefix, 20)
+	if tok := w.c.Publish(protocol.DeviceTopic(stale, protocol.SideAgent, protocol.MsgTemps), 1, true, validTemps(time.Now())); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("publish stale temps: %v", tok.Error())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	f, err := Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Kill()
+	if s := f.Stats(); s.Devices != 30 || s.Live != 5 || s.Retained != 25 || s.Down != 0 {
+		t.Fatalf("stats: got %+v, want 30 devices, 5 live, 25 retained-only, none down", s)
+	}
+	for i, d := range f.All() {
+		if got, want := d.Live(), i < 5; got != want {
+			t.Errorf("device %d: Live() got %v, want %v", i, got, want)
+		}
+	}
+	// Start returned after every publish was acknowledged, so the state
+	// is at the broker; the watcher sees it moments later.
+	mqtttest.WaitFor(t, 5*time.Second, "retained online status and ready of every device", func() bool {
+		for _, d := range f.All() {
+			s, err := protocol.ParseDeviceStatus(w.get(protocol.DeviceTopic(d.ID, protocol.SideDevice, protocol.MsgStatus)))
+			if err != nil || !s.Online || s.BootID != d.BootID {
+				return false
+			}
+			r, err := protocol.ParseReady(w.get(protocol.DeviceTopic(d.ID, protocol.SideDevice, protocol.MsgReady)))
+			if err != nil || r.BootID != d.BootID || r.Location == nil || *r.Location != *d.Location {
+				return false
+			}
+		}
+		return true
+	})
+	if n := f.All()[20].Temps(); n != 0 {
+		t.Errorf("device 20 counted %d temps from a retained copy of an earlier run, want 0", n)
+	}
+
+	t.Run("temps to every device are counted", func(t *testing.T) {
+		before := time.Now()
+		for _, d := range f.All() {
+			w.publish(t, protocol.DeviceTopic(d.ID, protocol.SideAgent, protocol.MsgTemps), validTemps(time.Now()))
+		}
+		w.publish(t, protocol.DeviceTopic(f.All()[25].ID, protocol.SideAgent, protocol.MsgTemps), []byte(`{"temps_c":[1]}`))
+		mqtttest.WaitFor(t, 5*time.Second, "temps of all 30", func() bool { ok, _ := f.AllTempsSince(before); return ok })
+		mqtttest.WaitFor(t, 5*time.Second, "the invalid one counted apart", func() bool { return f.Stats().BadTemps == 1 })
+		if s := f.Stats(); s.WithTemps != 30 || s.Temps != 30 {
+			t.Errorf("stats: got %+v, want 30 devices with one valid temps each", s)
+		}
+	})
+
+	t.Run("rebirth re-announces a retained-only device", func(t *testing.T) {
+		d := f.All()[17]
+		topic := protocol.DeviceTopic(d.ID, protocol.SideDevice, protocol.MsgReady)
+		w.mu.Lock()
+		delete(w.last, topic)
+		w.mu.Unlock()
+		w.publish(t, protocol.DeviceTopic(d.ID, protocol.SideAgent, protocol.MsgRebirth), []byte(`{}`))
+		mqtttest.WaitFor(t, 5*time.Second, "ready again after rebirth", func() bool { return w.get(topic) != nil })
+	})
+
+	t.Run("close says offline for every device", func(t *testing.T) {
+		f.Close()
+		mqtttest.WaitFor(t, 5*time.Second, "offline statuses", func() bool {
+			for _, d := range f.All() {
+				s, err := protocol.ParseDeviceStatus(w.get(protocol.DeviceTopic(d.ID, protocol.SideDevice, protocol.MsgStatus)))
+				if err != nil || s.Online {
+					return false
+				}
+			}
+			return true
+		})
+	})
+}
+
+// TestConnectionsBeyondFileLimit: a fleet whose connections cannot fit
+// under the open-file limit is refused before any connect, naming the flags
+// that make it fit.
+func TestConnectionsBeyondFileLimit(t *testing.T) {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Default()
+	cfg.Broker = "tcp://127.0.0.1:1" // never dialled
+	cfg.Devices = int(rl.Cur) + 10
+	_, err := Start(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "--retained-only") {
+		t.Fatalf("%d devices with connections under a limit of %d: got %v, want an error naming --retained-only", cfg.Devices, rl.Cur, err)
+	}
+	cfg.Devices, cfg.Retained = 10, int(rl.Cur)
+	if err := checkFileLimit(cfg); err != nil {
+		t.Errorf("10 live, the rest retained: got %v, want it to fit", err)
 	}
 }
 

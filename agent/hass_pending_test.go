@@ -1,0 +1,94 @@
+package agent
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// Discovery is seven retained configs a device: published for a whole
+// fleet at once they held back its resume after a restart, and a reconnect
+// published them all again. They now wait for the fleet to settle, and a
+// retained ready this process already announced costs nothing.
+func TestHassDiscoveryWaitsForSettleAndSkipsRepeats(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		published := map[string]int{} // topic → publishes
+		pub := func(_ context.Context, topic string, _ []byte, _ bool) error {
+			mu.Lock()
+			published[topic]++
+			mu.Unlock()
+			return nil
+		}
+		total := func() int {
+			mu.Lock()
+			defer mu.Unlock()
+			n := 0
+			for _, c := range published {
+				n += c
+			}
+			return n
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		h := startHass(ctx, "main", "", pub, slog.New(slog.DiscardHandler), time.Hour, nil)
+		defer func() { cancel(); h.wait() }()
+
+		h.seen("a", "1.0", true)
+		h.seen("b", "1.0", true)
+		synctest.Wait()
+		if n := total(); n != 0 {
+			t.Fatalf("before the fleet settled: %d configs published, want 0", n)
+		}
+		if got := h.pendingCount(); got != 2 {
+			t.Errorf("pending before settle: got %v, want 2", got)
+		}
+		h.settle()
+		synctest.Wait()
+		if n := total(); n != 14 {
+			t.Fatalf("after settle: %d configs published, want 14 (7 for each of 2 devices)", n)
+		}
+		if got := h.pendingCount(); got != 0 {
+			t.Errorf("pending after publishing: got %v, want 0", got)
+		}
+
+		h.seen("a", "1.0", true) // a reconnect replays the retained ready
+		synctest.Wait()
+		if n := total(); n != 14 {
+			t.Errorf("retained ready of an announced version: %d configs in all, want still 14", n)
+		}
+		h.seen("a", "1.0", false) // a live ready: the device (re)announced itself
+		h.seen("b", "1.1", true)  // a new version changes the configs
+		synctest.Wait()
+		if n := total(); n != 28 {
+			t.Errorf("a live ready and a new version: %d configs in all, want 28", n)
+		}
+	})
+}
+
+// Without a settle (no sync echo), discovery starts after the restart grace.
+func TestHassDiscoveryStartsAfterGrace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		n := 0
+		pub := func(context.Context, string, []byte, bool) error { mu.Lock(); n++; mu.Unlock(); return nil }
+		ctx, cancel := context.WithCancel(context.Background())
+		h := startHass(ctx, "main", "", pub, slog.New(slog.DiscardHandler), 30*time.Second, nil)
+		defer func() { cancel(); h.wait() }()
+		h.seen("a", "1.0", true)
+		time.Sleep(29 * time.Second)
+		synctest.Wait()
+		mu.Lock()
+		before := n
+		mu.Unlock()
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		if before != 0 || n != 7 {
+			t.Errorf("configs published: %d before the grace, %d after; want 0 and 7", before, n)
+		}
+	})
+}

@@ -1,0 +1,116 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"time"
+
+	"github.com/eclipse/paho.mqtt.golang/packets"
+)
+
+// retainedDelivery is the broker's own speed, the floor under any agent's
+// resume: a fresh client subscribes to filters at QoS 1, as the agent does,
+// and the time runs from its SUBSCRIBE to the last retained message — the
+// want-th, or the last before a second of silence once at least min have
+// come (the claims' count is the agent's business). The client does nothing
+// but read and acknowledge (acks are batched per read), so what it measures
+// is the broker.
+func retainedDelivery(ctx context.Context, addr string, filters []string, least, want int) (time.Duration, int, error) {
+	var dl net.Dialer
+	conn, err := dl.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return 0, 0, fmt.Errorf("bench: retained probe: %w", err)
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	conn.SetDeadline(time.Now().Add(5 * time.Minute))
+	r := bufio.NewReaderSize(conn, 256<<10)
+	w := bufio.NewWriterSize(conn, 64<<10)
+	cp := packets.NewControlPacket(packets.Connect).(*packets.ConnectPacket)
+	cp.ProtocolName, cp.ProtocolVersion = "MQTT", 4
+	cp.CleanSession, cp.Keepalive = true, 300
+	cp.ClientIdentifier = fmt.Sprintf("bench-retained-probe-%d", time.Now().UnixNano())
+	if err := cp.Write(conn); err != nil {
+		return 0, 0, fmt.Errorf("bench: retained probe connect: %w", err)
+	}
+	if p, err := packets.ReadPacket(r); err != nil {
+		return 0, 0, fmt.Errorf("bench: retained probe connack: %w", err)
+	} else if ca, ok := p.(*packets.ConnackPacket); !ok || ca.ReturnCode != 0 {
+		return 0, 0, fmt.Errorf("bench: retained probe: broker refused the connection: %v", p)
+	}
+	sub := packets.NewControlPacket(packets.Subscribe).(*packets.SubscribePacket)
+	sub.Topics, sub.MessageID = filters, 1
+	for range filters {
+		sub.Qoss = append(sub.Qoss, 1)
+	}
+	start := time.Now()
+	if err := sub.Write(conn); err != nil {
+		return 0, 0, fmt.Errorf("bench: retained probe subscribe: %w", err)
+	}
+	got := 0
+	var last time.Time
+	for got < want {
+		if r.Buffered() == 0 {
+			if got >= least {
+				conn.SetReadDeadline(time.Now().Add(time.Second))
+			} else {
+				conn.SetReadDeadline(time.Now().Add(5 * time.Minute))
+			}
+		}
+		p, err := packets.ReadPacket(r)
+		if ne, ok := err.(net.Error); ok && ne.Timeout() && got >= least {
+			break // a second of silence: that was all
+		}
+		if err != nil {
+			return 0, 0, fmt.Errorf("bench: retained probe: %d of at least %d retained messages, then %w", got, least, err)
+		}
+		switch p := p.(type) {
+		case *packets.SubackPacket:
+			for _, c := range p.ReturnCodes {
+				if c > 1 {
+					return 0, 0, fmt.Errorf("bench: retained probe: broker refused %v: SUBACK %v", filters, p.ReturnCodes)
+				}
+			}
+		case *packets.PublishPacket:
+			if p.Retain {
+				got++
+				last = time.Now()
+			}
+			if p.Qos > 0 {
+				ack := packets.NewControlPacket(packets.Puback).(*packets.PubackPacket)
+				ack.MessageID = p.MessageID
+				if err := ack.Write(w); err != nil {
+					return 0, 0, err
+				}
+			}
+		}
+		if r.Buffered() == 0 || w.Buffered() > 32<<10 {
+			if err := w.Flush(); err != nil {
+				return 0, 0, err
+			}
+		}
+	}
+	w.Flush()
+	packets.NewControlPacket(packets.Disconnect).Write(conn)
+	return last.Sub(start), got, nil
+}
+
+// brokerDelivery runs the probe n times and returns the median and the
+// messages of the last run.
+func brokerDelivery(ctx context.Context, addr string, filters []string, least, want, n int) (time.Duration, int, error) {
+	var ds []time.Duration
+	var got int
+	for range n {
+		d, k, err := retainedDelivery(ctx, addr, filters, least, want)
+		if err != nil {
+			return 0, 0, err
+		}
+		ds, got = append(ds, d), k
+	}
+	slices.Sort(ds)
+	return ds[len(ds)/2], got, nil
+}
