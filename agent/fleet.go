@@ -79,7 +79,14 @@ type fleet struct {
 	fc    Forecaster
 	st    *store
 	stats *Stats
-	sem   chan struct{}
+	// sem bounds locates and forecast fetches in flight: the calls that
+	// reach geolocation and weather services, whose rate is what costs.
+	sem chan struct{}
+	// pubs bounds temps publishes waiting for their acknowledgement. A
+	// publish costs the broker a round trip, not the provider a request:
+	// held under sem, a cold start of many devices in few places took as
+	// long as their round trips one after the other, 16 at a time.
+	pubs chan struct{}
 	// saves bounds state writes in flight. A write ends in an fsync, and
 	// a goroutine blocked in a system call holds an OS thread of its own:
 	// unbounded, a cold start of 100,000 devices (each saving once its
@@ -173,7 +180,7 @@ func newFleet(ctx context.Context, cfg fleetConfig, log *slog.Logger, send Sende
 	}
 	f := &fleet{
 		cfg: cfg, log: log, send: send, fc: fc, st: st, stats: stats,
-		sem: make(chan struct{}, cfg.Concurrency), saves: make(chan struct{}, maxSaves), ctx: ctx,
+		sem: make(chan struct{}, cfg.Concurrency), pubs: make(chan struct{}, maxPublishes), saves: make(chan struct{}, maxSaves), ctx: ctx,
 		devices: map[string]*dev{}, clock: cfg.Clock,
 	}
 	if f.clock == nil {
@@ -480,16 +487,9 @@ func (f *fleet) startRun(d *dev) {
 // run performs one step of a cycle: fetch, publish, save, arm the next.
 func (f *fleet) run(ctx context.Context, id string, gen uint64, due time.Time, in locateInput) {
 	defer f.wg.Done()
-	var err error
-	select {
-	case f.sem <- struct{}{}:
-		f.stats.runStarted(id)
-		err = f.step(ctx, id, gen, due, in)
-		f.stats.runEnded(id)
-		<-f.sem
-	case <-ctx.Done():
-		err = ctx.Err()
-	}
+	f.stats.runStarted(id)
+	err := f.step(ctx, id, gen, due, in)
+	f.stats.runEnded(id)
 	var save func()
 	defer func() {
 		if save != nil {
@@ -559,17 +559,11 @@ func (f *fleet) step(ctx context.Context, id string, gen uint64, due time.Time, 
 	if f.cfg.Locate == nil {
 		return ErrNoLocation
 	}
-	g, err := f.cfg.Locate(ctx, id, in)
+	g, fc, err := f.fetch(ctx, id, in)
 	if err != nil {
 		return err
 	}
 	loc, src := &g.Location, g.Source
-	start := f.now()
-	fc, err := f.fc.Forecast(ctx, id, loc.Lat, loc.Lon)
-	f.stats.fetched(err, time.Since(start))
-	if err != nil {
-		return err
-	}
 	now := f.now()
 	t := buildTemps(fc, now, *loc, f.cfg.Interval)
 	// Check we are still the cycle before we speak for it, and number the
@@ -590,7 +584,14 @@ func (f *fleet) step(ctx context.Context, id string, gen uint64, due time.Time, 
 	if err != nil {
 		return err
 	}
-	if err := f.send.SendRetained(ctx, id, protocol.MsgTemps, b); err != nil {
+	select {
+	case f.pubs <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	err = f.send.SendRetained(ctx, id, protocol.MsgTemps, b)
+	<-f.pubs
+	if err != nil {
 		return err
 	}
 	f.stats.published(id)
@@ -606,6 +607,33 @@ func (f *fleet) step(ctx context.Context, id string, gen uint64, due time.Time, 
 	f.log.Info("temps published", "device", id, "temps_c", []float64(t.TempsC), "issued_at", t.IssuedAt.Format(time.RFC3339), "location_source", src)
 	return nil
 }
+
+// fetch locates the device and gets its place's forecast, within the
+// bound on calls to outside services.
+func (f *fleet) fetch(ctx context.Context, id string, in locateInput) (*geo.Saved, *weather.Forecast, error) {
+	select {
+	case f.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
+	}
+	defer func() { <-f.sem }()
+	g, err := f.cfg.Locate(ctx, id, in)
+	if err != nil {
+		return nil, nil, err
+	}
+	start := f.now()
+	fc, err := f.fc.Forecast(ctx, id, g.Location.Lat, g.Location.Lon)
+	f.stats.fetched(err, time.Since(start))
+	if err != nil {
+		return nil, nil, err
+	}
+	return g, fc, nil
+}
+
+// maxPublishes is how many temps publishes may wait for their
+// acknowledgement at once: enough to keep a broker's round trip out of a
+// cold start's length, few enough not to flood a slow link.
+const maxPublishes = 256
 
 // saveLater snapshots d's state with mu held and returns the write, to be
 // run after mu is released: an fsync can take a second on an SD card or a

@@ -27,13 +27,22 @@ type fakeForecaster struct {
 	calls int
 	fail  error
 	delay time.Duration
+	// inflight and peak count calls at once.
+	inflight, peak int
 }
 
 func (f *fakeForecaster) Forecast(ctx context.Context, _ string, lat, lon float64) (*weather.Forecast, error) {
 	f.mu.Lock()
 	f.calls++
+	f.inflight++
+	f.peak = max(f.peak, f.inflight)
 	fail, delay := f.fail, f.delay
 	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.inflight--
+		f.mu.Unlock()
+	}()
 	if delay > 0 {
 		select {
 		case <-time.After(delay):
@@ -899,6 +908,44 @@ func TestRenumberedStepGoesAtOnceAndTheNextAnIntervalLater(t *testing.T) {
 		}
 		if got := at[2].Sub(at[1]); got != tInterval {
 			t.Errorf("next step: %v after the renumbered one, want one interval (%v)", got, tInterval)
+		}
+	})
+}
+
+// The fetch bound (Concurrency) is for calls to outside services; a temps
+// publish waiting for the broker's acknowledgement must not hold one.
+// Regression (make bench-100k): a cold start of 100,000 devices in 100
+// places took as long as 100,000 broker round trips, 16 at a time.
+func TestPublishesWaitingForTheBrokerHoldNoFetchSlot(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, "", ResumeFast)
+		h.fc.delay = time.Second
+		gate := make(chan struct{})
+		h.snd.gate = gate
+		h.f.connected()
+		const n = 40
+		for i := range n {
+			h.announce(fmt.Sprintf("d%02d", i), "b1", false)
+		}
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		h.fc.mu.Lock()
+		calls, peak := h.fc.calls, h.fc.peak
+		h.fc.mu.Unlock()
+		if calls != n {
+			t.Errorf("forecasts with every publish held by the broker: got %d, want %d (one a device)", calls, n)
+		}
+		if peak > 16 {
+			t.Errorf("forecasts at once: got %d, want at most 16 (the fetch bound)", peak)
+		}
+		close(gate)
+		synctest.Wait()
+		sent := 0
+		for i := range n {
+			sent += h.snd.count(fmt.Sprintf("d%02d", i))
+		}
+		if sent != n {
+			t.Errorf("temps once the broker acknowledged: got %d, want %d", sent, n)
 		}
 	})
 }
