@@ -121,9 +121,25 @@ type Client struct {
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	rebirth   chan struct{}
-	redial    chan error
+	// Reconnect requests. Each names the connection it is about by the
+	// count of on-connect runs begun when that connection's run began
+	// (conns): a failure of a connection already redialed, or already
+	// replaced, is stale. Acted upon, a stale one tore down the next
+	// connection, whose own work then failed and tore down the one after:
+	// a device redialed every second for minutes after its clone (same
+	// client id) stopped pushing it off the broker.
+	redial    chan struct{}
+	redialMu  sync.Mutex
+	request   *redialRequest // newest pending request (redialMu)
+	conns     atomic.Uint64  // on-connect runs begun
+	redialed  atomic.Uint64  // conns when the redial loop last connected
 	closeOnce sync.Once
 	attempt   atomic.Value // string: broker URL of the latest connection attempt
+}
+
+type redialRequest struct {
+	conn   uint64
+	reason error
 }
 
 type route struct {
@@ -163,7 +179,7 @@ func New(opts Options) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Client{opts: opts, log: log, rebirth: make(chan struct{}, 1), redial: make(chan error, 1)}
+	c := &Client{opts: opts, log: log, rebirth: make(chan struct{}, 1), redial: make(chan struct{}, 1)}
 	c.lifetime, c.cancel = context.WithCancel(context.Background())
 
 	po := mqtt.NewClientOptions()
@@ -338,6 +354,9 @@ func (c *Client) WaitUp(ctx context.Context, n int64) error {
 }
 
 func (c *Client) onConnect(mqtt.Client) {
+	// Counted before the wait: a run queued behind an older one makes the
+	// older one's failures stale.
+	conn := c.conns.Add(1)
 	// paho runs this on a goroutine per connect; serialise them so an old
 	// run can never publish after a newer one.
 	c.upMu.Lock()
@@ -370,12 +389,12 @@ func (c *Client) onConnect(mqtt.Client) {
 			// retry while this connection lasts; a new one starts over.
 			c.log.Warn("subscribe failed; retrying", "err", err)
 			if ctx.Err() != nil || !c.pc.IsConnectionOpen() {
-				c.Reconnect(fmt.Errorf("mqttmsg: subscribing: %w", err))
+				c.reconnect(conn, fmt.Errorf("mqttmsg: subscribing: %w", err))
 				return
 			}
 			select {
 			case <-ctx.Done():
-				c.Reconnect(fmt.Errorf("mqttmsg: subscribing: %w", ctx.Err()))
+				c.reconnect(conn, fmt.Errorf("mqttmsg: subscribing: %w", ctx.Err()))
 				return
 			case <-time.After(time.Second):
 			}
@@ -386,7 +405,7 @@ func (c *Client) onConnect(mqtt.Client) {
 					// Connected but deaf to this filter. A clustered broker
 					// refuses while it is busy, an ACL for good: either way
 					// the connection must not be kept as if it worked.
-					c.Reconnect(fmt.Errorf("mqttmsg: broker refused subscription to %s (SUBACK 0x80); check the broker ACL and its load", f))
+					c.reconnect(conn, fmt.Errorf("mqttmsg: broker refused subscription to %s (SUBACK 0x80); check the broker ACL and its load", f))
 					return
 				}
 			}
@@ -395,7 +414,7 @@ func (c *Client) onConnect(mqtt.Client) {
 	if c.opts.Presence != nil {
 		c.birthSeen.Store(false)
 		if err := c.publishWait(ctx, c.opts.Presence.Topic, c.presencePayload(true), true); err != nil {
-			c.Reconnect(fmt.Errorf("mqttmsg: publishing online status: %w", err))
+			c.reconnect(conn, fmt.Errorf("mqttmsg: publishing online status: %w", err))
 			return
 		}
 	}
@@ -510,12 +529,44 @@ const idleCheck = 2 * time.Second
 // subscribe, birth or on-connect work failed calls it (OnUp hooks too):
 // a connection that stays up without its subscriptions or its
 // announcements is deaf and mute, and nothing else would ever notice.
-func (c *Client) Reconnect(reason error) {
-	c.connected.Store(false)
+func (c *Client) Reconnect(reason error) { c.reconnect(c.conns.Load(), reason) }
+
+// reconnect asks for a reconnect because of connection conn.
+func (c *Client) reconnect(conn uint64, reason error) {
+	if conn == c.conns.Load() {
+		c.connected.Store(false)
+	}
+	c.redialMu.Lock()
+	if c.request == nil || conn >= c.request.conn {
+		c.request = &redialRequest{conn: conn, reason: reason}
+	}
+	c.redialMu.Unlock()
 	select {
-	case c.redial <- reason:
+	case c.redial <- struct{}{}:
 	default:
 	}
+}
+
+// takeRequest returns the pending reconnect request unless it is stale: its
+// connection was redialed since, or a newer one has begun its work.
+func (c *Client) takeRequest() *redialRequest {
+	c.redialMu.Lock()
+	r := c.request
+	c.request = nil
+	c.redialMu.Unlock()
+	if r == nil || r.conn <= c.redialed.Load() || r.conn < c.conns.Load() {
+		if r != nil {
+			c.log.Debug("reconnect request of an earlier connection ignored", "err", r.reason)
+		}
+		return nil
+	}
+	return r
+}
+
+// dial starts a connection attempt. Called with upMu held.
+func (c *Client) dial() {
+	c.redialed.Store(c.conns.Load())
+	c.connTok.Store(c.pc.Connect())
 }
 
 // redialLoop reconnects off the connect goroutine: paho's Disconnect waits
@@ -535,7 +586,12 @@ func (c *Client) redialLoop() {
 		select {
 		case <-c.lifetime.Done():
 			return
-		case reason = <-c.redial:
+		case <-c.redial:
+			r := c.takeRequest()
+			if r == nil {
+				continue
+			}
+			reason = r.reason
 		case <-idle.C:
 			if c.closing.Load() || c.pc.IsConnected() {
 				continue // connected, or paho is (re)connecting
@@ -543,7 +599,7 @@ func (c *Client) redialLoop() {
 			c.log.Warn("connection left down with no retry pending; connecting again")
 			c.upMu.Lock()
 			if !c.closing.Load() && c.lifetime.Err() == nil {
-				c.connTok.Store(c.pc.Connect())
+				c.dial()
 			}
 			c.upMu.Unlock()
 			continue
@@ -563,7 +619,7 @@ func (c *Client) redialLoop() {
 		}
 		c.upMu.Lock() // never connect again after Close started
 		if !c.closing.Load() && c.lifetime.Err() == nil {
-			c.connTok.Store(c.pc.Connect())
+			c.dial()
 		}
 		c.upMu.Unlock()
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -478,5 +479,40 @@ func TestClientLeftDisconnectedConnectsAgain(t *testing.T) {
 	waitFor(t, "paho disconnected", func() bool { return !c.pc.IsConnected() })
 	if err := c.WaitUp(ctx, 2); err != nil {
 		t.Fatalf("not connected again after paho was left disconnected: %v", err)
+	}
+}
+
+// A failure reported for a connection that was already redialed is stale:
+// acted upon, it tore down the next connection, whose own on-connect work
+// then failed and tore down the one after, once a second for good. Found
+// by the fault campaign (device-duplicate-id: the original device, pushed
+// off the broker by its clone's connects, redialed every second for
+// minutes after the clone stopped).
+func TestStaleReconnectRequestDoesNotTearDownTheNextConnection(t *testing.T) {
+	b := mqtttest.Start(t)
+	c, err := New(Options{Broker: b.URL(), ClientID: "stale",
+		Presence: &Presence{Topic: "p/stale/status", ID: "b1", Status: protocol.DeviceStatus{BootID: "b1", TS: time.Now()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Handle("x/y", func(Message) {})
+	c.Connect()
+	defer c.Close(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.WaitUp(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	// Two failures of the first connection: the second arrives while the
+	// first is being handled (its work failing as we disconnect it).
+	c.Reconnect(errors.New("first failure"))
+	time.Sleep(200 * time.Millisecond)
+	c.Reconnect(errors.New("the same connection failing again"))
+	if err := c.WaitUp(ctx, 2); err != nil {
+		t.Fatalf("not up again after one redial: %v", err)
+	}
+	time.Sleep(4 * time.Second)
+	if got := c.Ups(); got != 2 || !c.Connected() {
+		t.Errorf("after one redial: got %d births (connected %v), want 2 and connected: a stale request redialed again", got, c.Connected())
 	}
 }
