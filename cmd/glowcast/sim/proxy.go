@@ -171,12 +171,8 @@ func (p *proxy) publish(ctx context.Context, topic string, payload []byte) error
 		if err := p.flush(); err != nil {
 			return err
 		}
-		select {
-		case p.slots <- struct{}{}:
-		case <-p.dead:
-			return fmt.Errorf("sim: publisher %s: connection lost", p.name)
-		case <-ctx.Done():
-			return fmt.Errorf("sim: publisher %s: waiting for acknowledgements: %w", p.name, ctx.Err())
+		if err := p.acquire(ctx); err != nil {
+			return err
 		}
 	}
 	pp := packets.NewControlPacket(packets.Publish).(*packets.PublishPacket)
@@ -190,6 +186,18 @@ func (p *proxy) publish(ctx context.Context, topic string, payload []byte) error
 		return fmt.Errorf("sim: publisher %s: %w", p.name, err)
 	}
 	return nil
+}
+
+// acquire waits for a slot of the window: an acknowledgement.
+func (p *proxy) acquire(ctx context.Context) error {
+	select {
+	case p.slots <- struct{}{}:
+		return nil
+	case <-p.dead:
+		return fmt.Errorf("sim: publisher %s: connection lost", p.name)
+	case <-ctx.Done():
+		return fmt.Errorf("sim: publisher %s: waiting for acknowledgements: %w", p.name, ctx.Err())
+	}
 }
 
 // flush sends the buffered publishes.
@@ -210,12 +218,8 @@ func (p *proxy) drain(ctx context.Context) error {
 		return err
 	}
 	for n := 0; n < window; n++ {
-		select {
-		case p.slots <- struct{}{}:
-		case <-p.dead:
-			return fmt.Errorf("sim: publisher %s: connection lost", p.name)
-		case <-ctx.Done():
-			return fmt.Errorf("sim: publisher %s: waiting for acknowledgements: %w", p.name, ctx.Err())
+		if err := p.acquire(ctx); err != nil {
+			return err
 		}
 	}
 	for n := 0; n < window; n++ {
