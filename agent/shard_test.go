@@ -812,3 +812,40 @@ func TestReleaseDuringAStepNamesTheFirstStepNotServed(t *testing.T) {
 		})
 	}
 }
+
+// An agent restarted under a shard set that gives a device to another
+// index releases its previous process's claim: that process claimed once
+// and served a step every interval since, so the release names the first
+// of its due times not yet past, numbered above one temps per interval (a
+// released claim is taken as exact: a past due time would be stepped at
+// once, right after that process's last step).
+func TestStaleClaimOfOurPreviousProcessIsReleasedInPhase(t *testing.T) {
+	id := ""
+	for i := 0; id == ""; i++ {
+		if c := sim.ID("stale", i); Rendezvous(c, []int{0, 1}) == 1 {
+			id = c
+		}
+	}
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, "", ResumeFast)
+		o := newOwnership(h.f, "0/2", "a0", "s-new", nil)
+		o.settled = true
+		h.f.connected()
+		now := time.Now()
+		c := protocol.Claim{Agent: "a0", Session: "s-old", Epoch: 2, TS: now.Add(-5 * time.Hour).UTC(),
+			BootID: "b1", NextDue: now.Add(-70 * time.Minute).UTC(), TempsSeq: 40}
+		o.onClaimMsg(mqttmsg.Message{Topic: protocol.OwnerTopic(id), Payload: c.Marshal(), Retained: true})
+		st, _ := json.Marshal(protocol.AgentStatus{Online: true, Session: "s1", TS: now, Shard: "1/2"})
+		o.onAgentMsg(mqttmsg.Message{Topic: protocol.AgentStatusTopic("a1"), Payload: st, Retained: true})
+		o.qmu.Lock()
+		got, ok := o.pending[id]
+		o.qmu.Unlock()
+		if !ok || !got.Released || got.Session != "s-new" {
+			t.Fatalf("claim queued: got %+v (queued %v), want a release by this process", got, ok)
+		}
+		// 70 minutes behind at a 30-minute interval: three steps served.
+		if want := now.Add(20 * time.Minute).UTC(); !got.NextDue.Equal(want) || got.TempsSeq != 43 {
+			t.Errorf("release: got next_due %v temps_seq %d, want %v and 43", got.NextDue, got.TempsSeq, want)
+		}
+	})
+}
