@@ -189,53 +189,35 @@ func (l Local) Write(a Answers, force bool) (LocalFiles, error) {
 // LocalAgentConfig is the shipped agent.yaml pointed at the loopback
 // broker, with the password in passwordFile instead of a certificate.
 func LocalAgentConfig(passwordFile string) (string, error) {
-	return rewrite("agent.yaml", configs.Agent, []lineRewrite{
-		{`broker: "mqtts://broker.example.org:8883"`, `broker: "` + LocalBroker + `"  # Mosquitto on this machine (glowcastd init -local)`},
-		{"  ca_file: ", "  password_file: " + passwordFile + "  # readable by group glowcast-agent only"},
-		{"  cert_file: ", "  # cert_file: (none: the loopback listener has no TLS)"},
+	conf, err := configs.Rewrite("agent.yaml", configs.Agent, []configs.Line{
+		{Match: `broker: "mqtts://broker.example.org:8883"`, With: `broker: "` + LocalBroker + `"  # Mosquitto on this machine (glowcastd init -local)`},
+		{Match: "  ca_file: ", With: "  password_file: " + passwordFile + "  # readable by group glowcast-agent only"},
+		{Match: "  cert_file: ", With: "  # cert_file: (none: the loopback listener has no TLS)"},
 	})
+	if err != nil {
+		return "", fmt.Errorf("initcfg: %w", err)
+	}
+	return conf, nil
 }
 
 // LocalMosquittoConf is the shipped glowcast.conf for one machine: one
 // listener on loopback without TLS, passwords (option B) instead of
 // certificates, every limit and the ACL as shipped.
 func LocalMosquittoConf(passwd, acl string) (string, error) {
-	rw := []lineRewrite{
-		{"listener 8883", "listener 1883 127.0.0.1"},
-		{"#password_file ", "password_file " + passwd},
-		{"acl_file ", "acl_file " + acl},
+	rw := []configs.Line{
+		{Match: "listener 8883", With: "listener 1883 127.0.0.1"},
+		{Match: "#password_file ", With: "password_file " + passwd},
+		{Match: "acl_file ", With: "acl_file " + acl},
 	}
 	for _, tls := range []string{"tls_version ", "ciphers ", "cafile ", "certfile ", "keyfile ", "crlfile ", "require_certificate true", "use_identity_as_username true"} {
-		rw = append(rw, lineRewrite{tls, "#" + strings.TrimSpace(tls) + " (left out: a loopback listener, passwords)"})
+		rw = append(rw, configs.Line{Match: tls, With: "#" + strings.TrimSpace(tls) + " (left out: a loopback listener, passwords)"})
 	}
-	conf, err := rewrite("glowcast.conf", configs.MosquittoConf, rw)
+	conf, err := configs.Rewrite("glowcast.conf", configs.MosquittoConf, rw)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("initcfg: %w", err)
 	}
 	return "# Written by glowcastd init -local: Mosquitto for the agent and the device\n" +
 		"# on this machine only. Other machines need TLS: docs/DEPLOY.md.\n\n" + conf, nil
-}
-
-type lineRewrite struct{ match, with string }
-
-// rewrite replaces each matched line of text (a match ending in a space is
-// a prefix); every rewrite must match exactly one line, so a change to the
-// shipped file's shape fails here instead of writing something else.
-func rewrite(name, text string, rw []lineRewrite) (string, error) {
-	lines := strings.Split(text, "\n")
-	for _, r := range rw {
-		n := 0
-		for i, l := range lines {
-			if l == r.match || (strings.HasSuffix(r.match, " ") && strings.HasPrefix(l, r.match)) {
-				lines[i] = r.with
-				n++
-			}
-		}
-		if n != 1 {
-			return "", fmt.Errorf("initcfg: shipped %s: %d lines match %q, want exactly 1", name, n, r.match)
-		}
-	}
-	return strings.Join(lines, "\n"), nil
 }
 
 // newPassword is 32 random bytes, base64url: no character a shell, YAML or

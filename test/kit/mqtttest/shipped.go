@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+
+	"github.com/glowcast/glowcast/configs"
 )
 
 // ShippedPath is configs/mosquitto/glowcast.conf in this source tree.
@@ -32,44 +34,35 @@ type TLSFiles struct {
 // must apply exactly once: a change to the file's shape fails loudly
 // instead of silently testing something else.
 func ShippedConfig(shipped []byte, port int, tls *TLSFiles) (string, error) {
-	type rewrite struct{ match, with string }
-	rw := []rewrite{{"listener 8883", fmt.Sprintf("listener %d 127.0.0.1", port)}}
+	rewrite := func(match, with string) configs.Line { return configs.Line{Match: match, With: with} }
+	rw := []configs.Line{rewrite("listener 8883", fmt.Sprintf("listener %d 127.0.0.1", port))}
 	if tls == nil {
 		for _, m := range []string{"tls_version ", "cafile ", "certfile ", "keyfile ", "crlfile ",
 			"require_certificate true", "use_identity_as_username true", "acl_file ",
 			// Anonymous clients have no user name to take as their client id.
 			"use_username_as_clientid true"} {
-			rw = append(rw, rewrite{m, "#" + m + " (left out: plain test listener)"})
+			rw = append(rw, rewrite(m, "#"+m+" (left out: plain test listener)"))
 		}
-		rw = append(rw, rewrite{"allow_anonymous false", "allow_anonymous true"})
+		rw = append(rw, rewrite("allow_anonymous false", "allow_anonymous true"))
 	} else {
 		rw = append(rw,
-			rewrite{"cafile ", "cafile " + tls.CA},
-			rewrite{"certfile ", "certfile " + tls.Cert},
-			rewrite{"keyfile ", "keyfile " + tls.Key},
-			rewrite{"crlfile ", "crlfile " + tls.CRL},
-			rewrite{"acl_file ", "acl_file " + tls.ACL})
+			rewrite("cafile ", "cafile "+tls.CA),
+			rewrite("certfile ", "certfile "+tls.Cert),
+			rewrite("keyfile ", "keyfile "+tls.Key),
+			rewrite("crlfile ", "crlfile "+tls.CRL),
+			rewrite("acl_file ", "acl_file "+tls.ACL))
 		if tls.Password {
 			rw = append(rw,
-				rewrite{"require_certificate true", "#require_certificate true"},
-				rewrite{"use_identity_as_username true", "#use_identity_as_username true"},
-				rewrite{"#password_file ", "password_file " + tls.Passwd})
+				rewrite("require_certificate true", "#require_certificate true"),
+				rewrite("use_identity_as_username true", "#use_identity_as_username true"),
+				rewrite("#password_file ", "password_file "+tls.Passwd))
 		}
 	}
-	lines := strings.Split(string(shipped), "\n")
-	for _, r := range rw {
-		n := 0
-		for i, l := range lines {
-			if l == r.match || (strings.HasSuffix(r.match, " ") && strings.HasPrefix(l, r.match)) {
-				lines[i] = r.with
-				n++
-			}
-		}
-		if n != 1 {
-			return "", fmt.Errorf("mqtttest: glowcast.conf: %d lines match %q, want exactly 1", n, r.match)
-		}
+	conf, err := configs.Rewrite("glowcast.conf", string(shipped), rw)
+	if err != nil {
+		return "", fmt.Errorf("mqtttest: %w", err)
 	}
-	conf := strings.Join(lines, "\n") + "\n"
+	conf += "\n"
 	if tls != nil && os.Geteuid() == 0 {
 		// As root Mosquitto drops to its own user, which cannot read the
 		// test's private temp dir; a real install has its own files.
