@@ -133,9 +133,14 @@ type ownership struct {
 	onSettled []func()
 	claims    map[string]*protocol.Claim      // newest claim per device
 	agents    map[string]protocol.AgentStatus // newest status per agent id
-	waiting   map[string]bool                 // ours by shard, held by a live agent
-	deferred  map[string]deferredStart        // waiting for the claims to settle
-	mine      map[string]held                 // the cycles we run, as last claimed
+	// ended are the agent sessions seen offline (a will or a goodbye): a
+	// claim of one is held by no process. Per session, not per agent id:
+	// our own birth replaces our previous process's status, which says
+	// nothing of whether that process still runs.
+	ended    map[string]bool
+	waiting  map[string]bool          // ours by shard, held by a live agent
+	deferred map[string]deferredStart // waiting for the claims to settle
+	mine     map[string]held          // the cycles we run, as last claimed
 
 	// The shard set's membership: the index each other agent announced,
 	// and the indices of members gone offline whose restart grace runs
@@ -189,7 +194,7 @@ func newOwnership(f *fleet, shardSpec, agentID, session string, reg prometheus.R
 	shard, _ := ParseShard(shardSpec)
 	o := &ownership{
 		f: f, shard: shard, agent: agentID, session: session,
-		claims: map[string]*protocol.Claim{}, agents: map[string]protocol.AgentStatus{},
+		claims: map[string]*protocol.Claim{}, agents: map[string]protocol.AgentStatus{}, ended: map[string]bool{},
 		waiting: map[string]bool{}, deferred: map[string]deferredStart{}, mine: map[string]held{},
 		members: map[string]int{}, gone: map[string]*time.Timer{}, live: []int{shard.I},
 		pending: map[string]protocol.Claim{}, inflight: map[string]bool{}, kick: make(chan struct{}, 1),
@@ -289,7 +294,7 @@ func (o *ownership) releaseStale() {
 		// That process claimed once and then served a step per interval:
 		// release the first of its due times not yet past, numbered above
 		// one temps per interval since (a released claim is taken as exact).
-		rel.NextDue, rel.TempsSeq = o.inPhaseFrom(c.NextDue, c.TempsSeq, f.now())
+		rel.NextDue, rel.TempsSeq = o.resumeFrom(c, f.now())
 		o.claims[id] = &rel
 		o.enqueue(id, rel)
 	}
@@ -397,7 +402,7 @@ func (o *ownership) mayStart(d *dev, path string, retained bool) bool {
 		due, now := c.NextDue, o.f.now()
 		if !c.Released {
 			var seq uint64
-			due, seq = o.inPhaseFrom(c.NextDue, c.TempsSeq, now)
+			due, seq = o.resumeFrom(c, now)
 			d.tempsSeq = max(d.tempsSeq, seq)
 		}
 		// The claim's due time was written by another host's clock: one
@@ -488,6 +493,20 @@ func (o *ownership) inPhaseFrom(due time.Time, seq uint64, now time.Time) (time.
 	}
 	k := (now.Sub(due) + iv - 1) / iv
 	return due.Add(k * iv), seq + uint64(k)
+}
+
+// resumeFrom is where a new owner resumes a held claim's cycle: in the
+// claimant's phase while the claimant may still run. A claimant whose
+// session ended may have died just before the due time now past: that
+// step is served at once (a missed step would leave the device an
+// interval longer without a fetch), numbered above every step the
+// claimant could have sent.
+func (o *ownership) resumeFrom(c *protocol.Claim, now time.Time) (time.Time, uint64) {
+	due, seq := o.inPhaseFrom(c.NextDue, c.TempsSeq, now)
+	if o.ended[c.Session] && !due.Equal(c.NextDue) {
+		return c.NextDue, seq
+	}
+	return due, seq
 }
 
 // inPhase reports whether due lies whole intervals from the claimed one.
@@ -581,6 +600,9 @@ func (o *ownership) onAgentMsg(m mqttmsg.Message) {
 	defer f.mu.Unlock()
 	if f.closed {
 		return
+	}
+	if !st.Online && st.Session != "" && st.Session != o.session {
+		o.ended[st.Session] = true
 	}
 	if prev, ok := o.agents[agentID]; ok && !st.Online && prev.Online && st.Session != prev.Session {
 		return // a late will of an older process; the broker's order, not ts, says so

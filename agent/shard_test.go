@@ -656,20 +656,29 @@ func TestClaimPastItsDueTimeResumesInPhaseAndNumbersAbove(t *testing.T) {
 	tests := []struct {
 		name     string
 		released bool
+		ended    bool // the claimant's session was seen offline
 		claimDue time.Duration // claimed next_due, from now
 		wantAt   time.Duration // when the first temps goes, from now
 		wantSeq  uint64
 	}{
-		{"due ahead", false, 20 * time.Minute, 20 * time.Minute, 41},
-		{"one step behind", false, -10 * time.Minute, 20 * time.Minute, 42},
-		{"three steps behind", false, -70 * time.Minute, 20 * time.Minute, 44},
-		{"hours behind", false, -5*time.Hour - 25*time.Minute, 5 * time.Minute, 52},
+		{"due ahead", false, false, 20 * time.Minute, 20 * time.Minute, 41},
+		{"one step behind", false, false, -10 * time.Minute, 20 * time.Minute, 42},
+		{"three steps behind", false, false, -70 * time.Minute, 20 * time.Minute, 44},
+		{"hours behind", false, false, -5*time.Hour - 25*time.Minute, 5 * time.Minute, 52},
 		// A released claim names the first step its releaser did not
 		// serve (regression: taken as held, it waited a whole interval
 		// and the device had no temps from this boot for an hour).
-		{"released, due ahead", true, 20 * time.Minute, 20 * time.Minute, 41},
-		{"released, due just past", true, -2 * time.Second, time.Second, 41},
-		{"released, hours past", true, -5 * time.Hour, time.Second, 41},
+		{"released, due ahead", true, false, 20 * time.Minute, 20 * time.Minute, 41},
+		{"released, due just past", true, false, -2 * time.Second, time.Second, 41},
+		{"released, hours past", true, false, -5 * time.Hour, time.Second, 41},
+		// A claimant whose session ended (SIGKILLed: its will) may have
+		// died just before the step now past: serve it at once, numbered
+		// above every step it could have sent (regression, e2e
+		// TestAgentMigration without a state dir: killed just before its
+		// step, the new agent waited a whole interval more).
+		{"claimant ended, due ahead", false, true, 20 * time.Minute, 20 * time.Minute, 41},
+		{"claimant ended, one step behind", false, true, -10 * time.Minute, time.Second, 42},
+		{"claimant ended, three steps behind", false, true, -70 * time.Minute, time.Second, 44},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -682,6 +691,10 @@ func TestClaimPastItsDueTimeResumesInPhaseAndNumbersAbove(t *testing.T) {
 				c := protocol.Claim{Agent: "main", Session: "s-old", Epoch: 1, TS: start.Add(-6 * time.Hour).UTC(),
 					BootID: "b1", NextDue: start.Add(tt.claimDue).UTC(), TempsSeq: 40, Released: tt.released}
 				o.onClaimMsg(mqttmsg.Message{Topic: protocol.OwnerTopic("d"), Payload: c.Marshal(), Retained: true})
+				if tt.ended {
+					st, _ := json.Marshal(protocol.AgentStatus{Online: false, Session: "s-old", TS: start})
+					o.onAgentMsg(mqttmsg.Message{Topic: protocol.AgentStatusTopic("main"), Payload: st, Retained: true})
+				}
 				h.f.onStatus("d", online("b1", start), true)
 				h.f.onReady("d", &protocol.Ready{BootID: "b1", LEDs: 5, TempsSeq: 12}, true)
 				if !h.cycles("d") {
