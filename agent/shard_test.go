@@ -656,7 +656,7 @@ func TestClaimPastItsDueTimeResumesInPhaseAndNumbersAbove(t *testing.T) {
 	tests := []struct {
 		name     string
 		released bool
-		ended    bool // the claimant's session was seen offline
+		ended    bool          // the claimant's session was seen offline
 		claimDue time.Duration // claimed next_due, from now
 		wantAt   time.Duration // when the first temps goes, from now
 		wantSeq  uint64
