@@ -771,12 +771,7 @@ func TestClaimIsPublishedAgainWhenThePhaseMoves(t *testing.T) {
 // agents starting together): the step in flight was dropped, the claim
 // named its past due time, and the taker waited a whole interval.
 func TestReleaseDuringAStepNamesTheFirstStepNotServed(t *testing.T) {
-	id := ""
-	for i := 0; id == ""; i++ {
-		if c := sim.ID("rel", i); Rendezvous(c, []int{0, 1}) == 1 {
-			id = c
-		}
-	}
+	id := deviceOfIndex("rel", 1, 0, 1)
 	for _, numbered := range []bool{false, true} {
 		t.Run(fmt.Sprintf("numbered=%v", numbered), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -805,9 +800,7 @@ func TestReleaseDuringAStepNamesTheFirstStepNotServed(t *testing.T) {
 				if h.cycles(id) {
 					t.Fatal("cycle still here after the handover")
 				}
-				o.qmu.Lock()
-				c, ok := o.pending[id]
-				o.qmu.Unlock()
+				c, ok := o.queued(id)
 				if !ok || !c.Released {
 					t.Fatalf("claim after the handover: got %+v, want a released one", c)
 				}
@@ -833,12 +826,7 @@ func TestReleaseDuringAStepNamesTheFirstStepNotServed(t *testing.T) {
 // released claim is taken as exact: a past due time would be stepped at
 // once, right after that process's last step).
 func TestStaleClaimOfOurPreviousProcessIsReleasedInPhase(t *testing.T) {
-	id := ""
-	for i := 0; id == ""; i++ {
-		if c := sim.ID("stale", i); Rendezvous(c, []int{0, 1}) == 1 {
-			id = c
-		}
-	}
+	id := deviceOfIndex("stale", 1, 0, 1)
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, "", ResumeFast)
 		o := newOwnership(h.f, "0/2", "a0", "s-new", nil)
@@ -850,9 +838,7 @@ func TestStaleClaimOfOurPreviousProcessIsReleasedInPhase(t *testing.T) {
 		o.onClaimMsg(mqttmsg.Message{Topic: protocol.OwnerTopic(id), Payload: c.Marshal(), Retained: true})
 		st, _ := json.Marshal(protocol.AgentStatus{Online: true, Session: "s1", TS: now, Shard: "1/2"})
 		o.onAgentMsg(mqttmsg.Message{Topic: protocol.AgentStatusTopic("a1"), Payload: st, Retained: true})
-		o.qmu.Lock()
-		got, ok := o.pending[id]
-		o.qmu.Unlock()
+		got, ok := o.queued(id)
 		if !ok || !got.Released || got.Session != "s-new" {
 			t.Fatalf("claim queued: got %+v (queued %v), want a release by this process", got, ok)
 		}
@@ -861,4 +847,22 @@ func TestStaleClaimOfOurPreviousProcessIsReleasedInPhase(t *testing.T) {
 			t.Errorf("release: got next_due %v temps_seq %d, want %v and 43", got.NextDue, got.TempsSeq, want)
 		}
 	})
+}
+
+// deviceOfIndex is the first device id with prefix that rendezvous hashing
+// gives to index among live.
+func deviceOfIndex(prefix string, index int, live ...int) string {
+	for i := 0; ; i++ {
+		if id := sim.ID(prefix, i); Rendezvous(id, live) == index {
+			return id
+		}
+	}
+}
+
+// queued is the claim waiting to be published for device id, if any.
+func (o *ownership) queued(id string) (protocol.Claim, bool) {
+	o.qmu.Lock()
+	defer o.qmu.Unlock()
+	c, ok := o.pending[id]
+	return c, ok
 }

@@ -490,16 +490,11 @@ func TestClientLeftDisconnectedConnectsAgain(t *testing.T) {
 // minutes after the clone stopped).
 func TestStaleReconnectRequestDoesNotTearDownTheNextConnection(t *testing.T) {
 	b := mqtttest.Start(t)
-	c, err := New(Options{Broker: b.URL(), ClientID: "stale",
-		Presence: &Presence{Topic: "p/stale/status", ID: "b1", Status: protocol.DeviceStatus{BootID: "b1", TS: time.Now()}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := newClient(t, b.URL(), "stale", &Presence{Topic: "p/stale/status", ID: "b1", Status: protocol.DeviceStatus{BootID: "b1", TS: time.Now()}})
 	c.Handle("x/y", func(Message) {})
 	c.Connect()
 	defer c.Close(context.Background())
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := ctx(t)
 	if err := c.WaitUp(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
