@@ -453,20 +453,26 @@ func (c *Client) dispatch(_ mqtt.Client, m mqtt.Message) {
 		return
 	}
 	msg := Message{Topic: m.Topic(), Payload: m.Payload(), Retained: m.Retained()}
+	own := false
 	if p := c.opts.Presence; p != nil && msg.Topic == p.Topic {
 		c.ownStatus(msg)
-		return
+		own = true
 	}
 	c.mu.Lock()
 	routes := c.routes
 	c.mu.Unlock()
 	for _, r := range routes {
 		if Match(r.filter, msg.Topic) {
+			// Our own status topic goes to a handler too when one asked
+			// for it: a previous process's last will there says that
+			// process has ended, which a peer-watcher needs to know.
 			r.h(msg)
 			return
 		}
 	}
-	c.log.Warn("no handler for message; dropped", "topic", msg.Topic)
+	if !own {
+		c.log.Warn("no handler for message; dropped", "topic", msg.Topic)
+	}
 }
 
 // ownStatus reacts to our own presence topic.

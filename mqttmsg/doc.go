@@ -14,7 +14,9 @@
 //     status topic and re-publishes online when a will overwrote it while it
 //     is connected (a late will of an old connection, or a broker publishing
 //     wills as it shuts down), and reports when a newer process with the
-//     same identity took the topic over.
+//     same identity took the topic over. A handler whose filter covers the
+//     status topic sees its messages too: a previous process's will there
+//     says that process has ended.
 //   - Messages over MaxPayload are dropped before any handler sees them.
 //
 // Topics of named messages are <root>/<node>/<side>/<name>: a node publishes

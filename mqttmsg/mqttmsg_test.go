@@ -317,6 +317,33 @@ func TestSupplantedByNewerProcess(t *testing.T) {
 	}
 }
 
+// A watcher of peers' statuses whose filter covers our own status topic
+// learns there that our previous process ended: its will is retained there
+// until our birth replaces it.
+func TestOwnStatusTopicReachesAMatchingHandler(t *testing.T) {
+	b := mqtttest.Start(t)
+	w := watch(t, b.URL(), "p/#")
+	status := protocol.AgentStatus{Session: "s1", TS: time.Now()}
+	if err := w.c.Publish(ctx(t), "p/agent/a", status.Payload(false), true); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the previous process's will retained", func() bool { return w.last("p/agent/a") != nil })
+	seen := make(chan Message, 8)
+	c := newClient(t, b.URL(), "agent-a-s2", &Presence{Topic: "p/agent/a", ID: "s2", Status: protocol.AgentStatus{Session: "s2", TS: time.Now()}})
+	c.Handle("p/agent/+", func(m Message) { seen <- m })
+	c.Connect()
+	defer c.Close(context.Background())
+	select {
+	case m := <-seen:
+		id, online, err := status.ParseStatus(m.Payload)
+		if err != nil || id != "s1" || online || !m.Retained {
+			t.Fatalf("first status seen: %s (retained %v), want s1's retained will", m.Payload, m.Retained)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the handler for p/agent/+ never saw the previous process's will on our own status topic")
+	}
+}
+
 func TestOversizedAndUnhandledDropped(t *testing.T) {
 	b := mqtttest.Start(t)
 	var logs logBuf

@@ -11,6 +11,7 @@ import (
 	"github.com/glowcast/glowcast/ledstrip/backend"
 	"github.com/glowcast/glowcast/protocol"
 	"github.com/glowcast/glowcast/test/kit/mqtttest"
+	"github.com/glowcast/glowcast/test/kit/proc"
 	"github.com/glowcast/glowcast/test/kit/weathertest"
 )
 
@@ -112,7 +113,7 @@ func TestAgentMigration(t *testing.T) {
 				})
 				next := e.tempsTimes("kitchen")[len(before)]
 				if gap := next.Sub(lastBefore); gap > interval+1500*time.Millisecond {
-					t.Errorf("round %d: next temps %v after the last one, want within an interval (%v) plus ~1s", round, gap, interval)
+					t.Errorf("round %d: next temps %v after the last one, want within an interval (%v) plus ~1s; the restarted agent's log:\n%s", round, gap, interval, proc.Tail(ag.Log(), 30))
 				}
 				addr := agentHTTP(t, ag)
 				if got := metric(t, addr, `glowcast_agent_cycle_starts_total{path="fast"}`); got != 1 {
