@@ -132,6 +132,11 @@ type dev struct {
 	liveBoot  string
 	prevBoots []string
 	dup       []string // the two boot ids, once detected
+	// dupHeard is when each of dup's boots last announced itself live;
+	// dupPast is the pair last cleared, so the same two coming back are
+	// not reported as news.
+	dupHeard [2]time.Time
+	dupPast  []string
 
 	// Readiness.
 	readyBoot string
@@ -334,21 +339,41 @@ func (f *fleet) onReady(id string, r *protocol.Ready, retained bool) {
 	f.maybeStart(d, path, retained)
 }
 
+// dupQuiet is how long one of two devices sharing an id must be unheard
+// before the id counts as one device's again. Two processes with one
+// client id push each other off the broker, and each announces itself at
+// every reconnect, at least every 30 s (the reconnect backoff's ceiling):
+// one unheard for four times that has stopped.
+const dupQuiet = 2 * time.Minute
+
 // sawLive records a live announcement of boot and reports whether d is
 // known to be two devices with one id. Called with mu held.
 func (f *fleet) sawLive(d *dev, boot string) bool {
+	if i := slices.Index(d.dup, boot); i >= 0 {
+		d.dupHeard[i] = f.now()
+	}
+	f.dupEnded(d)
 	if boot == d.liveBoot || boot == "" {
 		return d.dup != nil
 	}
 	if slices.Contains(d.prevBoots, boot) {
+		pair := []string{d.liveBoot, boot}
+		slices.Sort(pair)
 		if d.dup == nil {
 			f.nDup++
 			f.stats.duplicates.Set(float64(f.nDup))
-			f.log.Error("two devices are running with one device id (a cloned SD card?): give one a device_id of its own; one cycle serves both meanwhile",
-				"device", d.id, "boot_id", d.liveBoot, "other_boot_id", boot)
+			if slices.Equal(pair, d.dupPast) {
+				f.log.Warn("the two devices with one device id are both running again", "device", d.id, "boot_id", d.liveBoot, "other_boot_id", boot)
+			} else {
+				f.log.Error("two devices are running with one device id (a cloned SD card?): give one a device_id of its own; one cycle serves both meanwhile",
+					"device", d.id, "boot_id", d.liveBoot, "other_boot_id", boot)
+			}
 		}
-		d.dup = []string{d.liveBoot, boot}
-		slices.Sort(d.dup)
+		if !slices.Equal(pair, d.dup) {
+			now := f.now()
+			d.dupHeard = [2]time.Time{now, now}
+		}
+		d.dup = pair
 	} else if d.liveBoot != "" {
 		d.prevBoots = append(d.prevBoots, d.liveBoot)
 		if len(d.prevBoots) > 4 {
@@ -357,6 +382,39 @@ func (f *fleet) sawLive(d *dev, boot string) bool {
 	}
 	d.liveBoot = boot
 	return d.dup != nil
+}
+
+// dupEnded clears d's duplicate mark once one of its two boots has been
+// unheard for dupQuiet (the clone was stopped or given an id of its own):
+// the status page and metric stop saying so, and a restart of the device
+// that remains is served as one again. Called with mu held.
+func (f *fleet) dupEnded(d *dev) {
+	if d.dup == nil {
+		return
+	}
+	now := f.now()
+	gone := -1
+	for i, t := range d.dupHeard {
+		if now.Sub(t) >= dupQuiet && (gone < 0 || t.Before(d.dupHeard[gone])) {
+			gone = i
+		}
+	}
+	if gone < 0 {
+		return
+	}
+	stays := d.dup[1-gone]
+	f.log.Info("one of the two devices with this id has been unheard; the id names one device again",
+		"device", d.id, "boot_id", stays, "gone_boot_id", d.dup[gone], "unheard", dupQuiet)
+	// Should the quiet one come back, its boot id is known: it is a
+	// duplicate again at once, not a restart.
+	d.prevBoots = slices.DeleteFunc(d.prevBoots, func(b string) bool { return b == stays })
+	if !slices.Contains(d.prevBoots, d.dup[gone]) {
+		d.prevBoots = append(d.prevBoots, d.dup[gone])
+	}
+	d.liveBoot = stays
+	d.dupPast, d.dup = d.dup, nil
+	f.nDup--
+	f.stats.duplicates.Set(float64(f.nDup))
 }
 
 // onWiFi keeps a device's WiFi scan for the next location choice.
@@ -535,6 +593,7 @@ func (f *fleet) run(ctx context.Context, id string, gen uint64, due time.Time, i
 		return
 	}
 	d.attempt = 0
+	f.dupEnded(d)
 	next := due.Add(f.cfg.Interval)
 	if !next.After(now) {
 		next = now.Add(f.cfg.Interval)
@@ -848,6 +907,7 @@ func (f *fleet) snapshot() []DeviceView {
 	defer f.mu.Unlock()
 	out := make([]DeviceView, 0, len(f.devices))
 	for _, d := range f.devices {
+		f.dupEnded(d)
 		v := DeviceView{ID: d.id, Online: d.online, Cycle: d.cycle, Parked: d.parked, BootID: d.readyBoot, Duplicate: slices.Clone(d.dup)}
 		if d.cycle {
 			v.Due = d.due

@@ -774,6 +774,72 @@ func TestDuplicateDeviceIDDetectedWithoutFlapping(t *testing.T) {
 	})
 }
 
+// The clone is stopped: once it has been unheard for dupQuiet, the id is
+// one device's again. The status page and metric stop saying duplicate,
+// and a restart of the device that remains gets fresh temps at once
+// (before, the mark stayed for good and the restart was taken for the
+// clones taking turns: no temps until the next interval).
+func TestDuplicateDeviceIDClearsWhenOneGoesQuiet(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, "", ResumeFast)
+		h.f.connected()
+		h.announce("d", "b1", false)
+		synctest.Wait()
+		h.announce("d", "b2", false)
+		for range 3 {
+			time.Sleep(10 * time.Second)
+			h.announce("d", "b1", false)
+			time.Sleep(10 * time.Second)
+			h.announce("d", "b2", false)
+		}
+		synctest.Wait()
+		dupOf := func() []string {
+			for _, v := range h.f.snapshot() {
+				if v.ID == "d" {
+					return v.Duplicate
+				}
+			}
+			return nil
+		}
+		gauge := func() float64 {
+			var m dto.Metric
+			h.stats.duplicates.Write(&m)
+			return m.GetGauge().GetValue()
+		}
+		if dupOf() == nil || gauge() != 1 {
+			t.Fatalf("while both run: duplicate %v, gauge %v; want marked", dupOf(), gauge())
+		}
+		// b2 stops; b1 reconnects once more, then is quiet too (a device
+		// that stays connected says nothing).
+		time.Sleep(10 * time.Second)
+		h.announce("d", "b1", false)
+		time.Sleep(dupQuiet - 15*time.Second)
+		if dupOf() == nil {
+			t.Fatal("duplicate cleared before b2 was unheard for dupQuiet")
+		}
+		time.Sleep(10 * time.Second)
+		if got := dupOf(); got != nil || gauge() != 0 {
+			t.Fatalf("b2 unheard for %v: duplicate %v, gauge %v; want cleared", dupQuiet, got, gauge())
+		}
+		// The device that remains restarts: a new cycle at once.
+		n := h.snd.count("d")
+		h.announce("d", "b3", false)
+		synctest.Wait()
+		if got := h.snd.count("d"); got != n+1 {
+			t.Fatalf("temps after the remaining device restarted: got %d, want %d (at once)", got, n+1)
+		}
+		// The clone comes back: known at once, by its boot id.
+		h.announce("d", "b2", false)
+		synctest.Wait()
+		if got := dupOf(); !slices.Equal(got, []string{"b2", "b3"}) || gauge() != 1 {
+			t.Fatalf("the clone back: duplicate %v, gauge %v; want [b2 b3], 1", got, gauge())
+		}
+		if got := h.snd.count("d"); got != n+1 {
+			t.Fatalf("temps after the clone came back: got %d, want %d (one cycle serves both)", got, n+1)
+		}
+	})
+}
+
 // Regression: device state was written (with fsync) while holding the
 // fleet's lock, so one slow disk write stalled every MQTT handler.
 func TestStateIsWrittenOutsideTheFleetLock(t *testing.T) {
