@@ -445,7 +445,7 @@ func (f *fleet) maybeStart(d *dev, path string, retained bool) {
 	if retained && f.cfg.Resume == ResumeTimerOnly {
 		return // the original design knew nothing of retained state
 	}
-	if f.own != nil && !f.own.mayStart(d, path, retained) {
+	if !f.ownerAllows(d, path, retained) {
 		return
 	}
 	if d.parked {
@@ -453,6 +453,85 @@ func (f *fleet) maybeStart(d *dev, path string, retained bool) {
 	}
 	f.startNow(d, path, false)
 }
+
+// ownerAllows asks the shard ownership, if any, whether this agent may
+// start d's cycle now, and takes up the claimant's due time and seq when
+// the device's claim has them. Called with mu held.
+func (f *fleet) ownerAllows(d *dev, path string, retained bool) bool {
+	if f.own == nil {
+		return true
+	}
+	ok, seq, due := f.own.mayStart(f.view(d), path, retained)
+	d.tempsSeq = max(d.tempsSeq, seq)
+	if !ok || due.IsZero() {
+		return ok
+	}
+	switch {
+	case d.saved == nil || d.saved.BootID != d.readyBoot:
+		d.saved = &Saved{Device: d.id, BootID: d.readyBoot, NextDue: due}
+	case due.After(d.saved.NextDue):
+		d.saved.NextDue = due
+	}
+	return true
+}
+
+// The fleet is the ownership's cycles. Its methods run with mu held, but
+// locked.
+
+func (f *fleet) locked(fn func()) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return false
+	}
+	fn()
+	return true
+}
+
+func (f *fleet) view(d *dev) cycleView {
+	v := cycleView{ID: d.id, Cycle: d.cycle, Boot: d.cycleBoot, ReadyBoot: d.readyBoot, Due: d.due, Unserved: d.due, Seq: d.tempsSeq}
+	if d.running && d.numbered.Equal(d.due) {
+		// The step in flight took its seq: it sends its temps anyway.
+		v.Unserved = d.due.Add(f.cfg.Interval)
+	}
+	return v
+}
+
+func (f *fleet) cycle(id string) (cycleView, bool) {
+	d := f.devices[id]
+	if d == nil {
+		return cycleView{}, false
+	}
+	return f.view(d), true
+}
+
+func (f *fleet) cycleIDs() []string {
+	ids := make([]string, 0, len(f.devices))
+	for id := range f.devices {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+func (f *fleet) start(id, path string, retained bool) {
+	if d := f.devices[id]; d != nil {
+		f.maybeStart(d, path, retained)
+	}
+}
+
+func (f *fleet) stop(id string) {
+	if d := f.devices[id]; d != nil {
+		f.stopCycle(d)
+	}
+}
+
+func (f *fleet) raiseSeq(id string, seq uint64) {
+	if d := f.devices[id]; d != nil {
+		d.tempsSeq = max(d.tempsSeq, seq)
+	}
+}
+
+func (f *fleet) restartDone() bool { return f.graceDone }
 
 // startNow arms d's cycle: at the saved due time when it serves the same
 // boot as before, else at once. Arming always replaces the previous timer.
@@ -508,7 +587,7 @@ func (f *fleet) arm(d *dev, due time.Time, wait time.Duration) {
 	wait = min(max(wait, 0), f.cfg.Interval)
 	d.timer = time.AfterFunc(wait, func() { f.fire(id, gen) })
 	if f.own != nil {
-		f.own.armed(d)
+		f.own.armed(f.view(d))
 	}
 }
 
@@ -603,7 +682,7 @@ func (f *fleet) run(ctx context.Context, id string, gen uint64, due time.Time, i
 	}
 	f.arm(d, next, next.Sub(now))
 	if f.own != nil {
-		f.own.stepped(d)
+		f.own.stepped(f.view(d))
 	}
 	save = f.saveLater(d)
 }
@@ -773,7 +852,7 @@ func (f *fleet) graceExpired() {
 			if d.readyBoot != d.statusBoot {
 				d.readyBoot = d.statusBoot
 			}
-			if f.own != nil && !f.own.mayStart(d, PathTimer, false) {
+			if !f.ownerAllows(d, PathTimer, false) {
 				continue
 			}
 			f.startNow(d, PathTimer, f.cfg.Resume == ResumeTimerOnly)

@@ -45,25 +45,18 @@ func (f *fleet) eachMissing(fn func(id string)) {
 		}
 	}
 	if f.own != nil {
-		for id, c := range f.own.claims {
-			if c.Agent != f.own.agent || c.Released {
-				continue
-			}
-			if _, ok := f.devices[id]; !ok && f.own.Owns(id) {
+		f.own.eachClaimedByUs(func(id string) {
+			if _, ok := f.devices[id]; !ok {
 				fn(id)
 			}
-		}
+		})
 	}
 }
 
 // claimedByUs: our agent id (this process or a previous one) holds the
 // device's claim. Called with mu held.
 func (f *fleet) claimedByUs(id string) bool {
-	if f.own == nil {
-		return false
-	}
-	c := f.own.claims[id]
-	return c != nil && c.Agent == f.own.agent && !c.Released && f.own.Owns(id)
+	return f.own != nil && f.own.claimedByUs(id)
 }
 
 // missingCount is the glowcast_agent_devices_missing gauge. Counting walks

@@ -23,6 +23,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -119,16 +120,66 @@ type publisher interface {
 	Publish(ctx context.Context, topic string, payload []byte, retained bool) error
 }
 
-// ownership decides which devices this agent may run. Its maps are guarded
-// by fleet.mu: the fleet calls in with mu held, handlers take it.
+// cycles is the ownership's seam to the fleet: the device cycles it decides
+// on. The ownership keeps no lock of its own, since what it knows and the
+// cycles it decides on must change together: it runs under the lock of
+// the fleet, which calls in with it held (mayStart, armed, stepped, stop)
+// and which the ownership's handlers and timers enter through locked.
+type cycles interface {
+	// locked runs fn under the fleet's lock and reports whether it ran
+	// (not once the fleet has closed).
+	locked(fn func()) bool
+	// cycle is a device's cycle as its owner sees it; false for a device
+	// never seen.
+	cycle(id string) (cycleView, bool)
+	// cycleIDs are the devices seen.
+	cycleIDs() []string
+	// start starts a device's cycle unless something stops it (offline,
+	// ready and status disagree, or mayStart says no).
+	start(id, path string, retained bool)
+	// stop ends a device's cycle without parking it.
+	stop(id string)
+	// raiseSeq raises the highest temps seq known for a device.
+	raiseSeq(id string, seq uint64)
+	// restartDone reports whether the restart timer has fired: cycles
+	// then start without waiting for the ownership to settle.
+	restartDone() bool
+	now() time.Time
+}
+
+// cycleView is one device's cycle as the ownership reads it.
+type cycleView struct {
+	ID        string
+	Cycle     bool   // a cycle runs (armed or in flight)
+	Boot      string // the boot the cycle serves
+	ReadyBoot string // the boot of the device's last ready
+	// Due is the pending or running step's due time; Unserved the first
+	// step this process will not have served if it stops now (one past
+	// Due when the step in flight has taken its seq).
+	Due, Unserved time.Time
+	Seq           uint64 // the highest temps seq known
+}
+
+// ownershipConfig is what the ownership needs of the agent's settings.
+type ownershipConfig struct {
+	Interval, RestartGrace time.Duration
+	Resume                 string // one of the Resume strategies
+}
+
+// ownership decides which devices this agent may run. Its state is guarded
+// by the fleet's lock (see cycles).
 type ownership struct {
-	f       *fleet
+	cy      cycles
+	cfg     ownershipConfig
+	log     *slog.Logger
+	ctx     context.Context // ends the claim publishers
+	wg      *sync.WaitGroup // waits for them
 	shard   Shard
 	agent   string
 	session string
 
 	settled bool // retained claims seen (sync echo)
-	// onSettled run (under fleet.mu, so they must not block) once the
+	// onSettled run (under the fleet's lock, so they must not block) once the
 	// retained messages of the first connect are all in.
 	onSettled []func()
 	claims    map[string]*protocol.Claim      // newest claim per device
@@ -193,7 +244,9 @@ const claimWorkers = 4
 func newOwnership(f *fleet, shardSpec, agentID, session string, reg prometheus.Registerer) *ownership {
 	shard, _ := ParseShard(shardSpec)
 	o := &ownership{
-		f: f, shard: shard, agent: agentID, session: session,
+		cy: f, cfg: ownershipConfig{Interval: f.cfg.Interval, RestartGrace: f.cfg.RestartGrace, Resume: f.cfg.Resume},
+		log: f.log, ctx: f.ctx, wg: &f.wg,
+		shard: shard, agent: agentID, session: session,
 		claims: map[string]*protocol.Claim{}, agents: map[string]protocol.AgentStatus{}, ended: map[string]bool{},
 		waiting: map[string]bool{}, deferred: map[string]deferredStart{}, mine: map[string]held{},
 		members: map[string]int{}, gone: map[string]*time.Timer{}, live: []int{shard.I},
@@ -213,7 +266,7 @@ func newOwnership(f *fleet, shardSpec, agentID, session string, reg prometheus.R
 var _ ShardMap = (*ownership)(nil)
 
 // Owns reports whether device belongs to this agent among the live members
-// of its shard set. Called with fleet.mu held.
+// of its shard set. Called under the fleet's lock.
 func (o *ownership) Owns(device string) bool {
 	if len(o.live) == 1 {
 		return true // alone, or the set is 0/1
@@ -223,14 +276,14 @@ func (o *ownership) Owns(device string) bool {
 
 // OwnsLocked is Owns for callers outside the fleet's lock.
 func (o *ownership) OwnsLocked(device string) bool {
-	o.f.mu.Lock()
-	defer o.f.mu.Unlock()
-	return o.Owns(device)
+	var owns bool
+	o.cy.locked(func() { owns = o.Owns(device) })
+	return owns
 }
 
 // setLive recomputes the live indices; on a change, once the claims are
 // known, it hands over the cycles that left us and starts the ones that
-// came to us. Called with fleet.mu held.
+// came to us. Called under the fleet's lock.
 func (o *ownership) setLive() {
 	live := []int{o.shard.I}
 	for id, i := range o.members {
@@ -243,64 +296,60 @@ func (o *ownership) setLive() {
 	if slices.Equal(live, o.live) {
 		return
 	}
-	o.f.log.Info("shard set changed", "live", fmt.Sprint(live), "was", fmt.Sprint(o.live), "shard", o.shard)
+	o.log.Info("shard set changed", "live", fmt.Sprint(live), "was", fmt.Sprint(o.live), "shard", o.shard)
 	o.live = live
-	if o.settled || o.f.graceDone {
+	if o.settled || o.cy.restartDone() {
 		o.rebalance(true)
 	}
 }
 
 // rebalance releases the cycles this agent no longer owns, with their due
 // time, and with start starts (or waits for) the ones it now owns.
-// O(devices), on a membership change only. Called with fleet.mu held.
+// O(devices), on a membership change only. Called under the fleet's lock.
 func (o *ownership) rebalance(start bool) {
-	f := o.f
-	for id, d := range f.devices {
+	for _, id := range o.cy.cycleIDs() {
+		v, _ := o.cy.cycle(id)
 		switch owns := o.Owns(id); {
-		case d.cycle && !owns:
-			f.log.Info("device moves to another agent of the shard set; releasing it", "device", id, "next_due", d.due.UTC().Format(time.RFC3339))
+		case v.Cycle && !owns:
+			o.log.Info("device moves to another agent of the shard set; releasing it", "device", id, "next_due", v.Due.UTC().Format(time.RFC3339))
 			o.handovers.WithLabelValues("released").Inc()
 			epoch := o.mine[id].epoch
+			o.yield(id)
 			// The released claim names the first step we did not serve:
 			// a step in flight that took its seq sends its temps anyway.
-			next := d.due
-			if d.running && d.numbered.Equal(d.due) {
-				next = d.due.Add(f.cfg.Interval)
-			}
-			o.yield(d)
-			o.enqueue(id, protocol.Claim{Agent: o.agent, Session: o.session, TS: f.now().UTC(), Epoch: epoch, BootID: d.cycleBoot, NextDue: next.UTC(), TempsSeq: d.tempsSeq, Released: true})
-		case !d.cycle && !owns && o.waiting[id]:
+			o.enqueue(id, protocol.Claim{Agent: o.agent, Session: o.session, TS: o.cy.now().UTC(), Epoch: epoch, BootID: v.Boot, NextDue: v.Unserved.UTC(), TempsSeq: v.Seq, Released: true})
+		case !v.Cycle && !owns && o.waiting[id]:
 			delete(o.waiting, id)
 			o.waitingG.Set(float64(len(o.waiting)))
-		case !d.cycle && owns && start:
-			f.maybeStart(d, PathTakeover, false)
+		case !v.Cycle && owns && start:
+			o.cy.start(id, PathTakeover, false)
 		}
 	}
 	o.releaseStale()
 }
 
 // releaseStale hands over the devices a previous process of this agent
-// claimed and this one does not own. Called with fleet.mu held.
+// claimed and this one does not own. Called under the fleet's lock.
 func (o *ownership) releaseStale() {
-	f := o.f
 	for id, c := range o.claims {
 		if c.Agent != o.agent || c.Session == o.session || c.Released || o.Owns(id) {
 			continue
 		}
-		f.log.Info("device left this agent's shard; releasing it", "device", id, "shard", o.shard, "next_due", c.NextDue.Format(time.RFC3339))
+		o.log.Info("device left this agent's shard; releasing it", "device", id, "shard", o.shard, "next_due", c.NextDue.Format(time.RFC3339))
 		o.handovers.WithLabelValues("released").Inc()
 		rel := *c
-		rel.Session, rel.TS, rel.Released = o.session, f.now().UTC(), true
+		now := o.cy.now()
+		rel.Session, rel.TS, rel.Released = o.session, now.UTC(), true
 		// That process claimed once and then served a step per interval:
 		// release the first of its due times not yet past, numbered above
 		// one temps per interval since (a released claim is taken as exact).
-		rel.NextDue, rel.TempsSeq = o.resumeFrom(c, f.now())
+		rel.NextDue, rel.TempsSeq = o.resumeFrom(c, now)
 		o.claims[id] = &rel
 		o.enqueue(id, rel)
 	}
 }
 
-// stop ends the membership timers. Called with fleet.mu held.
+// stop ends the membership timers. Called under the fleet's lock.
 func (o *ownership) stop() {
 	for id, t := range o.gone {
 		t.Stop()
@@ -316,7 +365,7 @@ func (o *ownership) attach(cl *mqttmsg.Client) {
 	cl.Handle(protocol.AgentStatusFilter, o.onAgentMsg)
 	cl.Handle(protocol.SyncTopic(o.agent), o.onSync)
 	for range claimWorkers {
-		o.f.wg.Add(1)
+		o.wg.Add(1)
 		go o.publishLoop()
 	}
 }
@@ -326,7 +375,7 @@ func (o *ownership) attach(cl *mqttmsg.Client) {
 // claim the broker holds.
 func (o *ownership) up(ctx context.Context) {
 	if err := o.pub.Publish(ctx, protocol.SyncTopic(o.agent), []byte(o.session), false); err != nil {
-		o.f.log.Warn("publishing ownership sync failed; the restart timer settles claims instead", "err", err)
+		o.log.Warn("publishing ownership sync failed; the restart timer settles claims instead", "err", err)
 	}
 	o.wake()
 }
@@ -335,59 +384,59 @@ func (o *ownership) onSync(m mqttmsg.Message) {
 	if string(m.Payload) != o.session {
 		return
 	}
-	f := o.f
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.closed || o.settled {
-		return
-	}
-	o.settled = true
-	for _, fn := range o.onSettled {
-		fn()
-	}
-	for id, ds := range o.deferred {
-		if d := f.devices[id]; d != nil && !d.cycle {
-			f.maybeStart(d, ds.path, ds.retained)
+	o.cy.locked(func() {
+		if o.settled {
+			return
 		}
-	}
-	clear(o.deferred)
-	// The restart timer may have started cycles before the membership was
-	// all in: hand over those that belong elsewhere. (Starts are the
-	// deferred ones' and the resume strategy's business.)
-	o.rebalance(false)
+		o.settled = true
+		for _, fn := range o.onSettled {
+			fn()
+		}
+		for id, ds := range o.deferred {
+			if v, ok := o.cy.cycle(id); ok && !v.Cycle {
+				o.cy.start(id, ds.path, ds.retained)
+			}
+		}
+		clear(o.deferred)
+		// The restart timer may have started cycles before the membership
+		// was all in: hand over those that belong elsewhere. (Starts are
+		// the deferred ones' and the resume strategy's business.)
+		o.rebalance(false)
+	})
 }
 
-// mayStart reports whether this agent may start d's cycle now, and adopts
-// the claimed due time when it may. Called with fleet.mu held.
-func (o *ownership) mayStart(d *dev, path string, retained bool) bool {
-	if !o.Owns(d.id) {
-		return false
+// mayStart reports whether this agent may start v's cycle now; seq is the
+// temps seq the device's claim knows of, and due, unless zero, the due time
+// at which the cycle takes up the claimant's. Called under the fleet's lock.
+func (o *ownership) mayStart(v cycleView, path string, retained bool) (ok bool, seq uint64, due time.Time) {
+	if !o.Owns(v.ID) {
+		return false, 0, time.Time{}
 	}
-	if !o.settled && !o.f.graceDone {
-		o.deferred[d.id] = deferredStart{path: path, retained: retained}
-		return false
+	if !o.cy.restartDone() && !o.settled {
+		o.deferred[v.ID] = deferredStart{path: path, retained: retained}
+		return false, 0, time.Time{}
 	}
-	c := o.claims[d.id]
+	c := o.claims[v.ID]
 	if c != nil {
 		// The claim may have arrived before anything else of the device
 		// (the owner topics' retained messages come first), when there
 		// was no device to give its seq to.
-		d.tempsSeq = max(d.tempsSeq, c.TempsSeq)
+		seq = c.TempsSeq
 	}
 	if o.liveOther(c) {
-		if !o.waiting[d.id] {
-			o.waiting[d.id] = true
+		if !o.waiting[v.ID] {
+			o.waiting[v.ID] = true
 			o.waitingG.Set(float64(len(o.waiting)))
-			o.f.log.Info("device held by another agent; waiting for it to go offline or release", "device", d.id, "owner", c.Agent)
+			o.log.Info("device held by another agent; waiting for it to go offline or release", "device", v.ID, "owner", c.Agent)
 		}
-		return false
+		return false, seq, time.Time{}
 	}
-	if o.waiting[d.id] {
-		delete(o.waiting, d.id)
+	if o.waiting[v.ID] {
+		delete(o.waiting, v.ID)
 		o.waitingG.Set(float64(len(o.waiting)))
 		o.handovers.WithLabelValues("taken").Inc()
 	}
-	if c != nil && o.f.cfg.Resume != ResumeTimerOnly && c.BootID != "" && c.BootID == d.readyBoot && !c.NextDue.IsZero() {
+	if c != nil && o.cfg.Resume != ResumeTimerOnly && c.BootID != "" && c.BootID == v.ReadyBoot && !c.NextDue.IsZero() {
 		// Claims are published on a change of hands and after the first
 		// step, not every cycle: a claimed due time k intervals past means
 		// the claimant has served k more steps since, at those times,
@@ -399,26 +448,37 @@ func (o *ownership) mayStart(d *dev, path string, retained bool) bool {
 		// and numbering from the claim would be refused by the device.
 		// A released claim is exact: its due time is the first step the
 		// releaser did not serve, so one past is due now.
-		due, now := c.NextDue, o.f.now()
+		now := o.cy.now()
+		due = c.NextDue
 		if !c.Released {
-			var seq uint64
 			due, seq = o.resumeFrom(c, now)
-			d.tempsSeq = max(d.tempsSeq, seq)
 		}
 		// The claim's due time was written by another host's clock: one
 		// hours ahead would leave the device without temps for hours.
 		// A due time is never more than one interval away.
-		if lim := now.Add(o.f.cfg.Interval); due.After(lim) {
+		if lim := now.Add(o.cfg.Interval); due.After(lim) {
 			due = lim
 		}
-		switch {
-		case d.saved == nil || d.saved.BootID != c.BootID:
-			d.saved = &Saved{Device: d.id, BootID: c.BootID, NextDue: due}
-		case due.After(d.saved.NextDue):
-			d.saved.NextDue = due
+	}
+	return true, seq, due
+}
+
+// claimedByUs reports whether our agent id (this process or a previous
+// one) holds the claim of a device of our shard. Called under the fleet's
+// lock.
+func (o *ownership) claimedByUs(id string) bool {
+	c := o.claims[id]
+	return c != nil && c.Agent == o.agent && !c.Released && o.Owns(id)
+}
+
+// eachClaimedByUs calls fn for every device claimedByUs. Called under the
+// fleet's lock.
+func (o *ownership) eachClaimedByUs(fn func(id string)) {
+	for id := range o.claims {
+		if o.claimedByUs(id) {
+			fn(id)
 		}
 	}
-	return true
 }
 
 // liveOther reports whether c is held by another agent that is online with
@@ -431,63 +491,68 @@ func (o *ownership) liveOther(c *protocol.Claim) bool {
 	return ok && st.Online && st.Session == c.Session
 }
 
-// armed publishes our claim for d's cycle when we take it on or it serves a
+// armed publishes our claim for v's cycle when we take it on or it serves a
 // new boot: a claim costs a message per change of hands, not per cycle.
-// Called with fleet.mu held.
-func (o *ownership) armed(d *dev) {
-	h, ok := o.mine[d.id]
-	if ok && h.boot == d.cycleBoot {
-		if !h.stepped || o.inPhase(d.due, h.due) {
+// Called under the fleet's lock.
+func (o *ownership) armed(v cycleView) {
+	h, ok := o.mine[v.ID]
+	if ok && h.boot == v.Boot {
+		if !h.stepped || o.inPhase(v.Due, h.due) {
 			return
 		}
 		// The cycle's phase moved (a renumbered step, a step that ran
 		// more than an interval late): a taker would resume on the old
 		// one, right after one of our steps. Claim the new phase.
-		h.due = d.due
-		o.mine[d.id] = h
-		o.enqueue(d.id, protocol.Claim{Agent: o.agent, Session: o.session, TS: h.start.UTC(), Epoch: h.epoch, BootID: d.cycleBoot, NextDue: d.due.UTC(), TempsSeq: d.tempsSeq})
+		h.due = v.Due
+		o.mine[v.ID] = h
+		o.enqueue(v.ID, o.claim(v, h))
 		return
 	}
 	if !ok {
-		h = held{start: o.f.now(), epoch: 1}
-		if c := o.claims[d.id]; c != nil {
+		h = held{start: o.cy.now(), epoch: 1}
+		if c := o.claims[v.ID]; c != nil {
 			h.epoch = c.Epoch + 1
 		}
 	}
-	h.boot, h.stepped, h.due = d.cycleBoot, false, d.due
-	o.mine[d.id] = h
-	o.enqueue(d.id, protocol.Claim{Agent: o.agent, Session: o.session, TS: h.start.UTC(), Epoch: h.epoch, BootID: d.cycleBoot, NextDue: d.due.UTC(), TempsSeq: d.tempsSeq})
+	h.boot, h.stepped, h.due = v.Boot, false, v.Due
+	o.mine[v.ID] = h
+	o.enqueue(v.ID, o.claim(v, h))
 }
 
-// reclaim publishes our claim for d's running cycle again, as it was:
-// another claim landed after ours. Called with fleet.mu held.
-func (o *ownership) reclaim(d *dev) {
-	h, ok := o.mine[d.id]
+// claim is our claim on v's cycle, held as h.
+func (o *ownership) claim(v cycleView, h held) protocol.Claim {
+	return protocol.Claim{Agent: o.agent, Session: o.session, TS: h.start.UTC(), Epoch: h.epoch, BootID: v.Boot, NextDue: v.Due.UTC(), TempsSeq: v.Seq}
+}
+
+// reclaim publishes our claim for v's running cycle again, as it was:
+// another claim landed after ours. Called under the fleet's lock.
+func (o *ownership) reclaim(v cycleView) {
+	h, ok := o.mine[v.ID]
 	if !ok {
-		o.armed(d)
+		o.armed(v)
 		return
 	}
-	o.enqueue(d.id, protocol.Claim{Agent: o.agent, Session: o.session, TS: h.start.UTC(), Epoch: h.epoch, BootID: d.cycleBoot, NextDue: d.due.UTC(), TempsSeq: d.tempsSeq})
+	o.enqueue(v.ID, o.claim(v, h))
 }
 
 // stepped publishes the claim once more after the first step served by
 // this cycle, so that it carries the cycle's phase: a taker resumes at the
-// next due time instead of fetching at once. Called with fleet.mu held.
-func (o *ownership) stepped(d *dev) {
-	h, ok := o.mine[d.id]
-	if !ok || h.stepped || h.boot != d.cycleBoot {
+// next due time instead of fetching at once. Called under the fleet's lock.
+func (o *ownership) stepped(v cycleView) {
+	h, ok := o.mine[v.ID]
+	if !ok || h.stepped || h.boot != v.Boot {
 		return
 	}
-	h.stepped, h.due = true, d.due
-	o.mine[d.id] = h
-	o.enqueue(d.id, protocol.Claim{Agent: o.agent, Session: o.session, TS: h.start.UTC(), Epoch: h.epoch, BootID: d.cycleBoot, NextDue: d.due.UTC(), TempsSeq: d.tempsSeq})
+	h.stepped, h.due = true, v.Due
+	o.mine[v.ID] = h
+	o.enqueue(v.ID, o.claim(v, h))
 }
 
 // inPhaseFrom moves a held claim's due time on by whole intervals to the
 // first not before now, and its seq by one per interval: the claimant
 // served those steps (claims are not published every cycle).
 func (o *ownership) inPhaseFrom(due time.Time, seq uint64, now time.Time) (time.Time, uint64) {
-	iv := o.f.cfg.Interval
+	iv := o.cfg.Interval
 	if iv <= 0 || due.IsZero() || !due.Before(now) {
 		return due, seq
 	}
@@ -511,7 +576,7 @@ func (o *ownership) resumeFrom(c *protocol.Claim, now time.Time) (time.Time, uin
 
 // inPhase reports whether due lies whole intervals from the claimed one.
 func (o *ownership) inPhase(due, claimed time.Time) bool {
-	iv := o.f.cfg.Interval
+	iv := o.cfg.Interval
 	return iv <= 0 || due.Sub(claimed)%iv == 0
 }
 
@@ -524,23 +589,21 @@ func (o *ownership) onClaimMsg(m mqttmsg.Message) {
 	if len(m.Payload) > 0 {
 		var err error
 		if c, err = protocol.ParseClaim(m.Payload); err != nil {
-			o.f.log.Warn("malformed owner claim dropped", "device", id, "err", err)
+			o.log.Warn("malformed owner claim dropped", "device", id, "err", err)
 			return
 		}
 	}
-	f := o.f
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.closed {
-		return
-	}
+	o.cy.locked(func() { o.claimed(id, c) })
+}
+
+// claimed follows the device's retained claim, c (nil: cleared). Called
+// under the fleet's lock.
+func (o *ownership) claimed(id string, c *protocol.Claim) {
 	if c == nil {
 		delete(o.claims, id)
 	} else {
 		o.claims[id] = c
-		if d := f.devices[id]; d != nil {
-			d.tempsSeq = max(d.tempsSeq, c.TempsSeq)
-		}
+		o.cy.raiseSeq(id, c.TempsSeq)
 	}
 	switch {
 	case c == nil:
@@ -554,34 +617,34 @@ func (o *ownership) onClaimMsg(m mqttmsg.Message) {
 		o.releaseStale()
 		return
 	}
-	d := f.devices[id]
-	if d == nil {
+	v, ok := o.cy.cycle(id)
+	if !ok {
 		return
 	}
-	if d.cycle && !o.liveOther(c) && c != nil && (c.Agent != o.agent || c.Session != o.session) {
+	if v.Cycle && !o.liveOther(c) && c != nil && (c.Agent != o.agent || c.Session != o.session) {
 		// A release or a dead process's claim landed after ours (its
 		// publisher saw the broker's state before our claim): say again
 		// that the cycle is ours.
-		o.reclaim(d)
+		o.reclaim(v)
 		return
 	}
-	if d.cycle && o.liveOther(c) {
+	if v.Cycle && o.liveOther(c) {
 		mine := o.mine[id]
 		if c.Epoch > mine.epoch || (c.Epoch == mine.epoch && c.Agent > o.agent) {
 			// Two agents took the device on (a flapping connection or an
 			// overlapping shard map): the higher epoch, then the greater
 			// agent id, wins — the same answer in every agent, which two
 			// hosts' clocks would not give.
-			f.log.Warn("another agent's claim on this device wins; yielding its cycle", "device", id, "owner", c.Agent, "epoch", c.Epoch, "our_epoch", mine.epoch)
+			o.log.Warn("another agent's claim on this device wins; yielding its cycle", "device", id, "owner", c.Agent, "epoch", c.Epoch, "our_epoch", mine.epoch)
 			o.handovers.WithLabelValues("yielded").Inc()
-			o.yield(d)
+			o.yield(id)
 			o.waiting[id] = true
 			o.waitingG.Set(float64(len(o.waiting)))
 		}
 		return
 	}
-	if o.waiting[id] && !d.cycle {
-		f.maybeStart(d, PathTakeover, false)
+	if o.waiting[id] && !v.Cycle {
+		o.cy.start(id, PathTakeover, false)
 	}
 }
 
@@ -592,15 +655,14 @@ func (o *ownership) onAgentMsg(m mqttmsg.Message) {
 	}
 	st, err := protocol.ParseAgentStatus(m.Payload)
 	if err != nil {
-		o.f.log.Warn("malformed agent status dropped", "topic", m.Topic, "err", err)
+		o.log.Warn("malformed agent status dropped", "topic", m.Topic, "err", err)
 		return
 	}
-	f := o.f
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.closed {
-		return
-	}
+	o.cy.locked(func() { o.agentStatus(agentID, st, m.Retained) })
+}
+
+// agentStatus follows an agent's status. Called under the fleet's lock.
+func (o *ownership) agentStatus(agentID string, st *protocol.AgentStatus, retained bool) {
 	if !st.Online && st.Session != "" && st.Session != o.session {
 		o.ended[st.Session] = true
 	}
@@ -609,13 +671,13 @@ func (o *ownership) onAgentMsg(m mqttmsg.Message) {
 	}
 	o.agents[agentID] = *st
 	if agentID != o.agent {
-		o.member(agentID, st, m.Retained)
+		o.member(agentID, st, retained)
 	}
 	for id := range o.waiting {
 		c := o.claims[id]
-		if d := f.devices[id]; d != nil && !d.cycle && !o.liveOther(c) {
-			f.log.Info("owner agent gone; taking the device over", "device", id, "owner", agentID)
-			f.maybeStart(d, PathTakeover, false)
+		if v, ok := o.cy.cycle(id); ok && !v.Cycle && !o.liveOther(c) {
+			o.log.Info("owner agent gone; taking the device over", "device", id, "owner", agentID)
+			o.cy.start(id, PathTakeover, false)
 		}
 	}
 }
@@ -625,8 +687,8 @@ func (o *ownership) onAgentMsg(m mqttmsg.Message) {
 // after it went offline while we watched (a restart moves nothing). An
 // offline status found retained at our start is of an agent gone for an
 // unknown time: its devices are served at once, and handed back when it
-// returns. An agent that announces no shard is no member. Called with
-// fleet.mu held.
+// returns. An agent that announces no shard is no member. Called under
+// the fleet's lock.
 func (o *ownership) member(id string, st *protocol.AgentStatus, retained bool) {
 	sh, err := ParseShard(st.Shard)
 	if st.Shard == "" || err != nil {
@@ -638,29 +700,29 @@ func (o *ownership) member(id string, st *protocol.AgentStatus, retained bool) {
 		t.Stop()
 		delete(o.gone, id)
 	}
-	if _, ok := o.members[id]; ok && !st.Online && !retained && o.gone[id] == nil && o.f.cfg.RestartGrace > 0 {
-		o.gone[id] = time.AfterFunc(o.f.cfg.RestartGrace, func() {
-			f := o.f
-			f.mu.Lock()
-			defer f.mu.Unlock()
-			if f.closed || o.gone[id] == nil {
-				return
-			}
-			delete(o.gone, id)
-			o.setLive()
+	if _, ok := o.members[id]; ok && !st.Online && !retained && o.gone[id] == nil && o.cfg.RestartGrace > 0 {
+		o.gone[id] = time.AfterFunc(o.cfg.RestartGrace, func() {
+			o.cy.locked(func() {
+				if o.gone[id] == nil {
+					return
+				}
+				delete(o.gone, id)
+				o.setLive()
+			})
 		})
 	}
 	o.setLive()
 }
 
-// yield stops d's cycle without parking it. Called with fleet.mu held.
-func (o *ownership) yield(d *dev) {
-	o.f.stopCycle(d)
-	delete(o.mine, d.id)
+// yield stops a device's cycle without parking it. Called under the
+// fleet's lock.
+func (o *ownership) yield(id string) {
+	o.cy.stop(id)
+	delete(o.mine, id)
 	// A claim of ours still queued would, published after the winner's,
 	// take the device back: drop it.
 	o.qmu.Lock()
-	delete(o.pending, d.id)
+	delete(o.pending, id)
 	o.qmu.Unlock()
 }
 
@@ -708,8 +770,8 @@ func (o *ownership) next() (string, protocol.Claim, bool) {
 // publishLoop publishes queued claims, newest per device, until the
 // fleet's runs end. A failed claim is queued again for the next connect.
 func (o *ownership) publishLoop() {
-	defer o.f.wg.Done()
-	ctx := o.f.ctx
+	defer o.wg.Done()
+	ctx := o.ctx
 	for {
 		select {
 		case <-ctx.Done():
@@ -738,7 +800,7 @@ func (o *ownership) publishLoop() {
 			}
 			if err != nil {
 				if ctx.Err() == nil {
-					o.f.log.Debug("publishing owner claim failed; retried on reconnect", "device", id, "err", err)
+					o.log.Debug("publishing owner claim failed; retried on reconnect", "device", id, "err", err)
 				}
 				break // wait for the next kick (a connect or a new claim)
 			}

@@ -137,7 +137,7 @@ func TestClaimIsPublishedOnChangeNotEveryCycle(t *testing.T) {
 		o.queue = nil
 		return n
 	}
-	d := &dev{id: "d1", cycleBoot: "b1", due: time.Now()}
+	v := cycleView{ID: "d1", Boot: "b1", Due: time.Now()}
 	h.f.mu.Lock()
 	defer h.f.mu.Unlock()
 	for i, tc := range []struct {
@@ -155,19 +155,19 @@ func TestClaimIsPublishedOnChangeNotEveryCycle(t *testing.T) {
 		{"first step of the new boot", "b2", true, 1},
 		{"next interval of the new boot", "b2", false, 0},
 	} {
-		d.cycleBoot = tc.boot
-		d.due = d.due.Add(time.Hour)
+		v.Boot = tc.boot
+		v.Due = v.Due.Add(time.Hour)
 		if tc.step {
-			o.stepped(d)
+			o.stepped(v)
 		} else {
-			o.armed(d)
+			o.armed(v)
 		}
 		if got := queued(); got != tc.want {
 			t.Errorf("%d %s: got %d claims queued, want %d", i, tc.name, got, tc.want)
 		}
 	}
-	o.yield(d)
-	o.armed(d)
+	o.yield(v.ID)
+	o.armed(v)
 	if got := queued(); got != 1 {
 		t.Errorf("taken on again after yielding: got %d claims queued, want 1", got)
 	}
