@@ -14,6 +14,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/glowcast/glowcast/internal/clock"
 )
 
 // Keyed is implemented by providers whose cache entries must not be shared
@@ -174,7 +176,7 @@ func NewFetcher(o FetcherOptions) (*Fetcher, error) {
 		o.Now = time.Now
 	}
 	if o.Sleep == nil {
-		o.Sleep = sleep
+		o.Sleep = clock.Sleep
 	}
 	if o.Rand == nil {
 		o.Rand = rand.Float64
@@ -195,20 +197,6 @@ func NewFetcher(o FetcherOptions) (*Fetcher, error) {
 		cache: map[string]*entry{},
 		prov:  map[string]*provState{},
 	}, nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // Cell rounds a coordinate pair to the centre of its grid cell: the place a

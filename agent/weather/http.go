@@ -65,6 +65,42 @@ func get(ctx context.Context, c *http.Client, provider, rawURL, secret string, h
 	return &answer{Status: resp.StatusCode, Header: resp.Header, Body: body}, nil
 }
 
+// request is one provider's forecast request: where it goes, how an
+// error answer reads and how a good one parses.
+type request struct {
+	provider, url string
+	secret        string // removed from error texts (see get)
+	client        *http.Client
+	now           func() time.Time
+	// answered, if set, sees every answer first (a quota's headers).
+	answered func(*answer)
+	// failed is the error of a non-200 answer, in the provider's words.
+	failed func(a *answer, now time.Time) *StatusError
+	parse  func([]byte) (*Forecast, error)
+}
+
+// forecast performs r: the GET, a non-200 answer as r.failed's error, the
+// parse, and the time the forecast was fetched.
+func (r request) forecast(ctx context.Context) (*Forecast, error) {
+	a, err := get(ctx, r.client, r.provider, r.url, r.secret, nil)
+	if err != nil {
+		return nil, err
+	}
+	if r.answered != nil {
+		r.answered(a)
+	}
+	now := clockOr(r.now)
+	if a.Status != http.StatusOK {
+		return nil, r.failed(a, now())
+	}
+	f, err := r.parse(a.Body)
+	if err != nil {
+		return nil, err
+	}
+	f.FetchedAt = now()
+	return f, nil
+}
+
 func redact(s, secret string) string {
 	if secret == "" {
 		return s

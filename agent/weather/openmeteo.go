@@ -1,6 +1,7 @@
 package weather
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -53,10 +54,7 @@ type openMeteoResponse struct {
 
 // Forecast implements Provider.
 func (o *OpenMeteo) Forecast(ctx context.Context, lat, lon float64) (*Forecast, error) {
-	base := o.BaseURL
-	if base == "" {
-		base = OpenMeteoURL
-	}
+	base := cmp.Or(o.BaseURL, OpenMeteoURL)
 	hours := max(o.Hours, 24)
 	q := url.Values{}
 	q.Set("latitude", strconv.FormatFloat(lat, 'f', 4, 64))
@@ -67,24 +65,17 @@ func (o *OpenMeteo) Forecast(ctx context.Context, lat, lon float64) (*Forecast, 
 	q.Set("timeformat", "unixtime")
 	q.Set("forecast_hours", strconv.Itoa(hours))
 	q.Set("past_hours", "1")
-	a, err := get(ctx, o.Client, "open-meteo", strings.TrimRight(base, "/")+"/v1/forecast?"+q.Encode(), "", nil)
-	if err != nil {
-		return nil, err
-	}
-	now := clockOr(o.Now)
-	if a.Status != http.StatusOK {
-		var e openMeteoResponse
-		_ = json.Unmarshal(a.Body, &e)
-		se := statusError("open-meteo", a, e.Reason)
-		openMeteoQuota(se, now())
-		return nil, se
-	}
-	f, err := ParseOpenMeteo(a.Body)
-	if err != nil {
-		return nil, err
-	}
-	f.FetchedAt = now()
-	return f, nil
+	return request{
+		provider: "open-meteo", url: strings.TrimRight(base, "/") + "/v1/forecast?" + q.Encode(),
+		client: o.Client, now: o.Now, parse: ParseOpenMeteo,
+		failed: func(a *answer, now time.Time) *StatusError {
+			var e openMeteoResponse
+			_ = json.Unmarshal(a.Body, &e)
+			se := statusError("open-meteo", a, e.Reason)
+			openMeteoQuota(se, now)
+			return se
+		},
+	}.forecast(ctx)
 }
 
 // openMeteoQuota reads Open-Meteo's 429 reasons: its free tier counts

@@ -64,29 +64,22 @@ func (o *OpenWeatherMap) Forecast(ctx context.Context, lat, lon float64) (*Forec
 	q.Set("units", "metric")
 	q.Set("exclude", "current,minutely,daily,alerts")
 	q.Set("appid", key)
-	a, err := get(ctx, o.Client, "openweathermap", strings.TrimRight(base, "/")+"/data/3.0/onecall?"+q.Encode(), key, nil)
-	if err != nil {
-		return nil, err
-	}
-	now := clockOr(o.Now)
-	if a.Status != http.StatusOK {
-		var e owmResponse
-		_ = json.Unmarshal(a.Body, &e)
-		se := statusError("openweathermap", a, redact(e.Message, key))
-		// OWM blocks an account that exceeds its subscription's calls
-		// ("account is temporary blocked"); the daily count renews at UTC
-		// midnight.
-		if a.Status == http.StatusTooManyRequests && strings.Contains(strings.ToLower(e.Message), "blocked") {
-			se.Quota, se.Reset = true, nextUTCMidnight(now())
-		}
-		return nil, se
-	}
-	f, err := ParseOpenWeatherMap(a.Body)
-	if err != nil {
-		return nil, err
-	}
-	f.FetchedAt = now()
-	return f, nil
+	return request{
+		provider: "openweathermap", url: strings.TrimRight(base, "/") + "/data/3.0/onecall?" + q.Encode(), secret: key,
+		client: o.Client, now: o.Now, parse: ParseOpenWeatherMap,
+		failed: func(a *answer, now time.Time) *StatusError {
+			var e owmResponse
+			_ = json.Unmarshal(a.Body, &e)
+			se := statusError("openweathermap", a, redact(e.Message, key))
+			// OWM blocks an account that exceeds its subscription's calls
+			// ("account is temporary blocked"); the daily count renews at
+			// UTC midnight.
+			if a.Status == http.StatusTooManyRequests && strings.Contains(strings.ToLower(e.Message), "blocked") {
+				se.Quota, se.Reset = true, nextUTCMidnight(now)
+			}
+			return se
+		},
+	}.forecast(ctx)
 }
 
 // ParseOpenWeatherMap parses a One Call 3.0 answer requested with

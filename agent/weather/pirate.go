@@ -84,34 +84,27 @@ func (p *PirateWeather) Forecast(ctx context.Context, lat, lon float64) (*Foreca
 	q.Set("exclude", "currently,minutely,daily,alerts")
 	u := strings.TrimRight(base, "/") + "/forecast/" + url.PathEscape(key) + "/" +
 		strconv.FormatFloat(lat, 'f', 4, 64) + "," + strconv.FormatFloat(lon, 'f', 4, 64) + "?" + q.Encode()
-	a, err := get(ctx, p.Client, "pirate-weather", u, key, nil)
-	if err != nil {
-		return nil, err
-	}
-	p.record(a.Header)
-	now := clockOr(p.Now)
-	if a.Status != http.StatusOK {
-		var e pirateResponse
-		_ = json.Unmarshal(a.Body, &e)
-		se := statusError("pirate-weather", a, redact(firstNonEmpty(e.Message, e.Error), key))
-		if a.Status == http.StatusTooManyRequests {
-			// The gateway's monthly quota: Ratelimit-Remaining reaches 0 and
-			// Ratelimit-Reset says how many seconds until it renews.
-			if rem, ok := headerInt(a.Header, "Ratelimit-Remaining"); ok && rem <= 0 {
-				se.Quota = true
-				if s, ok := headerInt(a.Header, "Ratelimit-Reset"); ok && s > 0 {
-					se.Reset = now().Add(time.Duration(s) * time.Second)
+	return request{
+		provider: "pirate-weather", url: u, secret: key, client: p.Client, now: p.Now,
+		answered: func(a *answer) { p.record(a.Header) },
+		parse:    ParsePirateWeather,
+		failed: func(a *answer, now time.Time) *StatusError {
+			var e pirateResponse
+			_ = json.Unmarshal(a.Body, &e)
+			se := statusError("pirate-weather", a, redact(firstNonEmpty(e.Message, e.Error), key))
+			if a.Status == http.StatusTooManyRequests {
+				// The gateway's monthly quota: Ratelimit-Remaining reaches 0
+				// and Ratelimit-Reset says how many seconds until it renews.
+				if rem, ok := headerInt(a.Header, "Ratelimit-Remaining"); ok && rem <= 0 {
+					se.Quota = true
+					if s, ok := headerInt(a.Header, "Ratelimit-Reset"); ok && s > 0 {
+						se.Reset = now.Add(time.Duration(s) * time.Second)
+					}
 				}
 			}
-		}
-		return nil, se
-	}
-	f, err := ParsePirateWeather(a.Body)
-	if err != nil {
-		return nil, err
-	}
-	f.FetchedAt = now()
-	return f, nil
+			return se
+		},
+	}.forecast(ctx)
 }
 
 func (p *PirateWeather) record(h http.Header) {

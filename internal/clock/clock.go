@@ -1,10 +1,12 @@
 // Package clock is the wall clock both glowcast programs take by
 // injection: the system clock in production, a clock moved by an offset in
 // the fault campaign (a Pi booting with a stale time, an agent host stepped
-// back by NTP). It owns nothing else.
+// back by NTP); and Sleep, a wait that ends with its context. It owns
+// nothing else.
 package clock
 
 import (
+	"context"
 	"os"
 	"strings"
 	"sync"
@@ -21,6 +23,22 @@ type System struct{}
 
 // Now is time.Now.
 func (System) Now() time.Time { return time.Now() }
+
+// Sleep waits for d or until ctx ends, and returns ctx's error if it
+// ended first.
+func Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
 
 // EnvSkewFile names the environment variable that the programs' mains read:
 // when set, their clock is the system clock moved by the duration written

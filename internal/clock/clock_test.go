@@ -1,9 +1,12 @@
 package clock
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -45,4 +48,22 @@ func TestFromEnv(t *testing.T) {
 	if _, ok := FromEnv().(*FileOffset); !ok {
 		t.Errorf("FromEnv with %s: got %T, want *FileOffset", EnvSkewFile, FromEnv())
 	}
+}
+
+func TestSleep(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		t0 := time.Now()
+		if err := Sleep(ctx, time.Minute); err != nil || time.Since(t0) != time.Minute {
+			t.Fatalf("Sleep(1m): %v after %v, want nil after 1m", err, time.Since(t0))
+		}
+		time.AfterFunc(time.Second, cancel)
+		t0 = time.Now()
+		if err := Sleep(ctx, time.Hour); !errors.Is(err, context.Canceled) || time.Since(t0) != time.Second {
+			t.Fatalf("Sleep(1h) cancelled after 1s: %v after %v, want context.Canceled after 1s", err, time.Since(t0))
+		}
+		if err := Sleep(ctx, 0); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Sleep(0) on an ended context: %v, want context.Canceled", err)
+		}
+	})
 }

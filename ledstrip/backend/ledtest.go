@@ -7,6 +7,7 @@ import (
 	"image/color"
 	"time"
 
+	"github.com/glowcast/glowcast/internal/clock"
 	"github.com/glowcast/glowcast/ledstrip"
 )
 
@@ -40,14 +41,7 @@ func ledTest(ctx context.Context, rs rawShower, n int, sc ledstrip.Scale, step t
 		if err := rs.showRaw(px, ledstrip.StateLEDTest); err != nil {
 			return err
 		}
-		t := time.NewTimer(hold)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-			return nil
-		}
+		return clock.Sleep(ctx, hold)
 	}
 	for i := range n {
 		for _, c := range testColors {
