@@ -665,6 +665,9 @@ func (o *ownership) onAgentMsg(m mqttmsg.Message) {
 func (o *ownership) agentStatus(agentID string, st *protocol.AgentStatus, retained bool) {
 	if !st.Online && st.Session != "" && st.Session != o.session {
 		o.ended[st.Session] = true
+		if len(o.ended) > endedMax {
+			o.pruneEnded()
+		}
 	}
 	if prev, ok := o.agents[agentID]; ok && !st.Online && prev.Online && st.Session != prev.Session {
 		return // a late will of an older process; the broker's order, not ts, says so
@@ -680,6 +683,22 @@ func (o *ownership) agentStatus(agentID string, st *protocol.AgentStatus, retain
 			o.cy.start(id, PathTakeover, false)
 		}
 	}
+}
+
+// endedMax bounds the ended sessions kept beyond those a claim names: one
+// is added per agent process that ends, for as long as this one runs.
+const endedMax = 1024
+
+// pruneEnded forgets the ended sessions no claim names: only a claim's
+// session is ever looked up. O(claims), once per endedMax sessions ended.
+func (o *ownership) pruneEnded() {
+	named := make(map[string]bool, len(o.ended))
+	for _, c := range o.claims {
+		if o.ended[c.Session] {
+			named[c.Session] = true
+		}
+	}
+	o.ended = named
 }
 
 // member follows another agent's place in our shard set: the index it

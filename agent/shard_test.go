@@ -866,3 +866,29 @@ func (o *ownership) queued(id string) (protocol.Claim, bool) {
 	c, ok := o.pending[id]
 	return c, ok
 }
+
+// The ended sessions are kept while a claim names one, not for ever: an
+// agent that runs for years sees a session end at every restart of every
+// agent of its set.
+func TestEndedSessionsArePrunedToThoseClaimsName(t *testing.T) {
+	h := newHarness(t, "", ResumeFast)
+	o := newOwnership(h.f, "0/1", "main", "s-new", nil)
+	c := protocol.Claim{Agent: "other", Session: "s-claimed", Epoch: 1, TS: time.Now().UTC(), BootID: "b1", NextDue: time.Now().UTC(), TempsSeq: 1}
+	o.onClaimMsg(mqttmsg.Message{Topic: protocol.OwnerTopic("d"), Payload: c.Marshal(), Retained: true})
+	offline := func(session string) {
+		st, _ := json.Marshal(protocol.AgentStatus{Online: false, Session: session, TS: time.Now()})
+		o.onAgentMsg(mqttmsg.Message{Topic: protocol.AgentStatusTopic("other"), Payload: st})
+	}
+	offline("s-claimed")
+	for i := range endedMax + 10 {
+		offline(fmt.Sprintf("s-%d", i))
+	}
+	h.f.mu.Lock()
+	defer h.f.mu.Unlock()
+	if len(o.ended) > endedMax {
+		t.Errorf("ended sessions kept: %d, want at most %d", len(o.ended), endedMax)
+	}
+	if !o.ended["s-claimed"] {
+		t.Error("the session a claim names was forgotten: its device would wait an interval after a kill")
+	}
+}
