@@ -1,7 +1,6 @@
 package mqttmsg
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -228,7 +227,7 @@ func New(opts Options) (*Client, error) {
 			if err != nil {
 				return nil, err
 			}
-			return bufferReads(conn), nil
+			return buffered(conn, opts.ConnectTimeout), nil
 		})
 	case allPlain(brokers):
 		po.SetCustomOpenConnectionFn(func(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
@@ -238,7 +237,7 @@ func New(opts Options) (*Client, error) {
 			if err != nil {
 				return nil, err
 			}
-			return bufferReads(conn), nil
+			return buffered(conn, opts.ConnectTimeout), nil
 		})
 	}
 	c.pc = mqtt.NewClient(po)
@@ -254,22 +253,6 @@ func allPlain(brokers []string) bool {
 	}
 	return true
 }
-
-// readBuffered reads a connection through a buffer. paho reads each
-// packet's header a byte at a time, straight from the connection: on plain
-// TCP that is three system calls per message, which at a fleet's retained
-// state on subscribe (three messages per device) costs more than handling
-// the messages. TLS buffers its records already.
-type readBuffered struct {
-	net.Conn
-	r *bufio.Reader
-}
-
-func bufferReads(c net.Conn) net.Conn {
-	return &readBuffered{Conn: c, r: bufio.NewReaderSize(c, 32<<10)}
-}
-
-func (c *readBuffered) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 // Handle registers h for topics matching filter (MQTT wildcards allowed).
 // It must be called before Connect: subscriptions are made on connect.
