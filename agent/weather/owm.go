@@ -1,7 +1,6 @@
 package weather
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -53,11 +52,10 @@ type owmResponse struct {
 
 // Forecast implements Provider.
 func (o *OpenWeatherMap) Forecast(ctx context.Context, lat, lon float64) (*Forecast, error) {
-	key, err := needKey("openweathermap", o.Key)
+	key, base, err := keyed("openweathermap", o.Key, o.BaseURL, OpenWeatherMapURL)
 	if err != nil {
 		return nil, err
 	}
-	base := cmp.Or(o.BaseURL, OpenWeatherMapURL)
 	q := url.Values{}
 	q.Set("lat", strconv.FormatFloat(lat, 'f', 4, 64))
 	q.Set("lon", strconv.FormatFloat(lon, 'f', 4, 64))
@@ -65,7 +63,7 @@ func (o *OpenWeatherMap) Forecast(ctx context.Context, lat, lon float64) (*Forec
 	q.Set("exclude", "current,minutely,daily,alerts")
 	q.Set("appid", key)
 	return request{
-		provider: "openweathermap", url: strings.TrimRight(base, "/") + "/data/3.0/onecall?" + q.Encode(), secret: key,
+		provider: "openweathermap", url: base + "/data/3.0/onecall?" + q.Encode(), secret: key,
 		client: o.Client, now: o.Now, parse: ParseOpenWeatherMap,
 		failed: func(a *answer, now time.Time) *StatusError {
 			var e owmResponse

@@ -1,7 +1,6 @@
 package weather
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 )
@@ -73,16 +71,15 @@ type pirateResponse struct {
 
 // Forecast implements Provider.
 func (p *PirateWeather) Forecast(ctx context.Context, lat, lon float64) (*Forecast, error) {
-	key, err := needKey("pirate-weather", p.Key)
+	key, base, err := keyed("pirate-weather", p.Key, p.BaseURL, PirateWeatherURL)
 	if err != nil {
 		return nil, err
 	}
-	base := cmp.Or(p.BaseURL, PirateWeatherURL)
 	q := url.Values{}
 	q.Set("units", "si")
 	// Only the hourly block is used; the rest is bandwidth and parse time.
 	q.Set("exclude", "currently,minutely,daily,alerts")
-	u := strings.TrimRight(base, "/") + "/forecast/" + url.PathEscape(key) + "/" +
+	u := base + "/forecast/" + url.PathEscape(key) + "/" +
 		strconv.FormatFloat(lat, 'f', 4, 64) + "," + strconv.FormatFloat(lon, 'f', 4, 64) + "?" + q.Encode()
 	return request{
 		provider: "pirate-weather", url: u, secret: key, client: p.Client, now: p.Now,

@@ -22,9 +22,11 @@
 package weather
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"math"
+	"strings"
 	"time"
 )
 
@@ -101,6 +103,14 @@ func clockOr(now func() time.Time) func() time.Time {
 		return now
 	}
 	return time.Now
+}
+
+// keyed is a keyed provider's API key and its base URL (base, or def when
+// empty, without a trailing slash), or the error that says how to set
+// the key.
+func keyed(provider string, k Secret, base, def string) (key, baseURL string, err error) {
+	key, err = needKey(provider, k)
+	return key, strings.TrimRight(cmp.Or(base, def), "/"), err
 }
 
 // needKey reveals a keyed provider's API key, or says how to set one.
