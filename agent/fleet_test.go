@@ -144,7 +144,7 @@ const (
 	tPark     = 6 * time.Hour
 )
 
-func newHarness(t *testing.T, dir string, mode string) *harness {
+func newHarness(t testing.TB, dir string, mode string) *harness {
 	t.Helper()
 	st, err := openStore(dir, slog.New(slog.DiscardHandler))
 	if err != nil {
