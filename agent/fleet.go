@@ -363,7 +363,7 @@ func (f *fleet) sawLive(d *dev, boot string) bool {
 			f.nDup++
 			f.stats.duplicates.Set(float64(f.nDup))
 			if slices.Equal(pair, d.dupPast) {
-				f.log.Warn("the two devices with one device id are both running again", "device", d.id, "boot_id", d.liveBoot, "other_boot_id", boot)
+				f.log.Warn("the two devices with one device id are both running again: give one a device_id of its own; one cycle serves both meanwhile", "device", d.id, "boot_id", d.liveBoot, "other_boot_id", boot)
 			} else {
 				f.log.Error("two devices are running with one device id (a cloned SD card?): give one a device_id of its own; one cycle serves both meanwhile",
 					"device", d.id, "boot_id", d.liveBoot, "other_boot_id", boot)
