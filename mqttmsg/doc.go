@@ -18,6 +18,9 @@
 //     status topic sees its messages too: a previous process's will there
 //     says that process has ended.
 //   - Messages over MaxPayload are dropped before any handler sees them.
+//   - A plain-TCP connection is read through a buffer and its small writes
+//     are sent together, one system call per burst (conn.go); a send that
+//     does not complete within ConnectTimeout fails the connection.
 //
 // Topics of named messages are <root>/<node>/<side>/<name>: a node publishes
 // under its own side and receives under the hub's side. Names and node ids
