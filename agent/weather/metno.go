@@ -90,17 +90,13 @@ func (m *MetNorway) Forecast(ctx context.Context, lat, lon float64) (*Forecast, 
 		return memo.f.clone(), nil
 	}
 
-	base := m.BaseURL
-	if base == "" {
-		base = MetNorwayURL
-	}
 	hdr := http.Header{}
 	hdr.Set("User-Agent", m.userAgent())
 	if memo != nil && memo.lastModified != "" {
 		// MET asks for the exact Last-Modified string back.
 		hdr.Set("If-Modified-Since", memo.lastModified)
 	}
-	a, err := get(ctx, m.Client, "met-norway", strings.TrimRight(base, "/")+metNorwayPath+"?lat="+la+"&lon="+lo, "", hdr)
+	a, err := get(ctx, m.Client, "met-norway", baseURL(m.BaseURL, MetNorwayURL)+metNorwayPath+"?lat="+la+"&lon="+lo, "", hdr)
 	if err != nil {
 		return nil, err
 	}

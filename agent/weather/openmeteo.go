@@ -1,7 +1,6 @@
 package weather
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -54,7 +53,6 @@ type openMeteoResponse struct {
 
 // Forecast implements Provider.
 func (o *OpenMeteo) Forecast(ctx context.Context, lat, lon float64) (*Forecast, error) {
-	base := cmp.Or(o.BaseURL, OpenMeteoURL)
 	hours := max(o.Hours, 24)
 	q := url.Values{}
 	q.Set("latitude", strconv.FormatFloat(lat, 'f', 4, 64))
@@ -66,7 +64,7 @@ func (o *OpenMeteo) Forecast(ctx context.Context, lat, lon float64) (*Forecast, 
 	q.Set("forecast_hours", strconv.Itoa(hours))
 	q.Set("past_hours", "1")
 	return request{
-		provider: "open-meteo", url: strings.TrimRight(base, "/") + "/v1/forecast?" + q.Encode(),
+		provider: "open-meteo", url: baseURL(o.BaseURL, OpenMeteoURL) + "/v1/forecast?" + q.Encode(),
 		client: o.Client, now: o.Now, parse: ParseOpenMeteo,
 		failed: func(a *answer, now time.Time) *StatusError {
 			var e openMeteoResponse
