@@ -273,7 +273,7 @@ func New(c Config, o Options) (Provider, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	client := &http.Client{Timeout: c.Timeout}
+	h := HTTP{BaseURL: c.URL, Client: &http.Client{Timeout: c.Timeout}, Now: o.Now}
 	var key Secret
 	if c.NeedsKey() {
 		var err error
@@ -288,13 +288,13 @@ func New(c Config, o Options) (Provider, error) {
 	case NameSample:
 		return Sample{Now: o.Now}, nil
 	case NameOpenMeteo:
-		return &OpenMeteo{BaseURL: c.URL, Client: client, Hours: c.Hours, Now: o.Now}, nil
+		return &OpenMeteo{Hours: c.Hours, HTTP: h}, nil
 	case NameMetNorway:
-		return &MetNorway{BaseURL: c.URL, Contact: strings.TrimSpace(c.Contact), Client: client, Now: o.Now, Log: o.Log}, nil
+		return &MetNorway{Contact: strings.TrimSpace(c.Contact), HTTP: h, Log: o.Log}, nil
 	case NamePirateWeather:
-		return &PirateWeather{BaseURL: c.URL, Key: key, Client: client, Now: o.Now}, nil
+		return &PirateWeather{Key: key, HTTP: h}, nil
 	case NameOpenWeatherMap:
-		return &OpenWeatherMap{BaseURL: c.URL, Key: key, Client: client, Now: o.Now}, nil
+		return &OpenWeatherMap{Key: key, HTTP: h}, nil
 	}
 	return nil, fmt.Errorf("weather: unknown provider %q: use %s", c.Provider, strings.Join(Names, ", "))
 }

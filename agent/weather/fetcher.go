@@ -19,7 +19,8 @@ import (
 )
 
 // Keyed is implemented by providers whose cache entries must not be shared
-// with another instance of the same name (a different --weather-url).
+// with another instance of the same name (a different --weather-url):
+// CacheKey tells such instances apart.
 type Keyed interface {
 	CacheKey() string
 }
@@ -214,7 +215,7 @@ func roundGrid(v, g float64) float64 {
 
 func sourceKey(p Provider) string {
 	if k, ok := p.(Keyed); ok {
-		return k.CacheKey()
+		return p.Name() + " " + k.CacheKey()
 	}
 	return p.Name()
 }

@@ -113,7 +113,7 @@ func TestFleetOneRequestPerCellPerInterval(t *testing.T) {
 	rec, u := serve(t, canned{status: 200, body: fixture(t, "openmeteo_berlin.json")})
 	c := &fakeClock{t: t0.Add(10 * time.Minute)}
 	f, reg := newTestFetcher(t, c, FetcherOptions{Interval: 30 * time.Minute, Jitter: 2 * time.Second})
-	p := &OpenMeteo{BaseURL: u, Now: c.Now}
+	p := &OpenMeteo{HTTP: HTTP{BaseURL: u, Now: c.Now}}
 	ctx := context.Background()
 	for cycle := range 3 {
 		var wg sync.WaitGroup
@@ -208,6 +208,29 @@ func TestCellsAndProvidersAreSeparate(t *testing.T) {
 	}
 	if got, want := a.places[0], [2]float64{52.5, 13.4}; got != want {
 		t.Errorf("asked for %v, want the cell centre %v", got, want)
+	}
+}
+
+func TestOneProviderAtTwoURLsIsTwoSources(t *testing.T) {
+	// --weather-url per device: the same provider name at another URL must
+	// never answer from the other's cache; two clients at one URL share it.
+	body := fixture(t, "openmeteo_berlin.json")
+	r1, u1 := serve(t, canned{status: 200, body: body})
+	r2, u2 := serve(t, canned{status: 200, body: body})
+	c := &fakeClock{t: t0.Add(10 * time.Minute)}
+	f, _ := newTestFetcher(t, c, FetcherOptions{Interval: 30 * time.Minute})
+	ctx := context.Background()
+	for _, p := range []Provider{
+		&OpenMeteo{HTTP: HTTP{BaseURL: u1, Now: c.Now}},
+		&OpenMeteo{HTTP: HTTP{BaseURL: u1, Now: c.Now}},
+		&OpenMeteo{HTTP: HTTP{BaseURL: u2, Now: c.Now}},
+	} {
+		if _, err := f.Get(ctx, p, 52.52, 13.42); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r1.count() != 1 || r2.count() != 1 {
+		t.Errorf("requests: %d to the first URL, %d to the second; want 1 each", r1.count(), r2.count())
 	}
 }
 
@@ -475,7 +498,7 @@ func TestPirateRateLimitMetrics(t *testing.T) {
 	_, u := serve(t, canned{200, map[string]string{"Ratelimit-Remaining": "41", "X-Forecast-API-Calls": "9"}, fixture(t, "pirate_berlin.json")})
 	c := &fakeClock{t: t0}
 	f, _ := newTestFetcher(t, c, FetcherOptions{})
-	p := &PirateWeather{BaseURL: u, Key: NewSecret(testKey), Now: c.Now}
+	p := &PirateWeather{Key: NewSecret(testKey), HTTP: HTTP{BaseURL: u, Now: c.Now}}
 	if _, err := f.Get(context.Background(), p, 52.52, 13.4); err != nil {
 		t.Fatal(err)
 	}
@@ -501,7 +524,7 @@ func TestRetryOverHTTP(t *testing.T) {
 	)
 	c := &fakeClock{t: t0}
 	f, _ := newTestFetcher(t, c, FetcherOptions{Attempts: 3})
-	if _, err := f.Get(context.Background(), &OpenMeteo{BaseURL: u, Now: c.Now}, 52.52, 13.42); err != nil {
+	if _, err := f.Get(context.Background(), &OpenMeteo{HTTP: HTTP{BaseURL: u, Now: c.Now}}, 52.52, 13.42); err != nil {
 		t.Fatal(err)
 	}
 	if rec.count() != 3 {
@@ -526,7 +549,7 @@ func TestTimeoutPerRequest(t *testing.T) {
 	s := httptestServer(t, &slow{rec: rec, done: done})
 	c := &fakeClock{t: t0}
 	f, _ := newTestFetcher(t, c, FetcherOptions{Attempts: 2, Timeout: 50 * time.Millisecond})
-	_, err := f.Get(context.Background(), &OpenMeteo{BaseURL: s}, 1, 2)
+	_, err := f.Get(context.Background(), &OpenMeteo{HTTP: HTTP{BaseURL: s}}, 1, 2)
 	close(done)
 	if !errors.Is(err, ErrUnreachable) {
 		t.Fatalf("got %v, want ErrUnreachable", err)

@@ -65,6 +65,25 @@ func get(ctx context.Context, c *http.Client, provider, rawURL, secret string, h
 	return &answer{Status: resp.StatusCode, Header: resp.Header, Body: body}, nil
 }
 
+// HTTP is how a provider reaches its service. Every provider embeds it;
+// the zero value reaches the public service.
+type HTTP struct {
+	// BaseURL replaces the service's public root URL (--weather-url): the
+	// part before the API's path, which each provider's doc names.
+	BaseURL string
+	// Client is the HTTP client; nil means one with a 10 s timeout.
+	Client *http.Client
+	// Now is the clock that dates answers; nil means time.Now.
+	Now func() time.Time
+}
+
+// CacheKey implements Keyed: one provider at two URLs is two sources.
+func (h HTTP) CacheKey() string { return h.BaseURL }
+
+// coord renders a latitude or longitude for a query: four decimals, about
+// 11 m, finer than any forecast grid.
+func coord(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) }
+
 // request is one provider's forecast request: where it goes, how an
 // error answer reads and how a good one parses.
 type request struct {

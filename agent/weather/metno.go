@@ -24,17 +24,13 @@ const metNorwayPath = "/weatherapi/locationforecast/2.0/compact"
 // follows: an identifying User-Agent with a contact, at most 4 decimals in
 // coordinates, no request before the last answer's Expires, and
 // If-Modified-Since afterwards. It remembers the last answer per place
-// itself so those rules hold whatever cache sits in front of it.
+// itself so those rules hold whatever cache sits in front of it. Its
+// BaseURL is the part before /weatherapi/...; empty means MetNorwayURL.
 type MetNorway struct {
-	// BaseURL is the part before /weatherapi/...; empty means MetNorwayURL.
-	BaseURL string
 	// Contact is an e-mail address or URL MET can reach the operator at
 	// (--weather-contact); required.
 	Contact string
-	// Client is the HTTP client; nil means one with a 10 s timeout.
-	Client *http.Client
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	HTTP
 	// Log receives the deprecation warning of a 203 answer; nil means
 	// slog.Default().
 	Log *slog.Logger
@@ -55,9 +51,6 @@ const metMemoMax = 10000
 
 // Name implements Provider.
 func (m *MetNorway) Name() string { return "met-norway" }
-
-// CacheKey implements Keyed.
-func (m *MetNorway) CacheKey() string { return "met-norway " + m.BaseURL }
 
 // userAgent is the identifying header MET requires.
 func (m *MetNorway) userAgent() string {

@@ -14,25 +14,17 @@ import (
 // OpenMeteoURL is Open-Meteo's public base URL; --weather-url replaces it.
 const OpenMeteoURL = "https://api.open-meteo.com"
 
-// OpenMeteo is the default provider: no key, hourly temperature_2m.
+// OpenMeteo is the default provider: no key, hourly temperature_2m. Its
+// BaseURL is the part before /v1/forecast; empty means OpenMeteoURL.
 type OpenMeteo struct {
-	// BaseURL is the part before /v1/forecast.
-	BaseURL string
-	// Client is the HTTP client; nil means one with a 10 s timeout.
-	Client *http.Client
+	HTTP
 	// Hours is how many hours to ask for (forecast_hours); at least 24 so a
 	// cached answer still covers now+12h.
 	Hours int
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
 }
 
 // Name implements Provider.
 func (o *OpenMeteo) Name() string { return "open-meteo" }
-
-// CacheKey implements Keyed: two clients with different URLs are different
-// sources.
-func (o *OpenMeteo) CacheKey() string { return "open-meteo " + o.BaseURL }
 
 // openMeteoResponse is the part of Open-Meteo's /v1/forecast answer we read.
 type openMeteoResponse struct {
@@ -55,8 +47,8 @@ type openMeteoResponse struct {
 func (o *OpenMeteo) Forecast(ctx context.Context, lat, lon float64) (*Forecast, error) {
 	hours := max(o.Hours, 24)
 	q := url.Values{}
-	q.Set("latitude", strconv.FormatFloat(lat, 'f', 4, 64))
-	q.Set("longitude", strconv.FormatFloat(lon, 'f', 4, 64))
+	q.Set("latitude", coord(lat))
+	q.Set("longitude", coord(lon))
 	q.Set("hourly", "temperature_2m")
 	// Unix times are UTC by definition; without them Open-Meteo's hourly
 	// array starts at local midnight of the place.

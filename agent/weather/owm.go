@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -16,24 +15,16 @@ import (
 // replaces it.
 const OpenWeatherMapURL = "https://api.openweathermap.org"
 
-// OpenWeatherMap is the One Call 3.0 client.
+// OpenWeatherMap is the One Call 3.0 client. Its BaseURL is the part
+// before /data/3.0/onecall; empty means OpenWeatherMapURL.
 type OpenWeatherMap struct {
-	// BaseURL is the part before /data/3.0/onecall; empty means
-	// OpenWeatherMapURL.
-	BaseURL string
 	// Key is the appid; it travels in the query and never in logs.
 	Key Secret
-	// Client is the HTTP client; nil means one with a 10 s timeout.
-	Client *http.Client
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	HTTP
 }
 
 // Name implements Provider.
 func (o *OpenWeatherMap) Name() string { return "openweathermap" }
-
-// CacheKey implements Keyed.
-func (o *OpenWeatherMap) CacheKey() string { return "openweathermap " + o.BaseURL }
 
 // owmResponse is the part of a One Call 3.0 answer we read.
 type owmResponse struct {
@@ -56,12 +47,10 @@ func (o *OpenWeatherMap) Forecast(ctx context.Context, lat, lon float64) (*Forec
 	if err != nil {
 		return nil, err
 	}
-	q := url.Values{}
-	q.Set("lat", strconv.FormatFloat(lat, 'f', 4, 64))
-	q.Set("lon", strconv.FormatFloat(lon, 'f', 4, 64))
-	q.Set("units", "metric")
-	q.Set("exclude", "current,minutely,daily,alerts")
-	q.Set("appid", key)
+	q := url.Values{
+		"lat": {coord(lat)}, "lon": {coord(lon)}, "units": {"metric"},
+		"exclude": {"current,minutely,daily,alerts"}, "appid": {key},
+	}
 	return request{
 		provider: "openweathermap", url: base + "/data/3.0/onecall?" + q.Encode(), secret: key,
 		client: o.Client, now: o.Now, parse: ParseOpenWeatherMap,

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"sync"
 	"time"
 )
@@ -17,16 +16,12 @@ import (
 const PirateWeatherURL = "https://api.pirateweather.net"
 
 // PirateWeather is the Dark Sky-compatible client the original design used.
+// Its BaseURL is the part before /forecast/KEY/LAT,LON; empty means
+// PirateWeatherURL.
 type PirateWeather struct {
-	// BaseURL is the part before /forecast/KEY/LAT,LON; empty means
-	// PirateWeatherURL.
-	BaseURL string
 	// Key is the API key; it travels in the URL path and never in logs.
 	Key Secret
-	// Client is the HTTP client; nil means one with a 10 s timeout.
-	Client *http.Client
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	HTTP
 
 	mu        sync.Mutex
 	remaining int64
@@ -36,9 +31,6 @@ type PirateWeather struct {
 
 // Name implements Provider.
 func (p *PirateWeather) Name() string { return "pirate-weather" }
-
-// CacheKey implements Keyed.
-func (p *PirateWeather) CacheKey() string { return "pirate-weather " + p.BaseURL }
 
 // RateLimit implements RateLimiter: the last Ratelimit-Remaining and
 // X-Forecast-API-Calls headers seen.
@@ -80,7 +72,7 @@ func (p *PirateWeather) Forecast(ctx context.Context, lat, lon float64) (*Foreca
 	// Only the hourly block is used; the rest is bandwidth and parse time.
 	q.Set("exclude", "currently,minutely,daily,alerts")
 	u := base + "/forecast/" + url.PathEscape(key) + "/" +
-		strconv.FormatFloat(lat, 'f', 4, 64) + "," + strconv.FormatFloat(lon, 'f', 4, 64) + "?" + q.Encode()
+		coord(lat) + "," + coord(lon) + "?" + q.Encode()
 	return request{
 		provider: "pirate-weather", url: u, secret: key, client: p.Client, now: p.Now,
 		answered: func(a *answer) { p.record(a.Header) },

@@ -64,7 +64,7 @@ func fixed(t time.Time) func() time.Time { return func() time.Time { return t } 
 func TestOpenMeteoRequest(t *testing.T) {
 	rec, u := serve(t, canned{status: 200, body: fixture(t, "openmeteo_berlin.json")})
 	now := t0.Add(17 * time.Minute)
-	o := &OpenMeteo{BaseURL: u, Hours: 12, Now: fixed(now)}
+	o := &OpenMeteo{Hours: 12, HTTP: HTTP{BaseURL: u, Now: fixed(now)}}
 	f, err := o.Forecast(context.Background(), 52.52, 13.419998)
 	if err != nil {
 		t.Fatal(err)
@@ -155,10 +155,10 @@ func TestStatusAnswers(t *testing.T) {
 
 const testKey = "s3cr3t-key-123"
 
-func om(u string) Provider { return &OpenMeteo{BaseURL: u} }
-func mn(u string) Provider { return &MetNorway{BaseURL: u, Contact: "ops@example.org"} }
-func pw(u string) Provider { return &PirateWeather{BaseURL: u, Key: NewSecret(testKey)} }
-func ow(u string) Provider { return &OpenWeatherMap{BaseURL: u, Key: NewSecret(testKey)} }
+func om(u string) Provider { return &OpenMeteo{HTTP: HTTP{BaseURL: u}} }
+func mn(u string) Provider { return &MetNorway{Contact: "ops@example.org", HTTP: HTTP{BaseURL: u}} }
+func pw(u string) Provider { return &PirateWeather{Key: NewSecret(testKey), HTTP: HTTP{BaseURL: u}} }
+func ow(u string) Provider { return &OpenWeatherMap{Key: NewSecret(testKey), HTTP: HTTP{BaseURL: u}} }
 
 func setNow(p Provider, now time.Time) {
 	switch p := p.(type) {
@@ -220,7 +220,7 @@ func TestMetNorway(t *testing.T) {
 	)
 	var logs bytes.Buffer
 	clock := now
-	m := &MetNorway{BaseURL: u, Contact: "ops@example.org", Now: func() time.Time { return clock },
+	m := &MetNorway{Contact: "ops@example.org", HTTP: HTTP{BaseURL: u, Now: func() time.Time { return clock }},
 		Log: slog.New(slog.NewTextHandler(&logs, nil))}
 	ctx := context.Background()
 
@@ -289,7 +289,7 @@ func TestMetNorway(t *testing.T) {
 
 func TestMetNorwayTruncatesNegative(t *testing.T) {
 	rec, u := serve(t, canned{200, nil, fixture(t, "metno_oslo.json")})
-	m := &MetNorway{BaseURL: u, Contact: "https://example.org/contact"}
+	m := &MetNorway{Contact: "https://example.org/contact", HTTP: HTTP{BaseURL: u}}
 	if _, err := m.Forecast(context.Background(), -33.867899, 151.20729); err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +300,7 @@ func TestMetNorwayTruncatesNegative(t *testing.T) {
 
 func TestMetNorwayRefusesWithoutContact(t *testing.T) {
 	rec, u := serve(t, canned{200, nil, fixture(t, "metno_oslo.json")})
-	m := &MetNorway{BaseURL: u}
+	m := &MetNorway{HTTP: HTTP{BaseURL: u}}
 	_, err := m.Forecast(context.Background(), 1, 2)
 	if err == nil || !strings.Contains(err.Error(), "--weather-contact") {
 		t.Errorf("got %v, want an error naming --weather-contact", err)
@@ -312,7 +312,7 @@ func TestMetNorwayRefusesWithoutContact(t *testing.T) {
 
 func TestPirateWeatherRequest(t *testing.T) {
 	rec, u := serve(t, canned{200, map[string]string{"Ratelimit-Remaining": "9876", "X-Forecast-API-Calls": "124"}, fixture(t, "pirate_berlin.json")})
-	p := &PirateWeather{BaseURL: u, Key: NewSecret(testKey), Now: fixed(t0)}
+	p := &PirateWeather{Key: NewSecret(testKey), HTTP: HTTP{BaseURL: u, Now: fixed(t0)}}
 	f, err := p.Forecast(context.Background(), 52.52, 13.405)
 	if err != nil {
 		t.Fatal(err)
@@ -336,7 +336,7 @@ func TestPirateWeatherRequest(t *testing.T) {
 
 func TestOpenWeatherMapRequest(t *testing.T) {
 	rec, u := serve(t, canned{200, nil, fixture(t, "owm_berlin.json")})
-	o := &OpenWeatherMap{BaseURL: u + "/", Key: NewSecret(testKey)}
+	o := &OpenWeatherMap{Key: NewSecret(testKey), HTTP: HTTP{BaseURL: u + "/"}}
 	if _, err := o.Forecast(context.Background(), 52.52, 13.405); err != nil {
 		t.Fatal(err)
 	}
