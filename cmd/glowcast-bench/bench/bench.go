@@ -271,7 +271,7 @@ func (rep *Report) Print(w io.Writer) {
 		row(n+": cold start, every device's state saved", ms(f.saved), "-", "-")
 		row(n+": cold start, Home Assistant discovery published (7 configs a device)", ms(f.discovery), "-", "-")
 		row(n+fmt.Sprintf(": broker alone, %d retained (status, ready, claim) to a fresh wildcard subscriber", f.brokerMsgs), ms(f.broker), "-", "-")
-		row(n+": SIGKILL + restart, all cycles re-armed", ms(f.rearmed), "≤ 2× broker", rearmVerdict(f.rearmed, f.broker))
+		row(n+": SIGKILL + restart, all cycles re-armed (from its SUBSCRIBE)", ms(f.rearmed), "≤ 2× broker", rearmVerdict(f.rearmed, f.broker))
 		row(n+": SIGKILL + restart, all cycles re-armed, from exec (state read)", ms(f.rearmedExec), "-", "-")
 		row(n+": requests in the first minute after restart", fmt.Sprint(f.restartRequests), fmt.Sprintf("≤ %d overdue places", f.overdue), goal(f.restartRequests <= f.overdue))
 	}

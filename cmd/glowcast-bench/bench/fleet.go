@@ -32,7 +32,7 @@ type fleetResult struct {
 	coldTemps             time.Duration // agent connect → every device has temps
 	saved                 time.Duration // agent connect → every device's state written
 	discovery             time.Duration // agent connect → Home Assistant discovery all published
-	rearmed               time.Duration // restarted agent connect → every cycle re-armed
+	rearmed               time.Duration // restarted agent SUBSCRIBE → every cycle re-armed
 	rearmedExec           time.Duration // restarted agent exec (its state read first) → every cycle re-armed
 	restartRequests       int           // forecast requests in the first minute after the restart
 	overdue               int           // places overdue at the restart
@@ -248,14 +248,26 @@ func (r *runner) fleet(ctx context.Context, n int) (*fleetResult, error) {
 	}
 	res.overdue = len(overdue)
 	addr = freeAddr()
+	// The restarted agent reaches the broker through a tap that sees its
+	// SUBSCRIBE: the re-arm is timed from there, as the probe is.
+	tap, err := newSubscribeTap(b.Addr())
+	if err != nil {
+		return nil, err
+	}
+	defer tap.Close()
+	tapped := append([]string{"--broker", tap.URL()}, args[2:]...)
 	execed := time.Now()
-	ag, err = startProc(bin, filepath.Join(dir, "agent-2.log"), append(args, "--http", addr)...)
+	ag, err = startProc(bin, filepath.Join(dir, "agent-2.log"), append(tapped, "--http", addr)...)
 	if err != nil {
 		return nil, err
 	}
 	defer ag.Signal(syscall.SIGTERM, 10*time.Second)
 	if err := poll(ctx, 30*time.Second, time.Millisecond, func() bool { var ok bool; up, ok = agentUpAfter(w, killed); return ok }); err != nil {
 		return nil, fmt.Errorf("bench: restarted agent never came online: %w\n%s", err, tail(ag.Log()))
+	}
+	subscribed, ok := tap.Subscribed()
+	if !ok || subscribed.After(up) {
+		return nil, fmt.Errorf("bench: the restarted agent came online without a SUBSCRIBE through the tap")
 	}
 	err = poll(ctx, 2*time.Minute, 20*time.Millisecond, func() bool {
 		m, err := scrape(ctx, addr)
@@ -264,9 +276,9 @@ func (r *runner) fleet(ctx context.Context, n int) (*fleetResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench: not every cycle re-armed after the restart: %w\n%s", err, tail(ag.Log()))
 	}
-	res.rearmed = time.Since(up)
+	res.rearmed = time.Since(subscribed)
 	res.rearmedExec = time.Since(execed)
-	r.logf("fleet %d: all cycles re-armed %v after connect", n, res.rearmed.Round(time.Millisecond))
+	r.logf("fleet %d: all cycles re-armed %v after its SUBSCRIBE (online status %v after it)", n, res.rearmed.Round(time.Millisecond), up.Sub(subscribed).Round(time.Millisecond))
 	select {
 	case <-ctx.Done():
 		return nil, ctx.Err()

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/eclipse/paho.mqtt.golang/packets"
@@ -113,4 +115,71 @@ func brokerDelivery(ctx context.Context, addr string, filters []string, least, w
 	}
 	slices.Sort(ds)
 	return ds[len(ds)/2], got, nil
+}
+
+// subscribeTap forwards one program's broker connections and notes when
+// the first SUBSCRIBE passes: the moment the broker starts sending it the
+// retained state, the same start the probe above times from. The agent's
+// own online status, which a watcher sees, comes after the broker has
+// queued that whole burst, later than its start by how long the queueing
+// took.
+type subscribeTap struct {
+	l      net.Listener
+	broker string
+	first  atomic.Int64 // unix ns of the first SUBSCRIBE, 0 before
+}
+
+func newSubscribeTap(broker string) (*subscribeTap, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("bench: subscribe tap: %w", err)
+	}
+	t := &subscribeTap{l: l, broker: broker}
+	go t.serve()
+	return t, nil
+}
+
+// URL is the broker URL to give the program.
+func (t *subscribeTap) URL() string { return "tcp://" + t.l.Addr().String() }
+
+// Subscribed returns when the first SUBSCRIBE passed.
+func (t *subscribeTap) Subscribed() (time.Time, bool) {
+	ns := t.first.Load()
+	return time.Unix(0, ns), ns != 0
+}
+
+func (t *subscribeTap) Close() error { return t.l.Close() }
+
+func (t *subscribeTap) serve() {
+	for {
+		c, err := t.l.Accept()
+		if err != nil {
+			return
+		}
+		b, err := net.Dial("tcp", t.broker)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		go func() { // broker → program, as it comes
+			io.Copy(c, b)
+			c.Close()
+		}()
+		go func() { // program → broker, packet by packet
+			defer b.Close()
+			r := bufio.NewReader(c)
+			for {
+				p, err := packets.ReadPacket(r)
+				if err != nil {
+					return
+				}
+				if _, ok := p.(*packets.SubscribePacket); ok {
+					t.first.CompareAndSwap(0, time.Now().UnixNano())
+				}
+				if err := p.Write(b); err != nil {
+					return
+				}
+			}
+		}()
+	}
 }
