@@ -165,7 +165,7 @@ func (t *subscribeTap) serve() {
 			io.Copy(c, b)
 			c.Close()
 		}()
-		go func() { // program → broker, packet by packet
+		go func() { // program → broker: packet by packet up to the SUBSCRIBE
 			defer b.Close()
 			r := bufio.NewReader(c)
 			for {
@@ -173,13 +173,17 @@ func (t *subscribeTap) serve() {
 				if err != nil {
 					return
 				}
-				if _, ok := p.(*packets.SubscribePacket); ok {
-					t.first.CompareAndSwap(0, time.Now().UnixNano())
-				}
 				if err := p.Write(b); err != nil {
 					return
 				}
+				if _, ok := p.(*packets.SubscribePacket); ok {
+					t.first.CompareAndSwap(0, time.Now().UnixNano())
+					break
+				}
 			}
+			// Then as it comes: a write per packet here would hold back
+			// the PUBACKs the broker's in-flight window waits for.
+			io.Copy(b, r)
 		}()
 	}
 }
