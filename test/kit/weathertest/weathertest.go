@@ -115,24 +115,6 @@ func Temp(t time.Time) float64 {
 	return math.Round((4+3.5*math.Sin(float64(h-8)/24*2*math.Pi))*10) / 10
 }
 
-type answer struct {
-	Latitude             float64 `json:"latitude"`
-	Longitude            float64 `json:"longitude"`
-	GenerationtimeMs     float64 `json:"generationtime_ms"`
-	UTCOffsetSeconds     int     `json:"utc_offset_seconds"`
-	Timezone             string  `json:"timezone"`
-	TimezoneAbbreviation string  `json:"timezone_abbreviation"`
-	Elevation            float64 `json:"elevation"`
-	HourlyUnits          struct {
-		Time        string `json:"time"`
-		Temperature string `json:"temperature_2m"`
-	} `json:"hourly_units"`
-	Hourly struct {
-		Time        []int64   `json:"time"`
-		Temperature []float64 `json:"temperature_2m"`
-	} `json:"hourly"`
-}
-
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != "/v1/forecast" {
 		http.NotFound(w, r)
@@ -166,7 +148,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, `{"error":true,"reason":"%s"}`, http.StatusText(status))
 		return
 	}
-	var a answer
+	// The recorded answer as it came, every field kept; only the place and
+	// the hours are this request's.
+	var a map[string]any
 	if err := json.Unmarshal(recorded, &a); err != nil {
 		http.Error(w, err.Error(), 500)
 		return
@@ -177,14 +161,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	past, _ := strconv.Atoi(q.Get("past_hours"))
 	start := now().UTC().Truncate(time.Hour).Add(-time.Duration(past) * time.Hour)
-	a.Latitude, a.Longitude = lat, lon
-	a.Hourly.Time = a.Hourly.Time[:0]
-	a.Hourly.Temperature = a.Hourly.Temperature[:0]
+	var times []int64
+	var temps []float64
 	for i := range past + hours {
 		t := start.Add(time.Duration(i) * time.Hour)
-		a.Hourly.Time = append(a.Hourly.Time, t.Unix())
-		a.Hourly.Temperature = append(a.Hourly.Temperature, Temp(t))
+		times, temps = append(times, t.Unix()), append(temps, Temp(t))
 	}
+	a["latitude"], a["longitude"] = lat, lon
+	a["hourly"] = map[string]any{"time": times, "temperature_2m": temps}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	if broken {
 		b, _ := json.Marshal(a)
