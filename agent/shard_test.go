@@ -599,9 +599,7 @@ func TestClaimCollisionIsDecidedByEpochNotClock(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				h := newHarness(t, "", ResumeFast)
-				o := newOwnership(h.f, "0/1", "m", "sm", nil)
-				o.settled = true
+				h, o := settledOwnership(t, "0/1", "m", "sm")
 				h.f.connected()
 				st, _ := json.Marshal(protocol.AgentStatus{Online: true, Session: "s-" + tt.agent, TS: time.Now().Add(tt.skew)})
 				o.onAgentMsg(mqttmsg.Message{Topic: protocol.AgentStatusTopic(tt.agent), Payload: st})
@@ -628,9 +626,7 @@ func TestClaimCollisionIsDecidedByEpochNotClock(t *testing.T) {
 // showed, and every first message was dropped.
 func TestClaimSeqArrivingBeforeTheDeviceIsKept(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := newHarness(t, "", ResumeFast)
-		o := newOwnership(h.f, "0/1", "main", "s-new", nil)
-		o.settled = true
+		h, o := settledOwnership(t, "0/1", "main", "s-new")
 		h.f.connected()
 		c := protocol.Claim{Agent: "main", Session: "s-old", Epoch: 3, TS: time.Now().UTC(), BootID: "b1", TempsSeq: 105}
 		o.onClaimMsg(mqttmsg.Message{Topic: protocol.OwnerTopic("d"), Payload: c.Marshal(), Retained: true})
@@ -683,9 +679,7 @@ func TestClaimPastItsDueTimeResumesInPhaseAndNumbersAbove(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				h := newHarness(t, "", ResumeFast)
-				o := newOwnership(h.f, "0/1", "main", "s-new", nil)
-				o.settled = true
+				h, o := settledOwnership(t, "0/1", "main", "s-new")
 				h.f.connected()
 				start := time.Now()
 				c := protocol.Claim{Agent: "main", Session: "s-old", Epoch: 1, TS: start.Add(-6 * time.Hour).UTC(),
@@ -720,9 +714,7 @@ func TestClaimPastItsDueTimeResumesInPhaseAndNumbersAbove(t *testing.T) {
 // at its due time) claims the new phase; staying in phase costs nothing.
 func TestClaimIsPublishedAgainWhenThePhaseMoves(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := newHarness(t, "", ResumeFast)
-		o := newOwnership(h.f, "0/1", "a0", "s0", nil)
-		o.settled = true
+		h, o := settledOwnership(t, "0/1", "a0", "s0")
 		claims := func() []protocol.Claim {
 			o.qmu.Lock()
 			defer o.qmu.Unlock()
@@ -775,9 +767,7 @@ func TestReleaseDuringAStepNamesTheFirstStepNotServed(t *testing.T) {
 	for _, numbered := range []bool{false, true} {
 		t.Run(fmt.Sprintf("numbered=%v", numbered), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				h := newHarness(t, "", ResumeFast)
-				o := newOwnership(h.f, "0/2", "a0", "s0", nil)
-				o.settled = true
+				h, o := settledOwnership(t, "0/2", "a0", "s0")
 				gate := make(chan struct{})
 				if numbered {
 					h.snd.gate = gate
@@ -828,9 +818,7 @@ func TestReleaseDuringAStepNamesTheFirstStepNotServed(t *testing.T) {
 func TestStaleClaimOfOurPreviousProcessIsReleasedInPhase(t *testing.T) {
 	id := deviceOfIndex("stale", 1, 0, 1)
 	synctest.Test(t, func(t *testing.T) {
-		h := newHarness(t, "", ResumeFast)
-		o := newOwnership(h.f, "0/2", "a0", "s-new", nil)
-		o.settled = true
+		h, o := settledOwnership(t, "0/2", "a0", "s-new")
 		h.f.connected()
 		now := time.Now()
 		c := protocol.Claim{Agent: "a0", Session: "s-old", Epoch: 2, TS: now.Add(-5 * time.Hour).UTC(),
@@ -891,4 +879,14 @@ func TestEndedSessionsArePrunedToThoseClaimsName(t *testing.T) {
 	if !o.ended["s-claimed"] {
 		t.Error("the session a claim names was forgotten: its device would wait an interval after a kill")
 	}
+}
+
+// settledOwnership is an agent with shard spec, agent id and session whose
+// ownership has read the broker's retained state (nothing in it).
+func settledOwnership(t *testing.T, shard, agentID, session string) (*harness, *ownership) {
+	t.Helper()
+	h := newHarness(t, "", ResumeFast)
+	o := newOwnership(h.f, shard, agentID, session, nil)
+	o.settled = true
+	return h, o
 }
