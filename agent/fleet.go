@@ -186,12 +186,14 @@ func newFleet(ctx context.Context, cfg fleetConfig, log *slog.Logger, send Sende
 	f := &fleet{
 		cfg: cfg, log: log, send: send, fc: fc, st: st, stats: stats,
 		sem: make(chan struct{}, cfg.Concurrency), pubs: make(chan struct{}, maxPublishes), saves: make(chan struct{}, maxSaves), ctx: ctx,
-		devices: map[string]*dev{}, clock: cfg.Clock,
+		clock: cfg.Clock,
 	}
 	if f.clock == nil {
 		f.clock = clock.System{}
 	}
-	for id, s := range st.loadAll() {
+	saved := st.loadAll()
+	f.devices = make(map[string]*dev, len(saved))
+	for id, s := range saved {
 		d := &dev{id: id, saved: s}
 		if s.LastTemps != nil {
 			d.tempsSeq = s.LastTemps.Seq

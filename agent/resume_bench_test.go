@@ -3,6 +3,7 @@ package agent
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -14,10 +15,32 @@ import (
 // of every device through their handlers (payloads parsed as they arrive),
 // then the sync echo that arms every cycle. No broker and no MQTT client:
 // BENCHMARKS.md sets this against the client library's part of the
-// re-arm. Reported per retained message.
+// re-arm. Reported per retained message; state=true is a restart, every
+// device's state read from the state dir first (not timed), as the agent
+// does before it connects.
 func BenchmarkRetainedStateHandlers(b *testing.B) {
+	for _, state := range []bool{false, true} {
+		b.Run(fmt.Sprint("state=", state), func(b *testing.B) { benchRetainedState(b, state) })
+	}
+}
+
+func benchRetainedState(b *testing.B, state bool) {
 	const n = 10000
 	now := time.Now()
+	dir := ""
+	if state {
+		dir = b.TempDir()
+		st, err := openStore(dir, slog.New(slog.DiscardHandler))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := range n {
+			s := &Saved{Device: fmt.Sprintf("sim-%05d", i), BootID: fmt.Sprintf("boot%05d", i), NextDue: now.Add(10 * time.Minute)}
+			if err := st.save(s); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
 	type msg struct {
 		kind, id string
 		payload  []byte
@@ -33,7 +56,7 @@ func BenchmarkRetainedStateHandlers(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
-		h := newHarness(b, "", ResumeFast)
+		h := newHarness(b, dir, ResumeFast)
 		o := newOwnership(h.f, "0/1", "a0", "s-new", nil)
 		h.f.connected()
 		b.StartTimer()
