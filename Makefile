@@ -131,7 +131,9 @@ test-debroot: test-deps
 bench: build
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/ ./cmd/glowcast-bench
 	./bin/glowcast-bench --bin bin --fleets 10000,100000 $(BENCH_FLAGS)
-	$(GO) test -run '^$$' -bench . -benchtime 300x ./cmd/glowcast-bench/bench/
+	$(GO) test -run '^$$' -bench MessageToLight -benchtime 300x ./cmd/glowcast-bench/bench/
+	$(GO) test -run '^$$' -bench RetainedBurstClient -benchtime 5x ./cmd/glowcast-bench/bench/
+	$(GO) test -run '^$$' -bench RetainedStateHandlers -benchtime 30x ./agent/
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./agent/verify/
 
 # The fleet rows alone, at 10,000 and 100,000 devices in one table
