@@ -1,6 +1,7 @@
 package weather
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -80,6 +81,10 @@ type HTTP struct {
 // CacheKey implements Keyed: one provider at two URLs is two sources.
 func (h HTTP) CacheKey() string { return h.BaseURL }
 
+// root is the service's root URL: BaseURL, or def (the public one) when
+// empty, without a trailing slash.
+func (h HTTP) root(def string) string { return strings.TrimRight(cmp.Or(h.BaseURL, def), "/") }
+
 // coord renders a latitude or longitude for a query: four decimals, about
 // 11 m, finer than any forecast grid.
 func coord(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) }
@@ -87,10 +92,9 @@ func coord(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) }
 // request is one provider's forecast request: where it goes, how an
 // error answer reads and how a good one parses.
 type request struct {
+	HTTP          // the provider's client and clock
 	provider, url string
 	secret        string // removed from error texts (see get)
-	client        *http.Client
-	now           func() time.Time
 	// answered, if set, sees every answer first (a quota's headers).
 	answered func(*answer)
 	// failed is the error of a non-200 answer, in the provider's words.
@@ -101,14 +105,14 @@ type request struct {
 // forecast performs r: the GET, a non-200 answer as r.failed's error, the
 // parse, and the time the forecast was fetched.
 func (r request) forecast(ctx context.Context) (*Forecast, error) {
-	a, err := get(ctx, r.client, r.provider, r.url, r.secret, nil)
+	a, err := get(ctx, r.Client, r.provider, r.url, r.secret, nil)
 	if err != nil {
 		return nil, err
 	}
 	if r.answered != nil {
 		r.answered(a)
 	}
-	now := clockOr(r.now)
+	now := clockOr(r.Now)
 	if a.Status != http.StatusOK {
 		return nil, r.failed(a, now())
 	}

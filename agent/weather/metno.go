@@ -89,7 +89,7 @@ func (m *MetNorway) Forecast(ctx context.Context, lat, lon float64) (*Forecast, 
 		// MET asks for the exact Last-Modified string back.
 		hdr.Set("If-Modified-Since", memo.lastModified)
 	}
-	a, err := get(ctx, m.Client, "met-norway", baseURL(m.BaseURL, MetNorwayURL)+metNorwayPath+"?lat="+la+"&lon="+lo, "", hdr)
+	a, err := get(ctx, m.Client, "met-norway", m.root(MetNorwayURL)+metNorwayPath+"?lat="+la+"&lon="+lo, "", hdr)
 	if err != nil {
 		return nil, err
 	}

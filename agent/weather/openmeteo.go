@@ -56,8 +56,8 @@ func (o *OpenMeteo) Forecast(ctx context.Context, lat, lon float64) (*Forecast, 
 	q.Set("forecast_hours", strconv.Itoa(hours))
 	q.Set("past_hours", "1")
 	return request{
-		provider: "open-meteo", url: baseURL(o.BaseURL, OpenMeteoURL) + "/v1/forecast?" + q.Encode(),
-		client: o.Client, now: o.Now, parse: ParseOpenMeteo,
+		HTTP: o.HTTP, provider: "open-meteo", url: o.root(OpenMeteoURL) + "/v1/forecast?" + q.Encode(),
+		parse: ParseOpenMeteo,
 		failed: func(a *answer, now time.Time) *StatusError {
 			var e openMeteoResponse
 			_ = json.Unmarshal(a.Body, &e)

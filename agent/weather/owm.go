@@ -43,7 +43,7 @@ type owmResponse struct {
 
 // Forecast implements Provider.
 func (o *OpenWeatherMap) Forecast(ctx context.Context, lat, lon float64) (*Forecast, error) {
-	key, base, err := keyed("openweathermap", o.Key, o.BaseURL, OpenWeatherMapURL)
+	key, err := needKey("openweathermap", o.Key)
 	if err != nil {
 		return nil, err
 	}
@@ -52,8 +52,8 @@ func (o *OpenWeatherMap) Forecast(ctx context.Context, lat, lon float64) (*Forec
 		"exclude": {"current,minutely,daily,alerts"}, "appid": {key},
 	}
 	return request{
-		provider: "openweathermap", url: base + "/data/3.0/onecall?" + q.Encode(), secret: key,
-		client: o.Client, now: o.Now, parse: ParseOpenWeatherMap,
+		provider: "openweathermap", url: o.root(OpenWeatherMapURL) + "/data/3.0/onecall?" + q.Encode(), secret: key,
+		HTTP: o.HTTP, parse: ParseOpenWeatherMap,
 		failed: func(a *answer, now time.Time) *StatusError {
 			var e owmResponse
 			_ = json.Unmarshal(a.Body, &e)

@@ -63,7 +63,7 @@ type pirateResponse struct {
 
 // Forecast implements Provider.
 func (p *PirateWeather) Forecast(ctx context.Context, lat, lon float64) (*Forecast, error) {
-	key, base, err := keyed("pirate-weather", p.Key, p.BaseURL, PirateWeatherURL)
+	key, err := needKey("pirate-weather", p.Key)
 	if err != nil {
 		return nil, err
 	}
@@ -71,10 +71,10 @@ func (p *PirateWeather) Forecast(ctx context.Context, lat, lon float64) (*Foreca
 	q.Set("units", "si")
 	// Only the hourly block is used; the rest is bandwidth and parse time.
 	q.Set("exclude", "currently,minutely,daily,alerts")
-	u := base + "/forecast/" + url.PathEscape(key) + "/" +
+	u := p.root(PirateWeatherURL) + "/forecast/" + url.PathEscape(key) + "/" +
 		coord(lat) + "," + coord(lon) + "?" + q.Encode()
 	return request{
-		provider: "pirate-weather", url: u, secret: key, client: p.Client, now: p.Now,
+		HTTP: p.HTTP, provider: "pirate-weather", url: u, secret: key,
 		answered: func(a *answer) { p.record(a.Header) },
 		parse:    ParsePirateWeather,
 		failed: func(a *answer, now time.Time) *StatusError {

@@ -22,11 +22,9 @@
 package weather
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"math"
-	"strings"
 	"time"
 )
 
@@ -104,18 +102,6 @@ func clockOr(now func() time.Time) func() time.Time {
 	}
 	return time.Now
 }
-
-// keyed is a keyed provider's API key and its base URL (base, or def when
-// empty, without a trailing slash), or the error that says how to set
-// the key.
-func keyed(provider string, k Secret, base, def string) (key, u string, err error) {
-	key, err = needKey(provider, k)
-	return key, baseURL(base, def), err
-}
-
-// baseURL is a provider's base URL: base, or def when empty, without a
-// trailing slash.
-func baseURL(base, def string) string { return strings.TrimRight(cmp.Or(base, def), "/") }
 
 // needKey reveals a keyed provider's API key, or says how to set one.
 func needKey(provider string, k Secret) (string, error) {
