@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -122,14 +123,19 @@ func (r *runner) fleet(ctx context.Context, n int) (*fleetResult, error) {
 		return nil, err
 	}
 	defer w.Close()
-	args := []string{"--broker", b.URL(), "--agent-id", "main", "--weather", "open-meteo", "--weather-url", ws.URL,
-		"--geolocate-url", "", "--ip-geolocation-url", "", "--interval", r.cfg.FleetInterval.String(),
-		"--restart-grace", "30s", "--state-dir", filepath.Join(dir, "agent"), "--log-level", "warn"}
+	// agentArgs are the agent's flags on broker, the same for every start
+	// but for the broker address and what more adds.
+	agentArgs := func(broker string, more ...string) []string {
+		return slices.Concat([]string{"--broker", broker, "--agent-id", "main", "--weather", "open-meteo", "--weather-url", ws.URL,
+			"--geolocate-url", "", "--ip-geolocation-url", "", "--interval", r.cfg.FleetInterval.String(),
+			"--restart-grace", "30s", "--log-level", "warn"}, more)
+	}
+	state := filepath.Join(dir, "agent")
 	bin := filepath.Join(r.cfg.Bin, "glowcast-agent")
 
 	// The agent alone, for the baseline its devices are measured against.
 	addr := freeAddr()
-	base, err := startProc(bin, filepath.Join(dir, "agent-0.log"), append(args[:len(args):len(args)], "--state-dir", filepath.Join(dir, "empty"), "--http", addr)...)
+	base, err := startProc(bin, filepath.Join(dir, "agent-0.log"), agentArgs(b.URL(), "--state-dir", filepath.Join(dir, "empty"), "--http", addr)...)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +164,7 @@ func (r *runner) fleet(ctx context.Context, n int) (*fleetResult, error) {
 	// Cold start: an agent without state meets a connected fleet.
 	started := time.Now()
 	addr = freeAddr()
-	ag, err := startProc(bin, filepath.Join(dir, "agent-1.log"), append(args, "--http", addr)...)
+	ag, err := startProc(bin, filepath.Join(dir, "agent-1.log"), agentArgs(b.URL(), "--state-dir", state, "--http", addr)...)
 	if err != nil {
 		return nil, err
 	}
@@ -180,8 +186,8 @@ func (r *runner) fleet(ctx context.Context, n int) (*fleetResult, error) {
 	// written (the writes trail the temps: a few at a time, each with its
 	// fsync) and the Home Assistant discovery (on by default: seven
 	// retained configs a device) all published.
-	if err := poll(ctx, 10*time.Minute, time.Second, func() bool { return savedCount(filepath.Join(dir, "agent")) >= n }); err != nil {
-		return nil, fmt.Errorf("bench: the agent saved %d of %d devices' state: %w", savedCount(filepath.Join(dir, "agent")), n, err)
+	if err := poll(ctx, 10*time.Minute, time.Second, func() bool { return savedCount(state) >= n }); err != nil {
+		return nil, fmt.Errorf("bench: the agent saved %d of %d devices' state: %w", savedCount(state), n, err)
 	}
 	res.saved = time.Since(up)
 	r.logf("fleet %d: every device's state saved %v after connect", n, res.saved.Round(time.Millisecond))
@@ -242,7 +248,7 @@ func (r *runner) fleet(ctx context.Context, n int) (*fleetResult, error) {
 	before := ws.Total()
 	overdue := map[protocol.Location]bool{}
 	for _, d := range f.All() {
-		if due, err := savedDue(filepath.Join(dir, "agent"), d.ID); err != nil || due.Before(killed.Add(r.cfg.AfterWindow)) {
+		if due, err := savedDue(state, d.ID); err != nil || due.Before(killed.Add(r.cfg.AfterWindow)) {
 			overdue[*d.Location] = true // due (or unknown) within the window
 		}
 	}
@@ -255,9 +261,8 @@ func (r *runner) fleet(ctx context.Context, n int) (*fleetResult, error) {
 		return nil, err
 	}
 	defer tap.Close()
-	tapped := append([]string{"--broker", tap.URL()}, args[2:]...)
 	execed := time.Now()
-	ag, err = startProc(bin, filepath.Join(dir, "agent-2.log"), append(tapped, "--http", addr)...)
+	ag, err = startProc(bin, filepath.Join(dir, "agent-2.log"), agentArgs(tap.URL(), "--state-dir", state, "--http", addr)...)
 	if err != nil {
 		return nil, err
 	}

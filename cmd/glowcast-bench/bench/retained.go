@@ -92,9 +92,12 @@ func retainedDelivery(ctx context.Context, addr string, filters []string, least,
 		}
 		switch typ >> 4 {
 		case 9: // SUBACK: packet id, then a code per filter
-			for _, c := range body[2:] {
+			if len(body) != 2+len(filters) {
+				rerr = fmt.Errorf("bench: retained probe: SUBACK of %d bytes for %d filters", len(body), len(filters))
+			}
+			for _, c := range body[min(2, len(body)):] {
 				if c > 1 {
-					rerr = fmt.Errorf("bench: retained probe: broker refused %v: SUBACK %v", filters, body[2:])
+					rerr = fmt.Errorf("bench: retained probe: broker refused %v: SUBACK %v (check the broker's ACL and limits)", filters, body[2:])
 				}
 			}
 		case 3: // PUBLISH: topic, then the packet id at QoS > 0
