@@ -22,7 +22,9 @@ type Sender interface {
 	SendRetained(ctx context.Context, device, name string, data []byte) error
 }
 
-// Forecaster fetches an hourly forecast for a device's place.
+// Forecaster fetches an hourly forecast for a device's place. Every due
+// device calls it at once, so it bounds its own requests to the provider
+// (weather.Fetcher: one a place, a few at a time).
 type Forecaster interface {
 	Forecast(ctx context.Context, device string, lat, lon float64) (*weather.Forecast, error)
 }
@@ -64,7 +66,8 @@ type fleetConfig struct {
 	// Locate picks a device's location (it may ask geolocation services,
 	// so it runs outside the fleet's lock).
 	Locate func(ctx context.Context, device string, in locateInput) (*geo.Saved, error)
-	// Concurrency bounds fetches in flight across the fleet.
+	// Concurrency bounds locations being resolved at once: Locate may ask
+	// geolocation services. Forecasts are bounded by the Forecaster.
 	Concurrency int
 	// Clock tells the wall time; nil is the system clock.
 	Clock clock.Clock
@@ -748,16 +751,13 @@ func (f *fleet) step(ctx context.Context, id string, gen uint64, due time.Time, 
 	return nil
 }
 
-// fetch locates the device and gets its place's forecast, within the
-// bound on calls to outside services.
+// fetch locates the device and gets its place's forecast. Only the
+// location holds a fleet slot: the forecaster bounds its own requests and
+// makes one per place, and a slot held while waiting on a place's request
+// kept devices of places already cached waiting behind it (a cold start
+// took places × jitter / slots instead of the jitter).
 func (f *fleet) fetch(ctx context.Context, id string, in locateInput) (*geo.Saved, *weather.Forecast, error) {
-	select {
-	case f.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, nil, ctx.Err()
-	}
-	defer func() { <-f.sem }()
-	g, err := f.cfg.Locate(ctx, id, in)
+	g, err := f.locate(ctx, id, in)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -768,6 +768,17 @@ func (f *fleet) fetch(ctx context.Context, id string, in locateInput) (*geo.Save
 		return nil, nil, err
 	}
 	return g, fc, nil
+}
+
+// locate resolves the device's location within the fleet's bound.
+func (f *fleet) locate(ctx context.Context, id string, in locateInput) (*geo.Saved, error) {
+	select {
+	case f.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-f.sem }()
+	return f.cfg.Locate(ctx, id, in)
 }
 
 // maxPublishes is how many temps publishes may wait for their
