@@ -76,25 +76,22 @@ type fleetConfig struct {
 // fleet owns every device's cycle. All fields of dev are guarded by mu;
 // no I/O happens while mu is held, so MQTT handlers can call in directly.
 type fleet struct {
-	cfg   fleetConfig
-	log   *slog.Logger
-	send  Sender
-	fc    Forecaster
-	st    *store
+	cfg  fleetConfig
+	log  *slog.Logger
+	send Sender
+	fc   Forecaster
+	st   *store
+	// saver writes the state behind the steps; nil without a state dir.
+	saver *saver
 	stats *Stats
-	// sem bounds locates and forecast fetches in flight: the calls that
-	// reach geolocation and weather services, whose rate is what costs.
+	// sem bounds locations being resolved: they may reach geolocation
+	// services, whose rate is what costs.
 	sem chan struct{}
 	// pubs bounds temps publishes waiting for their acknowledgement. A
 	// publish costs the broker a round trip, not the provider a request:
 	// held under sem, a cold start of many devices in few places took as
 	// long as their round trips one after the other, 16 at a time.
-	pubs chan struct{}
-	// saves bounds state writes in flight. A write ends in an fsync, and
-	// a goroutine blocked in a system call holds an OS thread of its own:
-	// unbounded, a cold start of 100,000 devices (each saving once its
-	// temps are out) passed Go's limit of 10,000 threads and crashed.
-	saves chan struct{}
+	pubs  chan struct{}
 	own   *ownership // shard and ownership claims; nil runs every device
 	clock clock.Clock
 
@@ -173,10 +170,6 @@ type dev struct {
 	pendingRun bool // a newer run waits for it to end
 
 	parkTimer *time.Timer
-
-	saveVer  uint64     // version of the newest snapshot taken (mu)
-	saveMu   sync.Mutex // orders this device's writes, outside mu
-	savedVer uint64     // version last written (saveMu)
 }
 
 func newFleet(ctx context.Context, cfg fleetConfig, log *slog.Logger, send Sender, fc Forecaster, st *store, stats *Stats) *fleet {
@@ -188,13 +181,16 @@ func newFleet(ctx context.Context, cfg fleetConfig, log *slog.Logger, send Sende
 	}
 	f := &fleet{
 		cfg: cfg, log: log, send: send, fc: fc, st: st, stats: stats,
-		sem: make(chan struct{}, cfg.Concurrency), pubs: make(chan struct{}, maxPublishes), saves: make(chan struct{}, maxSaves), ctx: ctx,
+		sem: make(chan struct{}, cfg.Concurrency), pubs: make(chan struct{}, maxPublishes), ctx: ctx,
 		clock: cfg.Clock,
 	}
 	if f.clock == nil {
 		f.clock = clock.System{}
 	}
 	saved := st.loadAll()
+	if st != nil {
+		f.saver = newSaver(st, log)
+	}
 	f.devices = make(map[string]*dev, len(saved))
 	for id, s := range saved {
 		d := &dev{id: id, saved: s}
@@ -632,12 +628,6 @@ func (f *fleet) run(ctx context.Context, id string, gen uint64, due time.Time, i
 	f.stats.runStarted(id)
 	err := f.step(ctx, id, gen, due, in)
 	f.stats.runEnded(id)
-	var save func()
-	defer func() {
-		if save != nil {
-			save() // after mu is released: handlers never wait on a disk
-		}
-	}()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	d := f.devices[id]
@@ -689,7 +679,11 @@ func (f *fleet) run(ctx context.Context, id string, gen uint64, due time.Time, i
 	if f.own != nil {
 		f.own.stepped(f.view(d))
 	}
-	save = f.saveLater(d)
+	if d.saved != nil && f.saver != nil {
+		d.saved.Updated = now
+		snap := *d.saved // its pointers are replaced, never written through
+		f.saver.put(&snap)
+	}
 }
 
 // ErrNoLocation is a device's cycle error when nothing tells where it is.
@@ -785,37 +779,6 @@ func (f *fleet) locate(ctx context.Context, id string, in locateInput) (*geo.Sav
 // acknowledgement at once: enough to keep a broker's round trip out of a
 // cold start's length, few enough not to flood a slow link.
 const maxPublishes = 256
-
-// saveLater snapshots d's state with mu held and returns the write, to be
-// run after mu is released: an fsync can take a second on an SD card or a
-// busy disk, and every MQTT handler waits on mu. Saves of one device are
-// ordered by their version, so a slow older write never lands last.
-func (f *fleet) saveLater(d *dev) func() {
-	if d.saved == nil || f.st == nil {
-		return nil
-	}
-	d.saved.Updated = f.now()
-	snap := *d.saved // its pointers are replaced, never written through
-	d.saveVer++
-	ver := d.saveVer
-	return func() {
-		f.saves <- struct{}{}
-		defer func() { <-f.saves }()
-		d.saveMu.Lock()
-		defer d.saveMu.Unlock()
-		if ver <= d.savedVer {
-			return
-		}
-		d.savedVer = ver
-		if err := f.st.save(&snap); err != nil {
-			f.log.Error("saving device state", "device", d.id, "err", err)
-		}
-	}
-}
-
-// maxSaves is how many device state writes may be in flight at once: a
-// few keep a disk busy; more only add threads.
-const maxSaves = 16
 
 // buildTemps turns a forecast into the temps message for now.
 func buildTemps(fc *weather.Forecast, now time.Time, loc protocol.Location, interval time.Duration) *protocol.Temps {
@@ -976,6 +939,9 @@ func (f *fleet) close() {
 	}
 	f.mu.Unlock()
 	f.wg.Wait()
+	if f.saver != nil {
+		f.saver.close()
+	}
 }
 
 // DeviceView is a snapshot of one device for the status page and tests.

@@ -342,6 +342,34 @@ func (e *shardEnv) waitLayoutWithin(what string, within time.Duration, want func
 	}
 }
 
+// waitClaims waits until the broker has sent every device's owner back
+// its claim with the device's due time.
+func (e *shardEnv) waitClaims(what string, want func(device string) string, due map[string]time.Time) {
+	e.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var bad []string
+		e.mu.Lock()
+		for _, d := range e.fleet.Devs {
+			r := e.agents[want(d.ID)]
+			r.a.fleet.mu.Lock()
+			c := r.a.fleet.own.claims[d.ID]
+			r.a.fleet.mu.Unlock()
+			if c == nil || c.Session != r.a.Session() || !c.NextDue.Equal(due[d.ID]) {
+				bad = append(bad, d.ID)
+			}
+		}
+		e.mu.Unlock()
+		if len(bad) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%s: %d claims not out with their due time, e.g. %v", what, len(bad), bad[:min(len(bad), 8)])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // settle waits until every device has temps and its next step is armed an
 // interval ahead, and returns the due times.
 func (e *shardEnv) settle(what string, want func(device string) string) map[string]time.Time {
@@ -528,6 +556,11 @@ func TestShardSetFailsOverHandsBackAndGrows(t *testing.T) {
 		}
 		return true
 	})
+	// The kill must find every first step's claim out: a claim still
+	// queued dies with its agent, and a new owner then serves the step of
+	// the older claim at once (resumeFrom), which is right after a crash
+	// but not what this test measures.
+	e.waitClaims("three agents", agentAmong("s", 0, 1, 2), due)
 	requests := e.weather.Total()
 	e.mu.Lock()
 	s1 := e.agents["s1"]

@@ -61,3 +61,56 @@ func TestFailedWriteKeepsOldContent(t *testing.T) {
 		t.Error("write into a missing directory succeeded")
 	}
 }
+
+func TestWriteAllReplacesEachAndReportsEach(t *testing.T) {
+	dir := t.TempDir()
+	if err := Write(filepath.Join(dir, "a.json"), []byte("old a"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	// A directory where c.json should be fails its rename alone.
+	if err := os.Mkdir(filepath.Join(dir, "c.json"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	errs := WriteAll(dir, []File{
+		{Name: "a.json", Data: []byte("new a"), Perm: 0o600},
+		{Name: "b.json", Data: []byte("new b"), Perm: 0o640},
+		{Name: "c.json", Data: []byte("new c"), Perm: 0o640},
+	})
+	if len(errs) != 3 {
+		t.Fatalf("got %d errors, want one per file (3)", len(errs))
+	}
+	for i, want := range []struct {
+		name, content string
+		perm          os.FileMode
+	}{{"a.json", "new a", 0o600}, {"b.json", "new b", 0o640}} {
+		if errs[i] != nil {
+			t.Errorf("%s: %v", want.name, errs[i])
+			continue
+		}
+		got, err := os.ReadFile(filepath.Join(dir, want.name))
+		if err != nil || string(got) != want.content {
+			t.Errorf("%s: got %q, %v; want %q", want.name, got, err, want.content)
+		}
+		if fi, _ := os.Stat(filepath.Join(dir, want.name)); fi.Mode().Perm() != want.perm {
+			t.Errorf("%s: mode %v, want %v", want.name, fi.Mode().Perm(), want.perm)
+		}
+	}
+	if errs[2] == nil || !strings.Contains(errs[2].Error(), "rename") {
+		t.Errorf("c.json: got %v, want a rename error", errs[2])
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if strings.Contains(e.Name(), ".tmp-") {
+			t.Errorf("temporary file %s left behind", e.Name())
+		}
+	}
+}
+
+func TestWriteAllIntoAMissingDirectoryFailsEveryFile(t *testing.T) {
+	errs := WriteAll(filepath.Join(t.TempDir(), "missing"), []File{{Name: "a", Data: []byte("x"), Perm: 0o640}, {Name: "b", Data: []byte("y"), Perm: 0o640}})
+	for i, err := range errs {
+		if err == nil {
+			t.Errorf("file %d: written into a missing directory", i)
+		}
+	}
+}
