@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -209,7 +210,11 @@ func (a *Agent) Run(ctx context.Context) error {
 			book.onDesired(id, m.Payload)
 		}
 	})
-	ha := startHass(runCtx, a.cfg.AgentID, a.cfg.HTTPPublicURL, cl.Publish, a.log, a.cfg.RestartGrace, a.stats.Registry)
+	var hassFile string
+	if a.cfg.StateDir != "" {
+		hassFile = filepath.Join(a.cfg.StateDir, HassFile)
+	}
+	ha := startHass(runCtx, a.cfg.AgentID, a.cfg.HTTPPublicURL, hassFile, cl.Publish, a.log, a.cfg.RestartGrace, a.stats.Registry)
 	own.onSettled = append(own.onSettled, ha.settle)
 	sender.h = hub
 	own.attach(cl)

@@ -3,14 +3,19 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"maps"
+	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/glowcast/glowcast/internal/atomicfile"
 	"github.com/glowcast/glowcast/protocol"
 )
 
@@ -151,9 +156,10 @@ func hassConfigs(id, version, agentID, statusURL string) (map[string][]byte, err
 // ready handler only notes the device, its owner goroutine publishes.
 // A config is published on every live ready (each boot, and each device
 // reconnect, so a broker that lost its retained messages is repaired as its
-// devices come back) and on the first retained ready a process sees of each
-// device and version; a reconnect replaying retained readies publishes
-// nothing new.
+// devices come back) and on the first retained ready of each device and
+// version; a reconnect replaying retained readies publishes nothing new.
+// With a state dir, what was published is kept there (HassFile), so a new
+// agent process does not publish a whole fleet's configs again.
 type hass struct {
 	agentID   string
 	statusURL string
@@ -163,12 +169,16 @@ type hass struct {
 	mu      sync.Mutex
 	pending map[string]string // device id → its version
 	gone    map[string]bool   // device ids whose discovery is removed
-	// announced is what this process published per device: a retained
-	// ready seen again on a reconnect costs nothing when it matches.
+	// announced is what was published per device (by this process, or by
+	// an earlier one with the same configs, from file): a retained ready
+	// seen again costs nothing when it matches.
 	announced map[string]string
-	inBatch   int // devices of the batch being published
-	wake      chan struct{}
-	done      chan struct{}
+	// file keeps announced across restarts; "" keeps nothing.
+	file    string
+	dirty   int // changes to announced not yet in file
+	inBatch int // devices of the batch being published
+	wake    chan struct{}
+	done    chan struct{}
 
 	// settled opens when the agent's cycles are armed after a connect
 	// (or after the restart grace): seven retained configs a device,
@@ -179,9 +189,29 @@ type hass struct {
 	pendingG prometheus.GaugeFunc
 }
 
-func startHass(ctx context.Context, agentID, statusURL string, publish func(ctx context.Context, topic string, payload []byte, retained bool) error, log *slog.Logger, grace time.Duration, reg prometheus.Registerer) *hass {
-	h := &hass{agentID: agentID, statusURL: statusURL, log: log, publish: publish, pending: map[string]string{}, gone: map[string]bool{},
+// HassFile is the file in the state dir that records which devices' Home
+// Assistant discovery configs were published, and for which agent, status
+// page and agent version (the configs name all three).
+const HassFile = "hass-discovery.json"
+
+// hassRecord is HassFile's content.
+type hassRecord struct {
+	// Configs names what the published configs depend on besides the
+	// device: a record for other configs is ignored.
+	Configs string `json:"configs"`
+	// Devices maps a device id to the version it announced.
+	Devices map[string]string `json:"devices"`
+}
+
+// hassSaveEvery is how many announcements a long batch makes between
+// writes of HassFile: an agent killed during a fleet's first discovery
+// keeps most of it.
+const hassSaveEvery = 10_000
+
+func startHass(ctx context.Context, agentID, statusURL, file string, publish func(ctx context.Context, topic string, payload []byte, retained bool) error, log *slog.Logger, grace time.Duration, reg prometheus.Registerer) *hass {
+	h := &hass{agentID: agentID, statusURL: statusURL, file: file, log: log, publish: publish, pending: map[string]string{}, gone: map[string]bool{},
 		announced: map[string]string{}, wake: make(chan struct{}, 1), done: make(chan struct{}), settled: make(chan struct{})}
+	h.load()
 	h.pendingG = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "glowcast_agent_hass_discovery_pending",
 		Help: "Devices whose Home Assistant discovery is waiting to be published."}, h.pendingCount)
 	if reg != nil {
@@ -189,6 +219,65 @@ func startHass(ctx context.Context, agentID, statusURL string, publish func(ctx 
 	}
 	go h.run(ctx, grace)
 	return h
+}
+
+// configsKey is what the configs depend on besides the device.
+func (h *hass) configsKey() string {
+	return "agent=" + h.agentID + " status_url=" + h.statusURL + " version=" + Version
+}
+
+// load reads HassFile. A missing file, or one written for other configs,
+// means nothing is known to be published; an unreadable one is reported
+// and replaced by the next save, never fatal.
+func (h *hass) load() {
+	if h.file == "" {
+		return
+	}
+	b, err := os.ReadFile(h.file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	var rec hassRecord
+	if err == nil {
+		err = json.Unmarshal(b, &rec)
+	}
+	if err != nil {
+		h.log.Warn("home assistant discovery record unreadable; every device's discovery is published again", "file", h.file, "err", err)
+		return
+	}
+	if rec.Configs != h.configsKey() {
+		h.log.Info("home assistant discovery record is for other configs; every device's discovery is published again", "file", h.file, "recorded", rec.Configs, "now", h.configsKey())
+		return
+	}
+	for id, v := range rec.Devices {
+		if protocol.ValidDeviceID(id) == nil {
+			h.announced[id] = v
+		}
+	}
+}
+
+// save writes announced to HassFile when it changed, outside mu.
+func (h *hass) save() {
+	h.mu.Lock()
+	if h.file == "" || h.dirty == 0 {
+		h.mu.Unlock()
+		return
+	}
+	rec := hassRecord{Configs: h.configsKey(), Devices: maps.Clone(h.announced)}
+	h.dirty = 0
+	h.mu.Unlock()
+	b, err := json.Marshal(rec)
+	if err == nil {
+		err = atomicfile.Write(h.file, b, 0o640)
+	}
+	if err != nil {
+		// The next batch tries again; until then a restart publishes
+		// the configs again, which is what it did without the record.
+		h.log.Warn("saving the home assistant discovery record", "file", h.file, "err", err)
+		h.mu.Lock()
+		h.dirty++
+		h.mu.Unlock()
+	}
 }
 
 func (h *hass) pendingCount() float64 {
@@ -262,7 +351,11 @@ func (h *hass) run(ctx context.Context, grace time.Duration) {
 			h.announce(ctx, id, version)
 			h.mu.Lock()
 			h.inBatch--
+			full := h.dirty >= hassSaveEvery
 			h.mu.Unlock()
+			if full {
+				h.save()
+			}
 		}
 		for id := range gone {
 			h.remove(ctx, id)
@@ -270,6 +363,7 @@ func (h *hass) run(ctx context.Context, grace time.Duration) {
 			h.inBatch--
 			h.mu.Unlock()
 		}
+		h.save()
 	}
 }
 
@@ -292,6 +386,7 @@ func (h *hass) announce(ctx context.Context, id, version string) {
 	}
 	h.mu.Lock()
 	h.announced[id] = version
+	h.dirty++
 	h.mu.Unlock()
 	h.log.Debug("home assistant discovery published", "device", id)
 }
@@ -314,6 +409,7 @@ func (h *hass) remove(ctx context.Context, id string) {
 	}
 	h.mu.Lock()
 	delete(h.announced, id)
+	h.dirty++
 	h.mu.Unlock()
 	h.log.Info("home assistant discovery removed", "device", id)
 }

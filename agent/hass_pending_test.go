@@ -3,6 +3,8 @@ package agent
 import (
 	"context"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -33,7 +35,7 @@ func TestHassDiscoveryWaitsForSettleAndSkipsRepeats(t *testing.T) {
 			return n
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		h := startHass(ctx, "main", "", pub, slog.New(slog.DiscardHandler), time.Hour, nil)
+		h := startHass(ctx, "main", "", "", pub, slog.New(slog.DiscardHandler), time.Hour, nil)
 		defer func() { cancel(); h.wait() }()
 
 		h.seen("a", "1.0", true)
@@ -75,7 +77,7 @@ func TestHassDiscoveryStartsAfterGrace(t *testing.T) {
 		n := 0
 		pub := func(context.Context, string, []byte, bool) error { mu.Lock(); n++; mu.Unlock(); return nil }
 		ctx, cancel := context.WithCancel(context.Background())
-		h := startHass(ctx, "main", "", pub, slog.New(slog.DiscardHandler), 30*time.Second, nil)
+		h := startHass(ctx, "main", "", "", pub, slog.New(slog.DiscardHandler), 30*time.Second, nil)
 		defer func() { cancel(); h.wait() }()
 		h.seen("a", "1.0", true)
 		time.Sleep(29 * time.Second)
@@ -91,4 +93,55 @@ func TestHassDiscoveryStartsAfterGrace(t *testing.T) {
 			t.Errorf("configs published: %d before the grace, %d after; want 0 and 7", before, n)
 		}
 	})
+}
+
+// A new agent process on the same state dir publishes no discovery its
+// predecessor already published for the same configs: at 100,000 devices
+// every restart sent 700,000 retained configs again. Other configs (another
+// agent id, status page or agent version), or a record that cannot be
+// read, mean every device is published again.
+func TestHassDiscoveryRecordSparesRestarts(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		agentID   string
+		corrupt   bool
+		wantAgain int
+	}{
+		{name: "same configs", agentID: "main", wantAgain: 0},
+		{name: "another agent id", agentID: "other", wantAgain: 14},
+		{name: "unreadable record", agentID: "main", corrupt: true, wantAgain: 14},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				file := filepath.Join(t.TempDir(), HassFile)
+				var mu sync.Mutex
+				n := 0
+				pub := func(context.Context, string, []byte, bool) error { mu.Lock(); n++; mu.Unlock(); return nil }
+				published := func() int { mu.Lock(); defer mu.Unlock(); return n }
+				run := func(agentID string) {
+					ctx, cancel := context.WithCancel(context.Background())
+					h := startHass(ctx, agentID, "", file, pub, slog.New(slog.DiscardHandler), time.Hour, nil)
+					h.settle()
+					h.seen("a", "1.0", true)
+					h.seen("b", "1.0", true)
+					synctest.Wait()
+					cancel()
+					h.wait()
+				}
+				run("main")
+				if got := published(); got != 14 {
+					t.Fatalf("first process: %d configs, want 14", got)
+				}
+				if tc.corrupt {
+					if err := os.WriteFile(file, []byte("{not json"), 0o640); err != nil {
+						t.Fatal(err)
+					}
+				}
+				run(tc.agentID)
+				if got := published() - 14; got != tc.wantAgain {
+					t.Errorf("second process: %d configs, want %d", got, tc.wantAgain)
+				}
+			})
+		})
+	}
 }
