@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -244,16 +245,35 @@ type Hourly struct {
 // value; on the wire a missing value is null.
 type TempList []float64
 
-// MarshalJSON writes NaN as null.
+// MarshalJSON writes each value rounded to 0.01 °C, and NaN as null. It
+// writes the numbers as encoding/json does, without a pointer a value and
+// a second encoder: every temps message and every device's saved state
+// carries 53 of them.
 func (l TempList) MarshalJSON() ([]byte, error) {
-	ps := make([]*float64, len(l))
+	b := make([]byte, 0, 2+7*len(l))
+	b = append(b, '[')
 	for i, v := range l {
-		if !math.IsNaN(v) {
-			x := math.Round(v*100) / 100
-			ps[i] = &x
+		if i > 0 {
+			b = append(b, ',')
 		}
+		if math.IsNaN(v) {
+			b = append(b, "null"...)
+			continue
+		}
+		x := math.Round(v*100) / 100
+		if a := math.Abs(x); math.IsInf(x, 0) || a >= 1e21 {
+			// Out of any temperature's range: encoding/json's own
+			// exponent form, or its error for an infinity.
+			e, err := json.Marshal(x)
+			if err != nil {
+				return nil, err
+			}
+			b = append(b, e...)
+			continue
+		}
+		b = strconv.AppendFloat(b, x, 'f', -1, 64)
 	}
-	return json.Marshal(ps)
+	return append(b, ']'), nil
 }
 
 // UnmarshalJSON reads null as NaN.
