@@ -229,29 +229,59 @@ func New(opts Options) (*Client, error) {
 			}
 			return buffered(conn, opts.ConnectTimeout), nil
 		})
-	case allPlain(brokers):
+	case allTCP(brokers):
 		po.SetCustomOpenConnectionFn(func(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
-			// As paho dials tcp:// (a proxy from the environment
-			// included), with reads buffered.
-			conn, err := proxy.FromEnvironmentUsing(o.Dialer).Dial("tcp", uri.Host)
-			if err != nil {
-				return nil, err
-			}
-			return buffered(conn, opts.ConnectTimeout), nil
+			ctx, cancel := context.WithTimeout(c.lifetime, opts.ConnectTimeout)
+			defer cancel()
+			return dialBroker(ctx, uri, o.Dialer, o.TLSConfig, opts.ConnectTimeout)
 		})
 	}
 	c.pc = mqtt.NewClient(po)
 	return c, nil
 }
 
-// allPlain reports whether every broker URL is plain TCP.
-func allPlain(brokers []string) bool {
+// tlsSchemes are the URL schemes paho speaks TLS on, over TCP.
+var tlsSchemes = map[string]bool{"ssl": true, "tls": true, "mqtts": true, "mqtt+ssl": true, "tcps": true}
+
+// allTCP reports whether every broker URL is MQTT over TCP, plain or TLS
+// (not WebSocket, which paho dials itself).
+func allTCP(brokers []string) bool {
 	for _, b := range brokers {
-		if u, err := url.Parse(b); err != nil || (u.Scheme != "tcp" && u.Scheme != "mqtt") {
+		u, err := url.Parse(b)
+		if err != nil || !(u.Scheme == "tcp" || u.Scheme == "mqtt" || tlsSchemes[u.Scheme]) {
 			return false
 		}
 	}
 	return true
+}
+
+// dialBroker connects as paho does (a proxy from the environment
+// included), through buffered: over TLS too, whose records are each a
+// write of their own and so gain the most from being gathered. The TLS
+// handshake is bounded by ctx; without a server name in cfg the URL's
+// host is checked, as tls.Dial does.
+func dialBroker(ctx context.Context, uri *url.URL, dialer *net.Dialer, cfg *tls.Config, timeout time.Duration) (net.Conn, error) {
+	raw, err := proxy.FromEnvironmentUsing(dialer).Dial("tcp", uri.Host)
+	if err != nil {
+		return nil, err
+	}
+	conn := buffered(raw, timeout)
+	if !tlsSchemes[uri.Scheme] {
+		return conn, nil
+	}
+	if cfg == nil {
+		cfg = &tls.Config{}
+	}
+	if cfg.ServerName == "" {
+		cfg = cfg.Clone()
+		cfg.ServerName = uri.Hostname()
+	}
+	tc := tls.Client(conn, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return tc, nil
 }
 
 // Handle registers h for topics matching filter (MQTT wildcards allowed).
