@@ -146,6 +146,13 @@ type dev struct {
 
 	// Saved state.
 	saved *Saved
+	// located is a location resolved by a step that has not published
+	// yet (nil once one has: saved.Geo holds it). The next step starts
+	// from it, so a step cut short by the next boot still counts: the
+	// relocation budget saw no place before the first published step,
+	// and a device announcing boot after boot at new places never got
+	// that far (security.TestReadyFlood).
+	located *geo.Saved
 	// tempsSeq is the highest temps seq known for the device: published
 	// by us, saved, claimed by another agent or reported in its ready.
 	tempsSeq uint64
@@ -612,8 +619,8 @@ func (f *fleet) fire(id string, gen uint64) {
 
 // startRun starts the run for d's current generation. Called with mu held.
 func (f *fleet) startRun(d *dev) {
-	in := locateInput{Boot: d.cycleBoot, Ready: d.ready, Scan: d.scan}
-	if d.saved != nil {
+	in := locateInput{Boot: d.cycleBoot, Ready: d.ready, Scan: d.scan, Prev: d.located}
+	if in.Prev == nil && d.saved != nil {
 		in.Prev = d.saved.Geo
 	}
 	ctx, cancel := context.WithCancel(f.ctx)
@@ -739,6 +746,7 @@ func (f *fleet) step(ctx context.Context, id string, gen uint64, due time.Time, 
 	}
 	d.saved.BootID = d.cycleBoot
 	d.saved.Location, d.saved.LocationSource, d.saved.Geo = loc, src, g
+	d.located = nil
 	d.saved.LastTemps = t
 	f.mu.Unlock()
 	f.log.Info("temps published", "device", id, "temps_c", []float64(t.TempsC), "issued_at", t.IssuedAt.Format(time.RFC3339), "location_source", src)
@@ -754,6 +762,13 @@ func (f *fleet) fetch(ctx context.Context, id string, in locateInput) (*geo.Save
 	g, err := f.locate(ctx, id, in)
 	if err != nil {
 		return nil, nil, err
+	}
+	if g != in.Prev {
+		f.mu.Lock()
+		if d := f.devices[id]; d != nil {
+			d.located = g
+		}
+		f.mu.Unlock()
 	}
 	start := f.now()
 	fc, err := f.fc.Forecast(ctx, id, g.Location.Lat, g.Location.Lon)

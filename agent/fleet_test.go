@@ -1072,3 +1072,51 @@ func TestASlowPlaceDoesNotHoldBackOthers(t *testing.T) {
 		}
 	})
 }
+
+// A step cut short by the next boot still placed its device: the next
+// step starts from that place, so the relocation budget sees it. Before,
+// only a published step's place counted, and a device announcing boot
+// after boot at new places, each boot before its step was done, was
+// placed anew for free every time (security.TestReadyFlood, under load).
+func TestAStepCutShortStillPlacesTheDevice(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var prevs []*geo.Saved
+		snd := newFakeSender()
+		fc := &fakeForecaster{delay: time.Minute} // every step outlives its boot
+		ctx, cancel := context.WithCancel(context.Background())
+		f := newFleet(ctx, fleetConfig{
+			Interval: tInterval, RestartGrace: tGrace, OfflinePark: tPark, Resume: ResumeFast, Retry: 5 * time.Second,
+			Locate: func(_ context.Context, _ string, in locateInput) (*geo.Saved, error) {
+				mu.Lock()
+				prevs = append(prevs, in.Prev)
+				n := len(prevs)
+				mu.Unlock()
+				g := geo.Save(geo.Result{Location: protocol.Location{Lat: float64(n), Lon: 10}, Source: geo.SourceDevice}, in.Boot, "k", geo.Input{})
+				return &g, nil
+			},
+		}, slog.New(slog.DiscardHandler), snd, fc, nil, newStats())
+		defer func() { cancel(); f.close() }()
+		f.connected()
+		for i := range 3 {
+			boot := fmt.Sprintf("b%d", i)
+			f.onStatus("d", online(boot, time.Now()), false)
+			f.onReady("d", ready(boot), false)
+			time.Sleep(time.Second)
+			synctest.Wait()
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(prevs) != 3 {
+			t.Fatalf("locations resolved: %d, want 3 (one a boot)", len(prevs))
+		}
+		for i, p := range prevs[1:] {
+			if p == nil || p.BootID != fmt.Sprintf("b%d", i) {
+				t.Errorf("boot b%d located from %+v, want the place boot b%d's unfinished step resolved", i+1, p, i)
+			}
+		}
+		if n := snd.count("d"); n != 0 {
+			t.Errorf("temps: %d, want none (every step was cut short)", n)
+		}
+	})
+}
