@@ -133,6 +133,7 @@ bench: build
 	./bin/glowcast-bench --bin bin --fleets 10000,100000 $(BENCH_FLAGS)
 	$(GO) test -run '^$$' -bench MessageToLight -benchtime 300x ./cmd/glowcast-bench/bench/
 	$(GO) test -run '^$$' -bench RetainedBurstClient -benchtime 5x ./cmd/glowcast-bench/bench/
+	$(GO) test -run '^$$' -bench RetainedBurstTLS -benchtime 5x ./test/security/
 	$(GO) test -run '^$$' -bench RetainedStateHandlers -benchtime 30x ./agent/
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./agent/verify/
 

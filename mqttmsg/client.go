@@ -240,8 +240,13 @@ func New(opts Options) (*Client, error) {
 	return c, nil
 }
 
-// tlsSchemes are the URL schemes paho speaks TLS on, over TCP.
-var tlsSchemes = map[string]bool{"ssl": true, "tls": true, "mqtts": true, "mqtt+ssl": true, "tcps": true}
+// tlsSchemes are the broker URL schemes (of those ParseBrokers takes)
+// that speak TLS over TCP.
+var tlsSchemes = map[string]bool{"ssl": true, "tls": true, "mqtts": true}
+
+// IsTLS reports whether a broker URL scheme speaks TLS, over TCP or
+// WebSocket (wss): a configuration's CA, certificate and key apply to it.
+func IsTLS(scheme string) bool { return scheme == "wss" || tlsSchemes[scheme] }
 
 // allTCP reports whether every broker URL is MQTT over TCP, plain or TLS
 // (not WebSocket, which paho dials itself).

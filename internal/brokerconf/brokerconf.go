@@ -96,7 +96,7 @@ func (c *Config) validateNode(broker string) error {
 	if err != nil || u.Host == "" {
 		return nil
 	}
-	secure := isTLS(u.Scheme)
+	secure := mqttmsg.IsTLS(u.Scheme)
 	var errs []error
 	if !secure {
 		for _, f := range []struct{ set, v string }{{setCA, c.CAFile}, {setCert, c.CertFile}, {setKey, c.KeyFile}, {setServerName, c.ServerName}} {
@@ -136,7 +136,7 @@ func (c *Config) Apply(broker string, o *mqttmsg.Options) error {
 			return fmt.Errorf("brokerconf: broker URL %q: %w", n, err)
 		}
 		us = append(us, u)
-		anyTLS = anyTLS || isTLS(u.Scheme)
+		anyTLS = anyTLS || mqttmsg.IsTLS(u.Scheme)
 	}
 	o.Username = c.Username
 	pw, pwFrom, err := c.password()
@@ -148,7 +148,7 @@ func (c *Config) Apply(broker string, o *mqttmsg.Options) error {
 			return fmt.Errorf("brokerconf: a password is given (%s) but %s is empty: a password needs a user name", pwFrom, setUsername)
 		}
 		for _, u := range us {
-			if !isTLS(u.Scheme) && !isLoopback(u.Hostname()) {
+			if !mqttmsg.IsTLS(u.Scheme) && !isLoopback(u.Hostname()) {
 				return fmt.Errorf("brokerconf: a password is given (%s) but broker %q is not TLS: the password would cross the network in clear; use mqtts://%s", pwFrom, u.String(), u.Host)
 			}
 		}
@@ -360,14 +360,6 @@ func (c *Config) reporter(log *slog.Logger, broker, pwFrom, certFile string) fun
 		}
 		log.Log(context.Background(), level, "connecting to the broker failed", args...)
 	}
-}
-
-func isTLS(scheme string) bool {
-	switch scheme {
-	case "ssl", "tls", "mqtts", "wss":
-		return true
-	}
-	return false
 }
 
 func isLoopback(host string) bool {

@@ -45,6 +45,7 @@ func TestValidate(t *testing.T) {
 		{"plain, nothing set", "tcp://broker:1883", Config{}, nil},
 		{"tls with CA", "mqtts://broker:8883", Config{CAFile: "ca.crt"}, nil},
 		{"ssl scheme with mutual TLS", "ssl://broker:8883", Config{CAFile: "ca.crt", CertFile: "c.crt", KeyFile: "c.key"}, nil},
+		{"tls scheme with a CA", "tls://broker:8883", Config{CAFile: "ca.crt"}, nil},
 		{"cert without key is left to the credential", "mqtts://broker:8883", Config{CertFile: "c.crt"}, nil},
 		{"password on loopback plain", "tcp://127.0.0.1:1883", Config{Username: "u", PasswordFile: "pw"}, nil},
 		{"CA on plain tcp", "tcp://broker:1883", Config{CAFile: "ca.crt"}, []string{"mqtt.ca_file (--mqtt-ca)", "mqtts://broker:1883"}},
