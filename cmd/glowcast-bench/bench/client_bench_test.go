@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/glowcast/glowcast/mqttmsg"
 	"github.com/glowcast/glowcast/protocol"
 	"github.com/glowcast/glowcast/test/kit/mqtttest"
+	"github.com/glowcast/glowcast/test/kit/mqttwatch"
 )
 
 // BenchmarkRetainedBurstClient sets the client library against the broker:
@@ -67,29 +67,11 @@ func BenchmarkRetainedBurstClient(b *testing.B) {
 			b.Fatalf("bare probe: %d of %d messages, %v", got, want, err)
 		}
 		bare += d
-		var seen atomic.Int64
-		done := make(chan struct{})
-		c, err := mqttmsg.New(mqttmsg.Options{Broker: br.URL(), ClientID: fmt.Sprint("burst-client-", i)})
+		d, err = mqttwatch.ReadRetained(ctx, mqttmsg.Options{Broker: br.URL(), ClientID: fmt.Sprint("burst-client-", i)}, filters, want, time.Minute)
 		if err != nil {
 			b.Fatal(err)
 		}
-		count := func(mqttmsg.Message) {
-			if seen.Add(1) == want {
-				close(done)
-			}
-		}
-		for _, f := range filters {
-			c.Handle(f, count)
-		}
-		start := time.Now()
-		c.Connect()
-		select {
-		case <-done:
-		case <-time.After(time.Minute):
-			b.Fatalf("client: %d of %d messages after a minute", seen.Load(), want)
-		}
-		client += time.Since(start)
-		c.Close(ctx)
+		client += d
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(bare.Milliseconds())/float64(b.N), "bare-ms")

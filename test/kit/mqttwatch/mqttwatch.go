@@ -1,13 +1,16 @@
 // Package mqttwatch is the test kit's one MQTT observer: a plain paho
 // client beside the programs under test that records what it sees, for the
-// suites and the benchmark. It is apart from mqtttest because mqttmsg's own
+// suites and the benchmark; and ReadRetained, the benchmarks' timed read of
+// retained state by an mqttmsg.Client. It is apart from mqtttest because mqttmsg's own
 // tests start brokers with mqtttest, and this package uses mqttmsg.
 package mqttwatch
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -129,3 +132,33 @@ func (w *Watcher) Publish(topic string, payload []byte, retained bool) error {
 
 // Close disconnects.
 func (w *Watcher) Close() { w.c.Disconnect(50) }
+
+// ReadRetained times a fresh mqttmsg.Client, as a restarting agent
+// connects: from Connect on o until want messages arrived on filters
+// (QoS 1, handlers that only count), or an error after within. It closes
+// the client.
+func ReadRetained(ctx context.Context, o mqttmsg.Options, filters []string, want int64, within time.Duration) (time.Duration, error) {
+	c, err := mqttmsg.New(o)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close(ctx)
+	var seen atomic.Int64
+	done := make(chan struct{})
+	count := func(mqttmsg.Message) {
+		if seen.Add(1) == want {
+			close(done)
+		}
+	}
+	for _, f := range filters {
+		c.Handle(f, count)
+	}
+	start := time.Now()
+	c.Connect()
+	select {
+	case <-done:
+		return time.Since(start), nil
+	case <-time.After(within):
+		return 0, fmt.Errorf("mqttwatch: %d of %d retained messages after %v", seen.Load(), want, within)
+	}
+}
