@@ -3,7 +3,6 @@ package security
 import (
 	"context"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -39,30 +38,16 @@ func BenchmarkRetainedBurstTLS(b *testing.B) {
 		return o
 	}
 	ctx := context.Background()
-	pub, err := mqttmsg.New(options(AgentUser, "burst-publisher"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	pub.Connect()
-	if err := pub.WaitUp(ctx, 1); err != nil {
-		b.Fatal(err)
-	}
 	now := time.Now().UTC()
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 64)
+	claims := make(map[string][]byte, devices)
 	for i := range devices {
 		id := fmt.Sprintf("sim-%05d", i)
 		c := protocol.Claim{Agent: "a0", Session: "s-old", TS: now, Epoch: 1, BootID: "boot-" + id, NextDue: now.Add(10 * time.Minute), TempsSeq: 5}
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			if err := pub.Publish(ctx, protocol.OwnerTopic(id), c.Marshal(), true); err != nil {
-				b.Error(err)
-			}
-		})
+		claims[protocol.OwnerTopic(id)] = c.Marshal()
 	}
-	wg.Wait()
-	pub.Close(ctx)
+	if err := mqttwatch.PublishRetained(ctx, options(AgentUser, "burst-publisher"), claims); err != nil {
+		b.Fatal(err)
+	}
 	reader := options(ObserverUser, "")
 
 	var ours, pahos time.Duration

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,38 +24,20 @@ func BenchmarkRetainedBurstClient(b *testing.B) {
 	const devices = 10000
 	br := mqtttest.Start(b)
 	ctx := context.Background()
-	pub, err := mqttmsg.New(mqttmsg.Options{Broker: br.URL(), ClientID: "burst-publisher"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	pub.Connect()
-	defer pub.Close(ctx)
-	if err := pub.WaitUp(ctx, 1); err != nil {
-		b.Fatal(err)
-	}
 	now := time.Now().UTC()
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 64)
+	state := make(map[string][]byte, 3*devices)
 	for i := range devices {
 		id, boot := fmt.Sprintf("sim-%05d", i), fmt.Sprintf("boot%05d", i)
 		st, _ := json.Marshal(protocol.DeviceStatus{Online: true, BootID: boot, TS: now})
 		rd, _ := json.Marshal(protocol.Ready{BootID: boot, LEDs: 5, Version: "v1"})
 		cl := protocol.Claim{Agent: "a0", Session: "s-old", TS: now, Epoch: 1, BootID: boot, NextDue: now.Add(10 * time.Minute), TempsSeq: 5}
-		for topic, payload := range map[string][]byte{
-			protocol.DeviceTopic(id, protocol.SideDevice, protocol.MsgStatus): st,
-			protocol.DeviceTopic(id, protocol.SideDevice, protocol.MsgReady):  rd,
-			protocol.OwnerTopic(id): cl.Marshal(),
-		} {
-			sem <- struct{}{}
-			wg.Go(func() {
-				defer func() { <-sem }()
-				if err := pub.Publish(ctx, topic, payload, true); err != nil {
-					b.Error(err)
-				}
-			})
-		}
+		state[protocol.DeviceTopic(id, protocol.SideDevice, protocol.MsgStatus)] = st
+		state[protocol.DeviceTopic(id, protocol.SideDevice, protocol.MsgReady)] = rd
+		state[protocol.OwnerTopic(id)] = cl.Marshal()
 	}
-	wg.Wait()
+	if err := mqttwatch.PublishRetained(ctx, mqttmsg.Options{Broker: br.URL(), ClientID: "burst-publisher"}, state); err != nil {
+		b.Fatal(err)
+	}
 	filters := []string{protocol.DeviceTopic("+", protocol.SideDevice, "+"), protocol.OwnerFilter}
 	const want = 3 * devices
 	var bare, client time.Duration

@@ -162,3 +162,40 @@ func ReadRetained(ctx context.Context, o mqttmsg.Options, filters []string, want
 		return 0, fmt.Errorf("mqttwatch: %d of %d retained messages after %v", seen.Load(), want, within)
 	}
 }
+
+// PublishRetained connects an mqttmsg.Client with o and publishes msgs
+// (topic → payload) retained at QoS 1, many at once, for a benchmark's
+// retained state; it returns once the broker acknowledged every one.
+func PublishRetained(ctx context.Context, o mqttmsg.Options, msgs map[string][]byte) error {
+	pub, err := mqttmsg.New(o)
+	if err != nil {
+		return err
+	}
+	defer pub.Close(ctx)
+	pub.Connect()
+	if err := pub.WaitUp(ctx, 1); err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 1)
+	sem := make(chan struct{}, 64)
+	for topic, payload := range msgs {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := pub.Publish(ctx, topic, payload, true); err != nil {
+				select {
+				case errs <- fmt.Errorf("mqttwatch: publishing %s: %w", topic, err):
+				default:
+				}
+			}
+		})
+	}
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return nil
+	}
+}
