@@ -1,6 +1,7 @@
 package weather
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -80,7 +81,7 @@ func (p *PirateWeather) Forecast(ctx context.Context, lat, lon float64) (*Foreca
 		failed: func(a *answer, now time.Time) *StatusError {
 			var e pirateResponse
 			_ = json.Unmarshal(a.Body, &e)
-			se := statusError("pirate-weather", a, redact(firstNonEmpty(e.Message, e.Error), key))
+			se := statusError("pirate-weather", a, redact(cmp.Or(e.Message, e.Error), key))
 			if a.Status == http.StatusTooManyRequests {
 				// The gateway's monthly quota: Ratelimit-Remaining reaches 0
 				// and Ratelimit-Reset says how many seconds until it renews.
@@ -111,15 +112,6 @@ func (p *PirateWeather) record(h http.Header) {
 	if ok2 {
 		p.calls = calls
 	}
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 // ParsePirateWeather parses a Pirate Weather (Dark Sky-compatible) answer.
