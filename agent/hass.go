@@ -203,10 +203,13 @@ type hassRecord struct {
 	Devices map[string]string `json:"devices"`
 }
 
-// hassSaveEvery is how many announcements a long batch makes between
-// writes of HassFile: an agent killed during a fleet's first discovery
-// keeps most of it.
-const hassSaveEvery = 10_000
+// HassFile is written every hassSaveEvery announcements of a long batch
+// (an agent killed during a fleet's first discovery keeps most of it),
+// and hassSaveAfter after the last batch when it changed.
+const (
+	hassSaveEvery = 10_000
+	hassSaveAfter = 30 * time.Second
+)
 
 func startHass(ctx context.Context, agentID, statusURL, file string, publish func(ctx context.Context, topic string, payload []byte, retained bool) error, log *slog.Logger, grace time.Duration, reg prometheus.Registerer) *hass {
 	h := &hass{agentID: agentID, statusURL: statusURL, file: file, log: log, publish: publish, pending: map[string]string{}, gone: map[string]bool{},
@@ -336,10 +339,20 @@ func (h *hass) run(ctx context.Context, grace time.Duration) {
 	case <-t.C: // the settle never came: the restart timer's fallback
 	}
 	t.Stop()
+	// The record is written at most every hassSaveAfter, so a fleet's
+	// boots (each a batch of one) do not rewrite it each; what a crash
+	// loses of it is published again, as without it.
+	saveT := time.NewTimer(time.Hour)
+	saveT.Stop()
+	defer saveT.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			h.save()
 			return
+		case <-saveT.C:
+			h.save()
+			continue
 		case <-h.wake:
 		}
 		h.mu.Lock()
@@ -363,7 +376,7 @@ func (h *hass) run(ctx context.Context, grace time.Duration) {
 			h.inBatch--
 			h.mu.Unlock()
 		}
-		h.save()
+		saveT.Reset(hassSaveAfter)
 	}
 }
 

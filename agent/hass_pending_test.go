@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -144,4 +145,43 @@ func TestHassDiscoveryRecordSparesRestarts(t *testing.T) {
 			})
 		})
 	}
+}
+
+// A device's boot is a batch of one: the record is written a while after
+// the last batch, not after each, so a fleet's boots do not rewrite a file
+// that names every device.
+func TestHassDiscoveryRecordIsWrittenAfterAPause(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), HassFile)
+		pub := func(context.Context, string, []byte, bool) error { return nil }
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		h := startHass(ctx, "main", "", file, pub, slog.New(slog.DiscardHandler), time.Hour, nil)
+		h.settle()
+		h.seen("a", "1.0", false)
+		synctest.Wait()
+		if _, err := os.Stat(file); err == nil {
+			t.Fatalf("record written at once after a batch of one; want it after %v", hassSaveAfter)
+		}
+		time.Sleep(hassSaveAfter / 2)
+		h.seen("b", "1.0", false)
+		synctest.Wait()
+		time.Sleep(hassSaveAfter - time.Second)
+		synctest.Wait()
+		if _, err := os.Stat(file); err == nil {
+			t.Fatalf("record written %v after the last batch; want %v", hassSaveAfter-time.Second, hassSaveAfter)
+		}
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatalf("record after the pause: %v", err)
+		}
+		var rec hassRecord
+		if err := json.Unmarshal(b, &rec); err != nil || rec.Devices["a"] != "1.0" || rec.Devices["b"] != "1.0" {
+			t.Errorf("record: %s (%v); want devices a and b at 1.0", b, err)
+		}
+		cancel()
+		h.wait()
+	})
 }
