@@ -623,11 +623,16 @@ func (f *fleet) startRun(d *dev) {
 	if in.Prev == nil && d.saved != nil {
 		in.Prev = d.saved.Geo
 	}
-	ctx, cancel := context.WithCancel(f.ctx)
+	// One context a run, bounding its step too: a cold start starts one
+	// for every device at once.
+	ctx, cancel := context.WithTimeout(f.ctx, stepTimeout)
 	d.running, d.runCancel = true, cancel
 	f.wg.Add(1)
 	go f.run(ctx, d.id, d.gen, d.due, in)
 }
+
+// stepTimeout bounds one step: location, forecast and publish.
+const stepTimeout = 60 * time.Second
 
 // run performs one step of a cycle: fetch, publish, save, arm the next.
 func (f *fleet) run(ctx context.Context, id string, gen uint64, due time.Time, in locateInput) {
@@ -698,8 +703,6 @@ var ErrNoLocation = errors.New("no location known: set --location, a location fo
 
 // step locates, fetches and publishes without holding mu.
 func (f *fleet) step(ctx context.Context, id string, gen uint64, due time.Time, in locateInput) error {
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
 	if f.cfg.Locate == nil {
 		return ErrNoLocation
 	}
