@@ -12,9 +12,11 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -213,6 +215,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	var hassFile string
 	if a.cfg.StateDir != "" {
 		hassFile = filepath.Join(a.cfg.StateDir, HassFile)
+		if !a.cfg.HassDiscovery {
+			// Whatever happens to the configs while discovery is off
+			// (cleared by hand, say), switching it on publishes them all.
+			if err := os.Remove(hassFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				a.log.Warn("removing the home assistant discovery record", "file", hassFile, "err", err)
+			}
+			hassFile = ""
+		}
 	}
 	ha := startHass(runCtx, a.cfg.AgentID, a.cfg.HTTPPublicURL, hassFile, cl.Publish, a.log, a.cfg.RestartGrace, a.stats.Registry)
 	own.onSettled = append(own.onSettled, ha.settle)

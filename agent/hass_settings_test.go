@@ -2,12 +2,14 @@ package agent
 
 import (
 	"context"
-	"time"
-
 	"encoding/json"
-	"github.com/glowcast/glowcast/test/kit/mqtttest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/glowcast/glowcast/test/kit/mqtttest"
 )
 
 func TestHassConfigs(t *testing.T) {
@@ -45,12 +47,22 @@ func TestHassDiscoverySwitchOff(t *testing.T) {
 	b := mqtttest.Start(t)
 	cfg := Default()
 	cfg.Broker, cfg.Weather.Provider, cfg.Location, cfg.HassDiscovery = b.URL(), "sample", "52.52,13.40", false
+	// A record from when discovery was on: switched on again later, every
+	// device must be published, whatever happened to the configs meanwhile.
+	cfg.StateDir = t.TempDir()
+	record := filepath.Join(cfg.StateDir, HassFile)
+	if err := os.WriteFile(record, []byte(`{"configs":"x","devices":{"hall":"v1"}}`), 0o640); err != nil {
+		t.Fatal(err)
+	}
 	a, _, _ := runAgent(t, cfg)
 	d := startSimDevice(t, b.URL(), "hall")
 	waitUntil(t, 10*time.Second, "temps at the device", func() bool { return d.last() != nil })
 	_ = a
 	if got := retainedUnder(t, b.URL(), HassPrefix+"/#"); len(got) != 0 {
 		t.Errorf("discovery published with hass_discovery off: %v", got)
+	}
+	if _, err := os.Stat(record); err == nil {
+		t.Errorf("%s kept with discovery off; want it removed", HassFile)
 	}
 }
 
