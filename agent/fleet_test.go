@@ -1120,3 +1120,40 @@ func TestAStepCutShortStillPlacesTheDevice(t *testing.T) {
 		}
 	})
 }
+
+// A state write the disk refused is tried again, not only logged: the
+// device's state lands once the disk takes writes again.
+func TestRefusedStateWriteIsTriedAgain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, t.TempDir(), ResumeFast)
+		var mu sync.Mutex
+		refuse, tries := true, 0
+		h.f.st.write = func(dir string, files []atomicfile.File) []error {
+			mu.Lock()
+			defer mu.Unlock()
+			tries++
+			if refuse {
+				errs := make([]error, len(files))
+				for i := range errs {
+					errs[i] = errors.New("no space left on device")
+				}
+				return errs
+			}
+			return atomicfile.WriteAll(dir, files)
+		}
+		h.f.connected()
+		h.announce("d", "b1", false)
+		synctest.Wait()
+		mu.Lock()
+		if tries != 1 {
+			t.Fatalf("writes before the disk recovers: %d, want 1", tries)
+		}
+		refuse = false
+		mu.Unlock()
+		time.Sleep(saveRetry + time.Second)
+		synctest.Wait()
+		if _, ok := h.f.st.loadAll()["d"]; !ok {
+			t.Errorf("device state not written after the disk recovered and %v passed", saveRetry)
+		}
+	})
+}

@@ -3,6 +3,7 @@ package agent
 import (
 	"log/slog"
 	"sync"
+	"time"
 )
 
 // saver writes device state behind the cycles. A step hands over its
@@ -50,27 +51,54 @@ func (s *saver) put(v *Saved) {
 
 func (s *saver) run() {
 	defer close(s.done)
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
 	for {
 		select {
 		case <-s.wake:
-			s.flush()
+		case <-retry.C:
 		case <-s.stop:
 			s.flush()
 			return
 		}
+		if s.flush() {
+			// A disk that refused (full, read-only, failing) is tried
+			// again, not hammered: the snapshots wait in pending.
+			retry.Reset(saveRetry)
+		}
 	}
 }
 
-// flush writes batches until nothing is pending.
-func (s *saver) flush() {
+// saveRetry is how long failed writes wait before the next try.
+const saveRetry = 10 * time.Second
+
+// flush writes batches until nothing is pending and reports whether some
+// failed. A failed snapshot goes back to pending unless a newer one of its
+// device came meanwhile; the next flush after saveRetry tries it again.
+func (s *saver) flush() (failed bool) {
+	var again []*Saved
+	defer func() {
+		if len(again) == 0 {
+			return
+		}
+		s.mu.Lock()
+		for _, v := range again {
+			if _, newer := s.pending[v.Device]; !newer {
+				s.pending[v.Device] = v
+			}
+		}
+		s.mu.Unlock()
+	}()
 	for {
 		batch := s.take()
 		if len(batch) == 0 {
-			return
+			return len(again) > 0
 		}
 		for i, err := range s.st.saveAll(batch) {
 			if err != nil {
-				s.log.Error("saving device state", "device", batch[i].Device, "err", err)
+				s.log.Error("saving device state failed; check that the state dir (--state-dir) is writable and has room; tried again in "+saveRetry.String(), "device", batch[i].Device, "dir", s.st.dir, "err", err)
+				again = append(again, batch[i])
 			}
 		}
 	}
