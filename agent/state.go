@@ -57,13 +57,6 @@ func openStore(dir string, log *slog.Logger) (*store, error) {
 
 func (s *store) path(id string) string { return filepath.Join(s.dir, id+".json") }
 
-func (s *store) save(v *Saved) error {
-	if s == nil {
-		return nil
-	}
-	return s.saveAll([]*Saved{v})[0]
-}
-
 // saveAll writes several devices' state with one sync; one error each.
 func (s *store) saveAll(vs []*Saved) []error {
 	errs := make([]error, len(vs))
