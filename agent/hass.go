@@ -276,7 +276,7 @@ func (h *hass) save() {
 	if err != nil {
 		// The next batch tries again; until then a restart publishes
 		// the configs again, which is what it did without the record.
-		h.log.Warn("saving the home assistant discovery record", "file", h.file, "err", err)
+		h.log.Warn("saving the home assistant discovery record failed; check that the state dir (--state-dir) is writable and has room", "file", h.file, "err", err)
 		h.mu.Lock()
 		h.dirty++
 		h.mu.Unlock()
