@@ -3,9 +3,11 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -183,5 +185,78 @@ func TestHassDiscoveryRecordIsWrittenAfterAPause(t *testing.T) {
 		}
 		cancel()
 		h.wait()
+	})
+}
+
+// A fleet's discovery goes hassWorkers devices at a time: each config waits
+// for its acknowledgement, and one device after another, 100,000 devices'
+// configs took over two minutes after a cold start. A stop in the middle of
+// a batch ends it at once.
+func TestHassDiscoveryPublishesDevicesSideBySide(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const devices, ack = 64, 10 * time.Millisecond
+		var mu sync.Mutex
+		inFlight, peak, published := map[string]int{}, 0, 0
+		pub := func(ctx context.Context, topic string, _ []byte, _ bool) error {
+			dev := strings.Split(topic, "/")[2][:len("glowcast_d000")] // homeassistant/<component>/glowcast_<id>[_<entity>]/config
+			mu.Lock()
+			inFlight[dev]++
+			peak = max(peak, len(inFlight))
+			mu.Unlock()
+			defer func() {
+				mu.Lock()
+				if inFlight[dev]--; inFlight[dev] == 0 {
+					delete(inFlight, dev)
+				}
+				mu.Unlock()
+			}()
+			select {
+			case <-time.After(ack):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			mu.Lock()
+			published++
+			mu.Unlock()
+			return nil
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		h := startHass(ctx, "main", "", "", pub, slog.New(slog.DiscardHandler), time.Hour, nil)
+		for i := range devices {
+			h.seen(fmt.Sprintf("d%03d", i), "1.0", true)
+		}
+		start := time.Now()
+		h.settle()
+		for h.pendingCount() > 0 {
+			time.Sleep(time.Millisecond)
+		}
+		took := time.Since(start)
+		mu.Lock()
+		if peak != hassWorkers {
+			t.Errorf("devices in flight at once: %d, want %d", peak, hassWorkers)
+		}
+		if published != devices*7 {
+			t.Errorf("configs published: %d, want %d", published, devices*7)
+		}
+		mu.Unlock()
+		if serial := devices * 7 * ack; took > serial/4 {
+			t.Errorf("discovery of %d devices took %v, one at a time it takes %v", devices, took, serial)
+		}
+
+		// A stop during a batch: the batch ends, nothing is left running.
+		for i := range devices {
+			h.seen(fmt.Sprintf("e%03d", i), "1.0", false)
+		}
+		time.Sleep(ack / 2)
+		cancel()
+		h.wait()
+		h.mu.Lock()
+		inBatch := h.inBatch
+		h.mu.Unlock()
+		mu.Lock()
+		defer mu.Unlock()
+		if inBatch != 0 || published >= 2*devices*7 {
+			t.Errorf("after a stop mid-batch: %d devices counted in the batch, %d configs published in all; want 0 and fewer than %d", inBatch, published, 2*devices*7)
+		}
 	})
 }
