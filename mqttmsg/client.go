@@ -90,6 +90,12 @@ type Options struct {
 	// OnSupplanted hooks are called when a newer process with the same presence
 	// topic announced itself online (same identity started elsewhere).
 	OnSupplanted []func(otherID string)
+	// Resubscribe, if set, subscribes every filter once more this long after
+	// each connect, so the broker sends its retained messages again. A
+	// clustered broker's node can answer before it has loaded its retained
+	// messages: a NATS node that has just started sent its first subscriber
+	// none or part of them, and never the rest. Zero means once.
+	Resubscribe time.Duration
 	// Dial, if set, replaces the network dial (tests use net.Pipe).
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
 	// Logger receives the client's events; nil discards them.
@@ -120,6 +126,7 @@ type Client struct {
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	rebirth   chan struct{}
+	resub     chan uint64 // connections to subscribe again (Resubscribe)
 	// Reconnect requests. Each names the connection it is about by the
 	// count of on-connect runs begun when that connection's run began
 	// (conns): a failure of a connection already redialed, or already
@@ -178,7 +185,7 @@ func New(opts Options) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Client{opts: opts, log: log, rebirth: make(chan struct{}, 1), redial: make(chan struct{}, 1)}
+	c := &Client{opts: opts, log: log, rebirth: make(chan struct{}, 1), redial: make(chan struct{}, 1), resub: make(chan uint64, 1)}
 	c.lifetime, c.cancel = context.WithCancel(context.Background())
 
 	po := mqtt.NewClientOptions()
@@ -310,6 +317,10 @@ func (c *Client) Connect() {
 		c.wg.Add(1)
 		go c.rebirthLoop()
 	}
+	if c.opts.Resubscribe > 0 {
+		c.wg.Add(1)
+		go c.resubscribeLoop()
+	}
 	c.wg.Add(1)
 	go c.redialLoop()
 	c.log.Info("connecting to broker", "broker", c.opts.Broker, "client_id", c.opts.ClientID)
@@ -386,48 +397,8 @@ func (c *Client) onConnect(mqtt.Client) {
 	ctx, cancel := context.WithTimeout(c.lifetime, c.opts.ConnectTimeout+5*time.Second)
 	defer cancel()
 
-	c.mu.Lock()
-	filters := make(map[string]byte, len(c.routes)+1)
-	for _, r := range c.routes {
-		filters[r.filter] = 1
-	}
-	c.mu.Unlock()
-	if p := c.opts.Presence; p != nil {
-		filters[p.Topic] = 1
-	}
-	if len(filters) > 0 {
-		var tok mqtt.Token
-		for {
-			tok = c.pc.SubscribeMultiple(filters, nil)
-			err := wait(ctx, tok)
-			if err == nil {
-				break
-			}
-			// Nothing may be announced before the handlers are subscribed:
-			// retry while this connection lasts; a new one starts over.
-			c.log.Warn("subscribe failed; retrying", "err", err)
-			if ctx.Err() != nil || !c.pc.IsConnectionOpen() {
-				c.reconnect(conn, fmt.Errorf("mqttmsg: subscribing: %w", err))
-				return
-			}
-			select {
-			case <-ctx.Done():
-				c.reconnect(conn, fmt.Errorf("mqttmsg: subscribing: %w", ctx.Err()))
-				return
-			case <-time.After(time.Second):
-			}
-		}
-		if st, ok := tok.(*mqtt.SubscribeToken); ok {
-			for f, code := range st.Result() {
-				if code == 0x80 {
-					// Connected but deaf to this filter. A clustered broker
-					// refuses while it is busy, an ACL for good: either way
-					// the connection must not be kept as if it worked.
-					c.reconnect(conn, fmt.Errorf("mqttmsg: broker refused subscription to %s (SUBACK 0x80); check the broker ACL and its load", f))
-					return
-				}
-			}
-		}
+	if !c.subscribe(ctx, conn) {
+		return
 	}
 	if c.opts.Presence != nil {
 		c.birthSeen.Store(false)
@@ -442,6 +413,108 @@ func (c *Client) onConnect(mqtt.Client) {
 	}
 	c.up.Add(1)
 	c.log.Info("connected to broker", "broker", c.Broker())
+	if c.opts.Resubscribe > 0 {
+		select {
+		case <-c.resub: // an older connection's turn is void
+		default:
+		}
+		select {
+		case c.resub <- conn:
+		default:
+		}
+	}
+}
+
+// filters are what a connection subscribes to: every handler's filter and
+// the presence topic.
+func (c *Client) filters() map[string]byte {
+	c.mu.Lock()
+	filters := make(map[string]byte, len(c.routes)+1)
+	for _, r := range c.routes {
+		filters[r.filter] = 1
+	}
+	c.mu.Unlock()
+	if p := c.opts.Presence; p != nil {
+		filters[p.Topic] = 1
+	}
+	return filters
+}
+
+// subscribe subscribes connection conn to every filter. When that fails it
+// asks for a reconnect and returns false.
+func (c *Client) subscribe(ctx context.Context, conn uint64) bool {
+	filters := c.filters()
+	if len(filters) == 0 {
+		return true
+	}
+	var tok mqtt.Token
+	for {
+		tok = c.pc.SubscribeMultiple(filters, nil)
+		err := wait(ctx, tok)
+		if err == nil {
+			break
+		}
+		// Nothing may be announced before the handlers are subscribed:
+		// retry while this connection lasts; a new one starts over.
+		c.log.Warn("subscribe failed; retrying", "err", err)
+		if ctx.Err() != nil || !c.pc.IsConnectionOpen() {
+			c.reconnect(conn, fmt.Errorf("mqttmsg: subscribing: %w", err))
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			c.reconnect(conn, fmt.Errorf("mqttmsg: subscribing: %w", ctx.Err()))
+			return false
+		case <-time.After(time.Second):
+		}
+	}
+	if st, ok := tok.(*mqtt.SubscribeToken); ok {
+		for f, code := range st.Result() {
+			if code == 0x80 {
+				// Connected but deaf to this filter. A clustered broker
+				// refuses while it is busy, an ACL for good: either way
+				// the connection must not be kept as if it worked.
+				c.reconnect(conn, fmt.Errorf("mqttmsg: broker refused subscription to %s (SUBACK 0x80); check the broker ACL and its load", f))
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// resubscribeLoop subscribes a connection again Resubscribe after it came
+// up (see Options.Resubscribe), unless a newer one replaced it.
+func (c *Client) resubscribeLoop() {
+	defer c.wg.Done()
+	for {
+		var conn uint64
+		select {
+		case <-c.lifetime.Done():
+			return
+		case conn = <-c.resub:
+		}
+		t := time.NewTimer(c.opts.Resubscribe)
+	wait:
+		for {
+			select {
+			case <-c.lifetime.Done():
+				t.Stop()
+				return
+			case conn = <-c.resub: // a newer connection: its own wait
+				t.Reset(c.opts.Resubscribe)
+			case <-t.C:
+				break wait
+			}
+		}
+		if conn != c.conns.Load() || !c.connected.Load() {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(c.lifetime, c.opts.ConnectTimeout+5*time.Second)
+		if c.subscribe(ctx, conn) {
+			c.log.Debug("subscribed again for the broker's retained messages", "broker", c.Broker())
+		}
+		cancel()
+	}
 }
 
 func (c *Client) onLost(_ mqtt.Client, err error) {

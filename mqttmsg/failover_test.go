@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/glowcast/glowcast/test/kit/mqtttest"
 )
@@ -77,6 +78,58 @@ func TestParseBrokers(t *testing.T) {
 			}
 			if err != nil || strings.Join(got, " ") != strings.Join(tt.want, " ") {
 				t.Fatalf("got %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+}
+
+// With Resubscribe, each connection subscribes once more after that long,
+// and the broker sends the retained messages again: what a node of a
+// clustered broker had not loaded for the first subscribe comes with the
+// second. Each connection does it once; Close ends the wait.
+func TestResubscribeGetsRetainedMessagesAgain(t *testing.T) {
+	b := mqtttest.Start(t)
+	p, err := New(Options{Broker: b.URL(), ClientID: "pub"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Connect()
+	defer p.Close(ctx(t))
+	if err := p.WaitUp(ctx(t), 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Publish(ctx(t), "t/x", []byte("x"), true); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		name        string
+		resubscribe time.Duration
+		want        int64
+	}{
+		{"once", 0, 1},
+		{"again after 300ms", 300 * time.Millisecond, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got atomic.Int64
+			c, err := New(Options{Broker: b.URL(), ClientID: "sub", Resubscribe: tc.resubscribe})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Handle("t/#", func(m Message) {
+				if m.Retained {
+					got.Add(1)
+				}
+			})
+			c.Connect()
+			defer c.Close(ctx(t))
+			if err := c.WaitUp(ctx(t), 1); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the retained message", func() bool { return got.Load() >= 1 })
+			time.Sleep(time.Second) // three times the resubscribe delay
+			if n := got.Load(); n != tc.want {
+				t.Errorf("retained message delivered %d times, want %d", n, tc.want)
 			}
 		})
 	}

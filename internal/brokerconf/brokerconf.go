@@ -51,7 +51,18 @@ type Config struct {
 	// ServerName is the name the broker's certificate must carry when it
 	// differs from the host in the broker URL (e.g. connecting by address).
 	ServerName string `yaml:"server_name"`
+	// ResubscribeAfter subscribes once more this long after each connect,
+	// for the broker's retained messages again (mqttmsg.Options.Resubscribe):
+	// a node of a clustered broker can answer before it has loaded them.
+	// Unset, it is DefaultResubscribe when the broker URL lists several
+	// nodes and off for one; a negative value turns it off.
+	ResubscribeAfter time.Duration `yaml:"resubscribe_after"`
 }
+
+// DefaultResubscribe is ResubscribeAfter for a list of broker nodes. The
+// first subscriber on a NATS node that had just started got 3 to 872 of
+// 3,000 retained messages; the next, a second later, got all of them.
+const DefaultResubscribe = 10 * time.Second
 
 // Bind registers the flags on fs with c's values as defaults. There is
 // deliberately no flag for the password itself: a flag value shows in ps
@@ -63,6 +74,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.CertFile, "mqtt-cert", c.CertFile, "client certificate `file` for mutual TLS")
 	fs.StringVar(&c.KeyFile, "mqtt-key", c.KeyFile, "client key `file` for mutual TLS (default: the systemd credential "+CredentialKey+")")
 	fs.StringVar(&c.ServerName, "mqtt-server-name", c.ServerName, "`name` the broker's certificate must carry, if not the broker URL's host")
+	fs.DurationVar(&c.ResubscribeAfter, "mqtt-resubscribe-after", c.ResubscribeAfter, "subscribe again this long after each connect, for retained messages a clustered broker's node had not loaded yet (default "+DefaultResubscribe.String()+" with several broker URLs, off with one; negative: off)")
 }
 
 // Setting names as users write them, for error messages.
@@ -138,6 +150,7 @@ func (c *Config) Apply(broker string, o *mqttmsg.Options) error {
 		us = append(us, u)
 		anyTLS = anyTLS || mqttmsg.IsTLS(u.Scheme)
 	}
+	o.Resubscribe = c.resubscribe(len(nodes))
 	o.Username = c.Username
 	pw, pwFrom, err := c.password()
 	if err != nil {
@@ -164,6 +177,19 @@ func (c *Config) Apply(broker string, o *mqttmsg.Options) error {
 	}
 	o.OnConnectError = append(o.OnConnectError, c.reporter(o.Logger, broker, pwFrom, keyFrom))
 	return nil
+}
+
+// resubscribe is ResubscribeAfter as it applies to a list of nodes.
+func (c *Config) resubscribe(nodes int) time.Duration {
+	switch {
+	case c.ResubscribeAfter < 0:
+		return 0
+	case c.ResubscribeAfter > 0:
+		return c.ResubscribeAfter
+	case nodes > 1:
+		return DefaultResubscribe
+	}
+	return 0
 }
 
 // password returns the password and where it came from ("" if none).

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/glowcast/glowcast/mqttmsg"
 	"github.com/glowcast/glowcast/test/security"
@@ -215,6 +216,36 @@ func TestApplyPlainHasNoTLS(t *testing.T) {
 	}
 	if o.TLS != nil {
 		t.Errorf("got a TLS config for tcp://, want nil")
+	}
+}
+
+// A broker list is a clustered broker, whose nodes can answer before they
+// have loaded their retained messages: its clients subscribe again after
+// DefaultResubscribe unless told otherwise. One broker needs no second look.
+func TestApplyResubscribe(t *testing.T) {
+	t.Setenv("CREDENTIALS_DIRECTORY", "")
+	const one, three = "tcp://127.0.0.1:1883", "tcp://127.0.0.1:1883,tcp://127.0.0.1:1884,tcp://127.0.0.1:1885"
+	for _, tc := range []struct {
+		name   string
+		broker string
+		set    time.Duration
+		want   time.Duration
+	}{
+		{"one broker", one, 0, 0},
+		{"one broker, set", one, 3 * time.Second, 3 * time.Second},
+		{"a list", three, 0, DefaultResubscribe},
+		{"a list, set", three, 30 * time.Second, 30 * time.Second},
+		{"a list, off", three, -time.Second, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var o mqttmsg.Options
+			if err := (&Config{ResubscribeAfter: tc.set}).Apply(tc.broker, &o); err != nil {
+				t.Fatal(err)
+			}
+			if o.Resubscribe != tc.want {
+				t.Errorf("Resubscribe: got %v, want %v", o.Resubscribe, tc.want)
+			}
+		})
 	}
 }
 
