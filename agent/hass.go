@@ -426,16 +426,10 @@ func (h *hass) announce(ctx context.Context, id, version string) {
 		h.log.Warn("home assistant discovery", "device", id, "err", err)
 		return
 	}
-	for topic, b := range cfgs {
-		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := h.publish(pctx, topic, b, true)
-		cancel()
-		if err != nil {
-			// The device's retained ready comes again after a reconnect,
-			// and with it another try.
-			h.log.Warn("publishing home assistant discovery failed", "device", id, "topic", topic, "err", err)
-			return
-		}
+	// On failure the device's retained ready comes again after a
+	// reconnect, and with it another try.
+	if !h.publishConfigs(ctx, id, cfgs, false) {
+		return
 	}
 	h.mu.Lock()
 	h.announced[id] = version
@@ -448,21 +442,31 @@ func (h *hass) announce(ctx context.Context, id, version string) {
 // entities: Home Assistant deletes them.
 func (h *hass) remove(ctx context.Context, id string) {
 	cfgs, err := hassConfigs(id, "", h.agentID, h.statusURL)
-	if err != nil {
+	if err != nil || !h.publishConfigs(ctx, id, cfgs, true) {
 		return
-	}
-	for topic := range cfgs {
-		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := h.publish(pctx, topic, nil, true)
-		cancel()
-		if err != nil {
-			h.log.Warn("removing home assistant discovery failed", "device", id, "topic", topic, "err", err)
-			return
-		}
 	}
 	h.mu.Lock()
 	delete(h.announced, id)
 	h.dirty++
 	h.mu.Unlock()
 	h.log.Info("home assistant discovery removed", "device", id)
+}
+
+// publishConfigs publishes a device's configs retained, or empty ones
+// that delete them, and says whether all went through; it stops at the
+// first failure and logs it.
+func (h *hass) publishConfigs(ctx context.Context, id string, cfgs map[string][]byte, empty bool) bool {
+	for topic, b := range cfgs {
+		if empty {
+			b = nil
+		}
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := h.publish(pctx, topic, b, true)
+		cancel()
+		if err != nil {
+			h.log.Warn("publishing home assistant discovery failed", "device", id, "topic", topic, "removal", empty, "err", err)
+			return false
+		}
+	}
+	return true
 }
