@@ -1,6 +1,7 @@
 package mqttmsg
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -39,15 +40,7 @@ func TestFailoverBetweenBrokers(t *testing.T) {
 		t.Errorf("after the node died: got broker %q, want %q", c.Broker(), b.URL())
 	}
 	// Subscribed again on the surviving node: a message published there arrives.
-	p, err := New(Options{Broker: b.URL(), ClientID: "pub"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.Connect()
-	defer p.Close(ctx(t))
-	if err := p.WaitUp(ctx(t), 1); err != nil {
-		t.Fatal(err)
-	}
+	p := connected(t, Options{Broker: b.URL(), ClientID: "pub"})
 	if err := p.Publish(ctx(t), "t/x", []byte("x"), false); err != nil {
 		t.Fatal(err)
 	}
@@ -89,15 +82,7 @@ func TestParseBrokers(t *testing.T) {
 // second. Each connection does it once; Close ends the wait.
 func TestResubscribeGetsRetainedMessagesAgain(t *testing.T) {
 	b := mqtttest.Start(t)
-	p, err := New(Options{Broker: b.URL(), ClientID: "pub"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.Connect()
-	defer p.Close(ctx(t))
-	if err := p.WaitUp(ctx(t), 1); err != nil {
-		t.Fatal(err)
-	}
+	p := connected(t, Options{Broker: b.URL(), ClientID: "pub"})
 	if err := p.Publish(ctx(t), "t/x", []byte("x"), true); err != nil {
 		t.Fatal(err)
 	}
@@ -133,4 +118,19 @@ func TestResubscribeGetsRetainedMessagesAgain(t *testing.T) {
 			}
 		})
 	}
+}
+
+// connected returns a client made with o, connected, closed at the test's end.
+func connected(t *testing.T, o Options) *Client {
+	t.Helper()
+	c, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Connect()
+	t.Cleanup(func() { c.Close(context.Background()) })
+	if err := c.WaitUp(ctx(t), 1); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
